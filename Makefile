@@ -1,0 +1,45 @@
+# Each target installs what it needs first (a .venv in the checkout), so a fresh clone needs only `make`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: help install serve test e2e lint fmt check airports data clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(INSTALLED): pyproject.toml requirements.lock
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)  ## create .venv and install the project with its dev tools
+
+serve: $(INSTALLED)  ## run the service on 127.0.0.1:8000 with the embedded defaults
+	$(VENV)/bin/locator serve
+
+test: $(INSTALLED)  ## run the whole test suite (unit, HTTP and end-to-end)
+	$(PY) -m pytest
+
+e2e: $(INSTALLED)  ## only the tests that start real processes
+	$(PY) -m pytest -m e2e
+
+lint: $(INSTALLED)  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: $(INSTALLED)  ## format and fix what ruff can
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+check: lint test  ## what CI runs
+
+airports: $(INSTALLED)  ## rebuild the airports key-value store from data/airports.csv
+	$(VENV)/bin/locator airports load
+
+data: $(INSTALLED)  ## rebuild data/*.csv from ../shared/data (maintainers)
+	$(PY) scripts/build_data.py
+
+clean:  ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis data/airports.sqlite
