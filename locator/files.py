@@ -1,0 +1,49 @@
+"""Writing files so that readers never see half of one: build beside the target, then rename over it."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; when the block succeeds it atomically replaces `path`.
+
+    A crash or exception leaves the old file (or none), never a half-written one, and no temporary file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    temp = Path(name)
+    try:
+        yield temp
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, object]]) -> int:
+    """Write a CSV with a header atomically (see `replacing`); returns the number of data rows."""
+    count = 0
+    with replacing(path) as temp, temp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def table_reader(lines: Iterable[str], required: Sequence[str]) -> csv.DictReader[str]:
+    """A CSV DictReader that skips `#` comment lines; ValueError if a required column is missing."""
+    reader = csv.DictReader(line for line in lines if not line.lstrip().startswith("#"))
+    missing = [col for col in required if col not in (reader.fieldnames or ())]
+    if missing:
+        raise ValueError(f"missing column(s) {', '.join(missing)}")
+    return reader
