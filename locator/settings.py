@@ -1,0 +1,214 @@
+"""The one settings object, read once from ``LOCATOR_*`` environment variables and passed down.
+
+Every setting is declared once in ``SETTINGS`` (name, default, help); the README table is checked against it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from locator.addresses import IPNetwork
+
+PREFIX = "LOCATOR_"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class SettingsError(ValueError):
+    """A LOCATOR_* variable has a value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    field: str
+    default: str
+    help: str
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.field.upper()
+
+
+def _embedded_geoip_db() -> str:
+    """Path of the GeoLite2-City database shipped by the `maxminddb-geolite2` package, or "" if absent."""
+    try:
+        from _maxminddb_geolite2 import geolite2_database
+    except ImportError:
+        return ""
+    return str(geolite2_database())
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "caches_file",
+        str(DATA_DIR / "caches.csv"),
+        "CSV of caches to rank (name, endpoint, latitude, longitude, status).",
+    ),
+    Setting(
+        "overrides_file",
+        str(DATA_DIR / "overrides.csv"),
+        "Optional CSV of operator overrides (network, latitude, longitude, note); a missing file means none.",
+    ),
+    Setting(
+        "airports_csv",
+        str(DATA_DIR / "airports.csv"),
+        "Airport table (iata, name, city, country, latitude, longitude).",
+    ),
+    Setting(
+        "airports_store",
+        str(DATA_DIR / "airports.sqlite"),
+        "Key-value store (sqlitedict) built from the airports CSV when missing or older than it.",
+    ),
+    Setting(
+        "geoip_db",
+        "embedded",
+        "MaxMind-format City database; `embedded` = GeoLite2-City 2018-07 from PyPI, empty = no local GeoIP.",
+    ),
+    Setting(
+        "trusted_proxies",
+        "127.0.0.0/8,::1/128",
+        "Comma-separated CIDRs of peers allowed to set edge headers and forwarded client addresses.",
+    ),
+    Setting(
+        "max_accuracy_km",
+        "900",
+        "A GeoIP answer whose accuracy radius is at least this is unusable "
+        "(MaxMind says 1000 km when it only knows the country).",
+    ),
+    Setting(
+        "far_from_colo_km",
+        "1500",
+        "A GeoIP position farther than this from the receiving colo is suspect and "
+        "skipped (0 disables the cross-check).",
+    ),
+    Setting("default_colo", "", "IATA code of the place this locator runs, used when no edge names a colo."),
+    Setting(
+        "fallback_sticky_s",
+        "1200",
+        "How long a client network keeps the same random order when it cannot be located.",
+    ),
+    Setting("host", "127.0.0.1", "Address `locator serve` listens on."),
+    Setting("port", "8000", "Port `locator serve` listens on."),
+    Setting("workers", "1", "Number of uvicorn worker processes for `locator serve`."),
+    Setting("log_level", "info", "Log level: debug, info, warning, error."),
+)
+
+
+def _path(text: str) -> Path:
+    return Path(text).expanduser()
+
+
+def _optional_path(text: str) -> Path | None:
+    return _path(text) if text.strip() else None
+
+
+def _geoip_path(text: str) -> Path | None:
+    if text.strip() == "embedded":
+        embedded = _embedded_geoip_db()
+        if not embedded:
+            raise ValueError("the embedded database package maxminddb-geolite2 is not installed")
+        return Path(embedded)
+    return _optional_path(text)
+
+
+def _networks(text: str) -> tuple[IPNetwork, ...]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+
+def _nonnegative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a finite number >= 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be an integer >= 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise ValueError("must be a port number 1-65535")
+    return value
+
+
+def _colo(text: str) -> str | None:
+    text = text.strip().upper()
+    if not text:
+        return None
+    if len(text) != 3 or not text.isascii() or not text.isalpha():
+        raise ValueError("must be a three-letter IATA code")
+    return text
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().lower()
+    if level not in {"debug", "info", "warning", "error"}:
+        raise ValueError("must be one of debug, info, warning, error")
+    return level
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "caches_file": _path,
+    "overrides_file": _optional_path,
+    "airports_csv": _path,
+    "airports_store": _path,
+    "geoip_db": _geoip_path,
+    "trusted_proxies": _networks,
+    "max_accuracy_km": _nonnegative_float,
+    "far_from_colo_km": _nonnegative_float,
+    "default_colo": _colo,
+    "fallback_sticky_s": _positive_int,
+    "host": str.strip,
+    "port": _port,
+    "workers": _positive_int,
+    "log_level": _log_level,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service, the CLI and the evaluation may be configured with."""
+
+    caches_file: Path
+    overrides_file: Path | None
+    airports_csv: Path
+    airports_store: Path
+    geoip_db: Path | None
+    trusted_proxies: tuple[IPNetwork, ...]
+    max_accuracy_km: float
+    far_from_colo_km: float
+    default_colo: str | None
+    fallback_sticky_s: int
+    host: str
+    port: int
+    workers: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
+        """Read LOCATOR_* from `environ` (default: the process environment); keyword overrides win."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = overrides.get(setting.field, environ.get(setting.env, setting.default))
+            try:
+                values[setting.field] = _PARSERS[setting.field](raw)
+            except ValueError as exc:
+                raise SettingsError(f"{setting.env} has value {raw!r}: {exc}") from None
+        return cls(**values)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """LOCATOR_* names that are not settings: usually typos, worth a warning at start-up."""
+    known = {setting.env for setting in SETTINGS}
+    return sorted(key for key in environ if key.startswith(PREFIX) and key not in known)
