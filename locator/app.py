@@ -1,0 +1,180 @@
+"""The HTTP service: request -> edge context -> location cascade -> ranking -> response.
+
+The only module that imports Starlette; everything it answers is decided by locator.decide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from locator import __version__
+from locator.decide import Decision, decide
+from locator.edge import EdgeContext, read_edge
+from locator.errors import LocatorError, ServiceUnavailable
+from locator.query import NearestQuery, parse_query
+from locator.redirect import redirect_headers
+from locator.resources import Resources, load_resources
+from locator.settings import Settings
+from locator.views import caches_body, nearest_body, nearest_text, worker_body
+
+log = logging.getLogger(__name__)
+
+NO_STORE = {"cache-control": "no-store"}  # answers depend on who asks: no shared cache may keep them
+
+
+def error_response(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The one error shape: {"error": code, "detail": text}."""
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    """Request headers by lower-case name; repeated headers are joined with commas, as RFC 9110 allows.
+
+    Joining matters for X-Forwarded-For: a client's own header line must not hide the one our proxy added.
+    """
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+class LocatorApp:
+    """Routes and handlers over one Resources object."""
+
+    def __init__(self, settings: Settings, resources: Resources) -> None:
+        self.settings = settings
+        self.resources = resources
+
+    def context(self, request: Request, query: NearestQuery) -> EdgeContext:
+        peer = request.scope.get("client")
+        edge = read_edge(header_map(request.scope), peer[0] if peer else None, self.settings.trusted_proxies)
+        return edge.with_query(query.ip, query.colo)
+
+    def decide(self, request: Request, query: NearestQuery) -> Decision:
+        return decide(self.resources, self.context(request, query), query.declared, query.n)
+
+    async def nearest(self, request: Request) -> Response:
+        query = parse_query(request.query_params.multi_items())
+        decision = self.decide(request, query)
+        if query.format == "text":
+            return PlainTextResponse(nearest_text(decision), headers=NO_STORE)
+        return JSONResponse(nearest_body(decision), headers=NO_STORE)
+
+    async def worker_caches(self, request: Request) -> Response:
+        query = parse_query(request.query_params.multi_items())
+        return JSONResponse(worker_body(self.decide(request, query)), headers=NO_STORE)
+
+    async def caches(self, request: Request) -> Response:
+        return JSONResponse(caches_body(self.resources.caches))
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"}, headers=NO_STORE)
+
+    async def readyz(self, request: Request) -> Response:
+        resources = self.resources
+        sources = resources.sources
+        return JSONResponse(
+            {
+                "status": "degraded" if resources.degraded else "ready",
+                "caches_in_service": len(resources.caches),
+                "overrides": len(sources.overrides),
+                "geoip": sources.geoip is not None,
+                "airports": 0 if sources.airports is None else len(sources.airports),
+                "degraded": resources.degraded,
+                "loaded_at": resources.loaded_at,
+            },
+            headers=NO_STORE,
+        )
+
+    async def index(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "service": "OSDF cache locator",
+                "version": __version__,
+                "endpoints": {
+                    "/nearest": "ordered caches for the caller (lat, lon, ip, colo, n, format=json|text)",
+                    "/_caches": "the 2022 Cloudflare Worker's response shape",
+                    "/caches": "the configured caches",
+                    "/healthz": "liveness",
+                    "/readyz": "readiness and degraded modes",
+                    "/<path>": "307 redirect to <nearest cache>/<path>",
+                },
+            }
+        )
+
+    async def redirect(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Every path without a route of its own: 307 to the nearest cache, keeping path and query.
+
+        Installed as the router's default rather than a `/{path:path}` route, whose pattern would not
+        match a path with an (encoded) newline and so could not reject it with a 400.
+        """
+        request = Request(scope, receive)
+        if request.method not in ("GET", "HEAD"):
+            raise HTTPException(405, headers={"Allow": "GET, HEAD"})
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+        decision = decide(self.resources, self.context(request, NearestQuery()))
+        if not decision.caches:
+            raise ServiceUnavailable("no cache is in service", "no_cache_available")
+        headers = redirect_headers(
+            decision.caches, raw_path.decode("latin-1"), scope["query_string"].decode("latin-1")
+        )
+        await Response(status_code=307, headers=headers)(scope, receive, send)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.index, methods=["GET"]),
+            Route("/nearest", self.nearest, methods=["GET"]),
+            Route("/_caches", self.worker_caches, methods=["GET"]),
+            Route("/caches", self.caches, methods=["GET"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
+        ]
+
+
+async def locator_error(request: Request, exc: LocatorError) -> Response:
+    return error_response(exc.status, exc.code, exc.detail)
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "unexpected error; it has been logged")
+
+
+def create_app(settings: Settings | None = None, resources: Resources | None = None) -> Starlette:
+    """Build the app; loads the data now (so a broken file fails here, with its message) unless given."""
+    settings = Settings.from_env() if settings is None else settings
+    resources = load_resources(settings) if resources is None else resources
+    locator = LocatorApp(settings, resources)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        locator.resources.close()
+
+    handlers: dict[Any, Any] = {
+        LocatorError: locator_error,
+        HTTPException: http_error,
+        Exception: internal_error,
+    }
+    app = Starlette(routes=locator.routes(), exception_handlers=handlers, lifespan=lifespan)
+    app.router.default = locator.redirect
+    app.state.locator = locator
+    return app

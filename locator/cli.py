@@ -1,0 +1,192 @@
+"""The `locator` command: serve, nearest (the same decision from a shell), airports and kv maintenance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from locator.airports import NAMESPACE, AirportDataError, build_store
+from locator.caches import CacheFileError
+from locator.decide import decide
+from locator.edge import EdgeContext
+from locator.errors import LocatorError
+from locator.kv import KVError, KVNamespace
+from locator.overrides import OverridesError
+from locator.query import parse_query
+from locator.resources import load_resources
+from locator.settings import SETTINGS, Settings, SettingsError, unknown_variables
+from locator.views import nearest_body, nearest_text
+
+log = logging.getLogger("locator")
+
+
+class CommandError(Exception):
+    """A failure to report in one line, exit status 2."""
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    for name in unknown_variables(os.environ):
+        log.warning("ignoring unknown setting %s (typo?)", name)
+    # Load once here, so a broken data file stops start-up with its message before uvicorn starts,
+    # and the airports store is built once rather than by every worker.
+    load_resources(settings).close()
+    uvicorn.run(
+        "locator.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+        log_level=settings.log_level,
+    )
+    return 0
+
+
+def cmd_nearest(args: argparse.Namespace, settings: Settings) -> int:
+    items = [
+        (key, str(value))
+        for key, value in (
+            ("lat", args.lat),
+            ("lon", args.lon),
+            ("ip", args.ip),
+            ("colo", args.colo),
+            ("n", args.n),
+        )
+        if value is not None
+    ]
+    try:
+        query = parse_query(items)
+    except LocatorError as exc:
+        raise CommandError(exc.detail) from None
+    resources = load_resources(settings)
+    try:
+        decision = decide(resources, EdgeContext().with_query(query.ip, query.colo), query.declared, query.n)
+    finally:
+        resources.close()
+    if args.json:
+        print(json.dumps(nearest_body(decision), indent=2))
+        return 0
+    where = decision.location
+    position = (
+        "no position"
+        if where.coordinate is None
+        else (f"{where.coordinate.latitude:.4f},{where.coordinate.longitude:.4f}")
+    )
+    place = ", ".join(part for part in (where.city, where.country) if part)
+    print(
+        f"# method={where.method} client={where.client_ip or '-'} at {position}"
+        f"{f' ({place})' if place else ''} colo={where.colo or '-'}",
+        file=sys.stderr,
+    )
+    sys.stdout.write(nearest_text(decision))
+    return 0
+
+
+def cmd_airports_load(args: argparse.Namespace, settings: Settings) -> int:
+    count = build_store(settings.airports_csv, settings.airports_store)
+    print(f"loaded {count} airport codes from {settings.airports_csv} into {settings.airports_store}")
+    return 0
+
+
+def cmd_kv(args: argparse.Namespace, settings: Settings) -> int:
+    path: Path = args.store or settings.airports_store
+    with KVNamespace(path, args.namespace, readonly=args.kv_command in ("get", "list")) as store:
+        if args.kv_command == "get":
+            value = store.get(args.key)
+            if value is None:
+                raise CommandError(f"key {args.key!r} not found")
+            print(value)
+        elif args.kv_command == "put":
+            store.put(args.key, args.value)
+        elif args.kv_command == "delete":
+            if not store.delete(args.key):
+                raise CommandError(f"key {args.key!r} not found")
+        else:
+            page = store.list(args.prefix, args.limit, args.cursor)
+            print(
+                json.dumps(
+                    {
+                        "keys": [{"name": key} for key in page.keys],
+                        "list_complete": page.list_complete,
+                        "cursor": page.cursor,
+                    },
+                    indent=2,
+                )
+            )
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    for setting in SETTINGS:
+        print(f"{setting.env}={getattr(settings, setting.field)!s}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="locator", description="OSDF cache locator.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service (settings: LOCATOR_* variables)")
+    serve.add_argument("--host", help="listen address (default LOCATOR_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default LOCATOR_PORT, 8000)")
+    serve.add_argument("--workers", type=int, help="uvicorn worker processes (default LOCATOR_WORKERS, 1)")
+    serve.set_defaults(handler=cmd_serve)
+
+    nearest = commands.add_parser(
+        "nearest", help="print the nearest caches, one endpoint per line (the first is the nearest)"
+    )
+    nearest.add_argument("--ip", help="locate this client address")
+    nearest.add_argument("--lat", help="declared latitude (with --lon)")
+    nearest.add_argument("--lon", help="declared longitude (with --lat)")
+    nearest.add_argument("--colo", help="IATA code of the receiving data centre")
+    nearest.add_argument("-n", "--n", type=int, help="how many caches (default: all)")
+    nearest.add_argument("--json", action="store_true", help="print the /nearest JSON instead")
+    nearest.set_defaults(handler=cmd_nearest)
+
+    airports = commands.add_parser("airports", help="the airport key-value table")
+    airports_commands = airports.add_subparsers(dest="airports_command", required=True)
+    load = airports_commands.add_parser("load", help="(re)build the key-value store from the airports CSV")
+    load.set_defaults(handler=cmd_airports_load)
+
+    kv = commands.add_parser("kv", help="Workers-KV-style access to the key-value store")
+    kv.add_argument("--store", type=Path, help="store file (default LOCATOR_AIRPORTS_STORE)")
+    kv.add_argument("--namespace", default=NAMESPACE, help=f"namespace (default {NAMESPACE})")
+    kv_commands = kv.add_subparsers(dest="kv_command", required=True)
+    kv_get = kv_commands.add_parser("get", help="print a value")
+    kv_get.add_argument("key")
+    kv_put = kv_commands.add_parser("put", help="store a value")
+    kv_put.add_argument("key")
+    kv_put.add_argument("value")
+    kv_delete = kv_commands.add_parser("delete", help="remove a key")
+    kv_delete.add_argument("key")
+    kv_list = kv_commands.add_parser("list", help="list keys by prefix, a page at a time")
+    kv_list.add_argument("--prefix", default="")
+    kv_list.add_argument("--limit", type=int, default=1000)
+    kv_list.add_argument("--cursor")
+    kv.set_defaults(handler=cmd_kv)
+
+    show = commands.add_parser("settings", help="print the effective settings")
+    show.set_defaults(handler=cmd_settings)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        status = args.handler(args, settings)
+    except (CommandError, SettingsError, CacheFileError, OverridesError, AirportDataError, KVError) as exc:
+        print(f"locator: error: {exc}", file=sys.stderr)
+        status = 2
+    sys.exit(status)

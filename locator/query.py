@@ -1,0 +1,76 @@
+"""Query parameters of `/nearest` and `/_caches`, validated into one typed object (400 on anything bad)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from locator.addresses import IPAddress, parse_ip
+from locator.edge import parse_colo
+from locator.errors import BadRequest
+from locator.geo import Coordinate, InvalidCoordinate
+
+PARAMETERS = ("lat", "lon", "ip", "colo", "n", "format")
+FORMATS = ("json", "text")
+MAX_N = 100_000
+MAX_VALUE_CHARS = 64
+
+
+@dataclass(frozen=True)
+class NearestQuery:
+    declared: Coordinate | None = None
+    ip: IPAddress | None = None
+    colo: str | None = None
+    n: int | None = None
+    format: str = "json"
+
+
+def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
+    """Validate the known parameters; unknown ones (cache busters and the like) are ignored.
+
+    An empty value counts as absent, so `?lat=$LAT&lon=$LON` with unset variables falls back cleanly.
+    """
+    values: dict[str, str] = {}
+    for key, value in items:
+        if key not in PARAMETERS:
+            continue
+        if key in values:
+            raise BadRequest(f"parameter {key!r} given more than once", "duplicate_parameter")
+        if len(value) > MAX_VALUE_CHARS:
+            raise BadRequest(
+                f"parameter {key!r} is longer than {MAX_VALUE_CHARS} characters", "value_too_long"
+            )
+        values[key] = value.strip()
+    values = {key: value for key, value in values.items() if value}
+
+    declared = None
+    if "lat" in values or "lon" in values:
+        try:
+            declared = Coordinate.parse(values.get("lat"), values.get("lon"))
+        except InvalidCoordinate as exc:
+            raise BadRequest(f"lat/lon: {exc}", "invalid_coordinate") from None
+
+    ip = None
+    if "ip" in values:
+        ip = parse_ip(values["ip"])
+        if ip is None:
+            raise BadRequest(f"ip {values['ip']!r} is not an IPv4 or IPv6 address", "invalid_ip")
+
+    colo = None
+    if "colo" in values:
+        colo = parse_colo(values["colo"])
+        if colo is None:
+            raise BadRequest(f"colo {values['colo']!r} is not a three-letter IATA code", "invalid_colo")
+
+    n = None
+    if "n" in values:
+        text = values["n"]
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_N:
+            raise BadRequest(f"n {text!r} is not a whole number from 1 to {MAX_N}", "invalid_n")
+        n = int(text)
+
+    output = values.get("format", "json").lower()
+    if output not in FORMATS:
+        raise BadRequest(f"format {values['format']!r} is not one of {', '.join(FORMATS)}", "invalid_format")
+
+    return NearestQuery(declared=declared, ip=ip, colo=colo, n=n, format=output)
