@@ -1,0 +1,153 @@
+"""Shared fixtures: a small federation on disk, a real (tiny) MaxMind City database and app clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mmdb_writer import MmdbU16, MMDBWriter
+from netaddr import IPSet
+from starlette.testclient import TestClient
+
+from locator.app import create_app
+from locator.settings import Settings
+
+CACHES_CSV = """\
+name,endpoint,latitude,longitude,status,site
+Chicago,https://chicago.example.org:8443,41.8882,-87.6164,up,Internet2Chicago
+Kansas,https://kansas.example.org:8443,39.1024,-94.5986,up,Internet2GreatPlains
+Houston,https://houston.example.org:8443,29.8131,-95.3098,up,Internet2Houston
+Sunnyvale,https://sunnyvale.example.org:8443,37.373779,-121.987513,up,Internet2Sunnyvale
+NewYork,https://newyork.example.org:8443,40.7145,-74.0029,up,Internet2Manhattan
+LincolnDown,https://lincoln.example.org:8443,40.82,-96.70,down,Nebraska
+DenverDisabled,https://denver.example.org:8443,39.7458,-104.9795,disabled,Internet2Denver
+Mystery,http://mystery.example.org:8000,,,up,Unknown
+"""
+
+AIRPORTS_CSV = """\
+iata,name,city,country,latitude,longitude
+AMS,Amsterdam Airport Schiphol,Amsterdam,NL,52.308601,4.76389
+DEN,Denver International Airport,Denver,US,39.861698,-104.672997
+DFW,Dallas Fort Worth International Airport,Dallas-Fort Worth,US,32.896801,-97.038002
+IAH,George Bush Intercontinental Houston Airport,Houston,US,29.984399,-95.341400
+JFK,John F Kennedy International Airport,New York,US,40.639801,-73.7789
+LAX,Los Angeles International Airport,Los Angeles,US,33.942501,-118.407997
+MCI,Kansas City International Airport,Kansas City,US,39.2976,-94.713898
+ORD,Chicago O'Hare International Airport,Chicago,US,41.9786,-87.9048
+SJC,Norman Y. Mineta San Jose International Airport,San Jose,US,37.362598,-121.929001
+ZZZ,A broken row at null island,Nowhere,XX,0,0
+"""
+
+OVERRIDES_CSV = """\
+# test overrides
+network,latitude,longitude,note
+129.93.5.0/24,29.76,-95.37,a Lincoln network that really sits in Houston
+10.1.0.0/16,41.88,-87.63,a private campus network in Chicago
+2001:db8::/32,40.71,-74.0,documentation IPv6 in New York
+"""
+
+
+def city(
+    name: str | None, lat: float | None, lon: float | None, accuracy: int | None, country: str | None = "US"
+) -> dict[str, Any]:
+    """A GeoIP2 City record as MaxMind writes it; None leaves a field out, as MaxMind does."""
+    record: dict[str, Any] = {}
+    if country:
+        record["country"] = {"iso_code": country, "names": {"en": country}}
+    if name:
+        record["city"] = {"names": {"en": name}}
+    location: dict[str, Any] = {}
+    if lat is not None and lon is not None:
+        location.update(latitude=float(lat), longitude=float(lon))
+    if accuracy is not None:
+        location["accuracy_radius"] = MmdbU16(accuracy)
+    if location:
+        record["location"] = location
+    return record
+
+
+# Public address blocks, so that the cascade's not-public rule does not hide them.
+GEOIP_RECORDS: dict[str, dict[str, Any]] = {
+    "129.93.0.0/16": city("Lincoln", 40.8, -96.667, 5),
+    "8.8.8.0/24": city(None, 37.751, -97.822, 1000),  # MaxMind's US centroid ("Kansas"), no city
+    "9.9.9.0/24": city(None, 37.751, -97.822, 100),  # the same centroid with a small radius
+    "23.129.64.0/24": city(None, None, None, None, country=None),  # a record without a location
+    "45.45.45.0/24": city("Nowhere", 0.0, 0.0, 5),  # null island with a city
+    "3.3.3.0/24": city("Ashburn", 39.0438, -77.4874, 10),
+    "2001:4860::/32": city("Mountain View", 37.4192, -122.0574, 1),
+}
+
+
+@pytest.fixture(scope="session")
+def geoip_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    writer = MMDBWriter(
+        ip_version=6,
+        ipv4_compatible=True,
+        database_type="GeoLite2-City",
+        languages=["en"],
+        description="locator test database",
+    )
+    for network, record in GEOIP_RECORDS.items():
+        writer.insert_network(IPSet([network]), record)
+    path = tmp_path_factory.mktemp("geoip") / "test-City.mmdb"
+    writer.to_db_file(str(path))
+    return path
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    (tmp_path / "caches.csv").write_text(CACHES_CSV)
+    (tmp_path / "airports.csv").write_text(AIRPORTS_CSV)
+    (tmp_path / "overrides.csv").write_text(OVERRIDES_CSV)
+    return tmp_path
+
+
+@pytest.fixture
+def make_settings(data_dir: Path, geoip_db: Path) -> Callable[..., Settings]:
+    """Settings over the fixture files; keyword arguments override LOCATOR_* values by field name."""
+
+    def build(**overrides: str) -> Settings:
+        environ = {
+            "LOCATOR_CACHES_FILE": str(data_dir / "caches.csv"),
+            "LOCATOR_OVERRIDES_FILE": str(data_dir / "overrides.csv"),
+            "LOCATOR_AIRPORTS_CSV": str(data_dir / "airports.csv"),
+            "LOCATOR_AIRPORTS_STORE": str(data_dir / "airports.sqlite"),
+            "LOCATOR_GEOIP_DB": str(geoip_db),
+        }
+        return Settings.from_env(environ, **overrides)
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+ClientFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client(make_settings: Callable[..., Settings]) -> Iterator[ClientFactory]:
+    """TestClient factory: `make_client(peer="203.0.113.7", **settings_overrides)`; lifespan runs."""
+    clients: list[TestClient] = []
+
+    def build(peer: str = "127.0.0.1", **overrides: str) -> TestClient:
+        client = TestClient(
+            create_app(make_settings(**overrides)), client=(peer, 50000), follow_redirects=False
+        )
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: ClientFactory) -> TestClient:
+    """A client whose peer is 127.0.0.1: a trusted proxy under the default settings."""
+    return make_client()

@@ -1,0 +1,145 @@
+"""The airport table: the CSV, the duplicate rule, the KV store and its freshness."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+from locator.airports import AirportDataError, AirportTable, ensure_store, read_airports_csv
+from locator.kv import KVNamespace
+from locator.ourairports import build_airports_csv, select_airports
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+
+
+def row(
+    code: str,
+    kind: str,
+    sched: str = "no",
+    ident: str = "1",
+    lat: str = "10",
+    lon: str = "20",
+    name: str = "",
+) -> dict[str, str]:
+    return {
+        "id": ident,
+        "iata_code": code,
+        "type": kind,
+        "scheduled_service": sched,
+        "latitude_deg": lat,
+        "longitude_deg": lon,
+        "name": name or f"{kind} {ident}",
+        "municipality": "Town",
+        "iso_country": "US",
+    }
+
+
+def test_duplicate_rule_not_closed_then_larger_then_scheduled() -> None:
+    picked = select_airports(
+        [
+            row("AAA", "closed", "yes", "1", name="closed"),
+            row("AAA", "small_airport", "no", "2", name="live"),
+            row("BBB", "medium_airport", "no", "3"),
+            row("BBB", "large_airport", "no", "4", name="large"),
+            row("CCC", "small_airport", "no", "5"),
+            row("CCC", "small_airport", "yes", "6", name="scheduled"),
+            row("DDD", "small_airport", "no", "8"),
+            row("DDD", "small_airport", "no", "7", name="lower id"),
+            row("0", "small_airport"),
+            row("TR7", "small_airport"),
+            row("EEE", "small_airport", lat="0", lon="0"),
+        ]
+    )
+    assert {code: r["name"] for code, r in picked.items()} == {
+        "AAA": "live",
+        "BBB": "large",
+        "CCC": "scheduled",
+        "DDD": "lower id",
+    }
+
+
+def test_shipped_airports_csv_is_valid_and_has_the_colos_we_need() -> None:
+    airports = {a.iata: a for a in read_airports_csv(REPO / "data" / "airports.csv")}
+    assert len(airports) > 9000
+    for code in ("DFW", "LAX", "ORD", "DEN", "AMS", "QWJ"):
+        assert code in airports
+    assert airports["DFW"].city == "Dallas-Fort Worth"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data (the public extracts), absent here")
+def test_shipped_csv_is_reproducible_from_ourairports(tmp_path: Path) -> None:
+    # Why ../shared: this checks that data/airports.csv is exactly what the build rule makes from the source.
+    out = tmp_path / "airports.csv"
+    build_airports_csv(SHARED / "airports_ourairports.csv", out, REPO / "data" / "airports_supplement.csv")
+    assert out.read_text() == (REPO / "data" / "airports.csv").read_text()
+
+
+@pytest.mark.skipif(
+    not SHARED.is_dir(), reason="needs ../shared/data (the Cloudflare colo list), absent here"
+)
+def test_every_cloudflare_colo_resolves() -> None:
+    # Why ../shared: the colo fallback is only as good as its coverage of Cloudflare's data centres.
+    airports = {a.iata for a in read_airports_csv(REPO / "data" / "airports.csv")}
+    with (SHARED / "cloudflare_colos.csv").open() as handle:
+        colos = {r["iata"] for r in csv.DictReader(handle)}
+    assert colos - airports == set()
+
+
+def test_store_is_built_when_missing_stale_or_corrupt(data_dir: Path) -> None:
+    csv_path, store = data_dir / "airports.csv", data_dir / "airports.sqlite"
+    assert ensure_store(csv_path, store) is True
+    assert ensure_store(csv_path, store) is False  # current: untouched
+    old = store.stat().st_mtime - 100
+    os.utime(store, (old, old))
+    assert ensure_store(csv_path, store) is True  # older than the CSV
+    store.write_bytes(b"garbage" * 1000)
+    os.utime(store, None)
+    assert ensure_store(csv_path, store) is True  # unreadable
+    table = AirportTable.open(store)
+    assert table.lookup("dfw") is not None and table.lookup("DFW").coordinate.latitude == pytest.approx(
+        32.8968
+    )
+    assert table.lookup("ZZZ") is None  # 0,0 is never loaded
+    assert table.lookup("QQQ") is None and table.lookup("12") is None
+    table.close()
+
+
+def test_null_island_in_the_store_is_never_served(data_dir: Path) -> None:
+    store = data_dir / "airports.sqlite"
+    ensure_store(data_dir / "airports.csv", store)
+    with KVNamespace(store, "airports") as kv:
+        kv.put("NUL", '{"latitude": 0, "longitude": 0}')
+        kv.put("BAD", "not json")
+    table = AirportTable.open(store)
+    assert table.lookup("NUL") is None and table.lookup("BAD") is None
+    table.close()
+
+
+def test_store_without_csv_keeps_working_and_missing_both_is_an_error(data_dir: Path) -> None:
+    csv_path, store = data_dir / "airports.csv", data_dir / "airports.sqlite"
+    ensure_store(csv_path, store)
+    csv_path.unlink()
+    assert ensure_store(csv_path, store) is False
+    store.unlink()
+    with pytest.raises(AirportDataError, match="not found"):
+        ensure_store(csv_path, store)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("iata,name\nDFW,x\n", "missing column"),
+        ("iata,name,city,country,latitude,longitude\nDF1,x,y,US,1,2\n", "not an IATA code"),
+        ("iata,name,city,country,latitude,longitude\nDFW,x,y,US,1,2\nDFW,x,y,US,1,2\n", "duplicate"),
+        ("iata,name,city,country,latitude,longitude\nDFW,x,y,US,100,2\n", "outside"),
+    ],
+)
+def test_bad_airports_csv(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(content)
+    with pytest.raises(AirportDataError, match=message):
+        read_airports_csv(path)

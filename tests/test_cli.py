@@ -1,0 +1,126 @@
+"""The `locator` command: nearest, kv, airports and settings, with the fixture data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from locator.cli import main
+from locator.settings import Settings
+
+
+@pytest.fixture
+def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The CLI reads the process environment: point it at the fixture files."""
+    for name, value in {
+        "LOCATOR_CACHES_FILE": settings.caches_file,
+        "LOCATOR_OVERRIDES_FILE": settings.overrides_file,
+        "LOCATOR_AIRPORTS_CSV": settings.airports_csv,
+        "LOCATOR_AIRPORTS_STORE": settings.airports_store,
+        "LOCATOR_GEOIP_DB": settings.geoip_db,
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    return settings
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+def test_nearest_prints_endpoints_nearest_first(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(["nearest", "--ip", "129.93.1.1"], capsys)
+    assert status == 0
+    assert out.splitlines()[0] == "https://kansas.example.org:8443"
+    assert len(out.splitlines()) == 6
+    assert "method=geoip client=129.93.1.1" in err and "(Lincoln, US)" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "first"),
+    [
+        (["--colo", "DFW"], "https://houston.example.org:8443"),
+        (["--lat", "37.3", "--lon", "-121.9"], "https://sunnyvale.example.org:8443"),
+    ],
+)
+def test_nearest_by_colo_and_position(
+    env: Settings, capsys: pytest.CaptureFixture[str], argv: list[str], first: str
+) -> None:
+    status, out, _ = run(["nearest", *argv, "-n", "1"], capsys)
+    assert (status, out) == (0, first + "\n")
+
+
+def test_nearest_json_is_the_http_body(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["nearest", "--ip", "8.8.8.8", "--colo", "DFW", "--json"], capsys)
+    body = json.loads(out)
+    assert body["method"] == "colo"
+    assert body["skipped"]["geoip"] == "low_accuracy"
+
+
+@pytest.mark.parametrize(
+    "argv", [["--lat", "91", "--lon", "0"], ["--ip", "nope"], ["--colo", "1234"], ["--lat", "40"]]
+)
+def test_nearest_bad_input_is_one_line_and_exit_2(
+    env: Settings, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    status, out, err = run(["nearest", *argv], capsys)
+    assert status == 2 and out == ""
+    assert err.startswith("locator: error: ") and err.count("\n") == 1
+
+
+def test_missing_cache_file_is_one_clear_line(
+    env: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCATOR_CACHES_FILE", "/nonexistent/caches.csv")
+    status, _, err = run(["nearest"], capsys)
+    assert status == 2
+    assert "cache file not found (set LOCATOR_CACHES_FILE)" in err
+
+
+def test_bad_setting_is_one_clear_line(
+    env: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCATOR_PORT", "eighty")
+    status, _, err = run(["serve"], capsys)
+    assert status == 2 and "LOCATOR_PORT has value 'eighty'" in err
+
+
+def test_airports_load_and_kv_commands(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["airports", "load"], capsys)
+    assert status == 0 and "loaded 9 airport codes" in out
+    status, out, _ = run(["kv", "get", "DFW"], capsys)
+    assert json.loads(out)["city"] == "Dallas-Fort Worth"
+    assert run(["kv", "put", "TST", '{"latitude": 1, "longitude": 2}'], capsys)[0] == 0
+    status, out, _ = run(["kv", "list", "--prefix", "T", "--limit", "1"], capsys)
+    assert json.loads(out) == {"keys": [{"name": "TST"}], "list_complete": True, "cursor": None}
+    status, out, _ = run(["kv", "list", "--limit", "2"], capsys)
+    page = json.loads(out)
+    assert [k["name"] for k in page["keys"]] == ["AMS", "DEN"] and page["cursor"]
+    assert run(["kv", "delete", "TST"], capsys)[0] == 0
+    status, _, err = run(["kv", "get", "TST"], capsys)
+    assert status == 2 and "not found" in err
+
+
+def test_settings_command_prints_effective_values(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["settings"], capsys)
+    assert status == 0 and "LOCATOR_PORT=8000" in out and f"LOCATOR_CACHES_FILE={env.caches_file}" in out
+
+
+def test_python_dash_m_with_the_embedded_defaults() -> None:
+    """`python -m locator nearest` in a fresh process, with no settings at all: the embedded defaults."""
+    result = subprocess.run(
+        [sys.executable, "-m", "locator", "nearest", "--ip", "129.93.1.1", "-n", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "https://unl-cache.nationalresearchplatform.org:8443\n"

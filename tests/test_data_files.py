@@ -1,0 +1,88 @@
+"""Loading the cache and override files: the shipped ones, and clear errors for broken ones."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from locator.caches import CacheFileError, load_caches
+from locator.overrides import OverridesError, load_overrides
+
+REPO = Path(__file__).resolve().parent.parent
+HEADER = "name,endpoint,latitude,longitude,status\n"
+
+
+def test_shipped_cache_files_load() -> None:
+    current = load_caches(REPO / "data" / "caches.csv")
+    assert len(current.caches) == 42
+    assert all(cache.endpoint.startswith("https://") for cache in current.caches)
+    assert current.by_name("FZU_STASH") is not None and current.by_name("FZU_STASH").status == "down"
+    worker = load_caches(REPO / "data" / "evaluation" / "2022" / "caches.csv")
+    assert [c.authority for c in worker.caches][:2] == [
+        "osg.chic.nrp.internet2.edu:8000",
+        "osg.kans.nrp.internet2.edu:8000",
+    ]
+    assert len(worker.in_service) == 9
+
+
+def test_shipped_overrides_are_empty() -> None:
+    assert len(load_overrides(REPO / "data" / "overrides.csv")) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("name,endpoint\n", "missing column"),
+        (HEADER + "A,ftp://a.example,1,2,up\n", "line 2: endpoint 'ftp://a.example' is not"),
+        (HEADER + "A,https://user:pw@a.example,1,2,up\n", "credentials"),
+        (HEADER + "A,https://a.example?x=1,1,2,up\n", "query"),
+        (HEADER + "A,https://a.example:99999,1,2,up\n", "invalid port"),
+        (HEADER + "A,https://a.example,91,2,up\n", "line 2: latitude"),
+        (HEADER + "A,https://a.example,1,2,maybe\n", "status 'maybe'"),
+        (HEADER + "A,https://a.example,1,2,up\nA,https://b.example,1,2,up\n", "line 3: duplicate cache name"),
+        (HEADER + ",https://a.example,1,2,up\n", "name is empty"),
+        (HEADER, "no cache has status 'up'"),
+    ],
+)
+def test_bad_cache_files(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "caches.csv"
+    path.write_text(content)
+    with pytest.raises(CacheFileError, match=message):
+        load_caches(path)
+
+
+def test_missing_and_undecodable_cache_file(tmp_path: Path) -> None:
+    with pytest.raises(CacheFileError, match="not found"):
+        load_caches(tmp_path / "nope.csv")
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(CacheFileError, match="can.t decode"):
+        load_caches(path)
+
+
+def test_overrides_longest_prefix_wins(tmp_path: Path) -> None:
+    path = tmp_path / "o.csv"
+    path.write_text(
+        "network,latitude,longitude,note\n129.93.0.0/16,1,1,wide\n129.93.5.0/24,2,2,narrow\n"
+        "::/0,3,3,every ipv6\n"
+    )
+    table = load_overrides(path)
+    assert len(table) == 3
+    hit = table.lookup(ipaddress.ip_address("129.93.5.9"))
+    assert hit is not None and hit.note == "narrow"
+    hit = table.lookup(ipaddress.ip_address("129.93.6.9"))
+    assert hit is not None and hit.note == "wide"
+    assert table.lookup(ipaddress.ip_address("8.8.8.8")) is None
+    hit = table.lookup(ipaddress.ip_address("2001:db8::1"))
+    assert hit is not None and hit.note == "every ipv6"
+
+
+def test_missing_overrides_file_is_empty_and_a_bad_one_is_an_error(tmp_path: Path) -> None:
+    assert len(load_overrides(tmp_path / "none.csv")) == 0
+    assert len(load_overrides(None)) == 0
+    path = tmp_path / "o.csv"
+    path.write_text("network,latitude,longitude\n999.1.1.0/24,1,1\n")
+    with pytest.raises(OverridesError, match="line 2"):
+        load_overrides(path)

@@ -1,0 +1,79 @@
+"""Every bad input gets a 4xx with the one JSON error shape; none gets a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from starlette.testclient import TestClient
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"error", "detail"}
+    assert body["error"] == code
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"lat": "abc", "lon": "1"}, "invalid_coordinate"),
+        ({"lat": "91", "lon": "1"}, "invalid_coordinate"),
+        ({"lat": "1", "lon": "NaN"}, "invalid_coordinate"),
+        ({"lat": "1", "lon": "inf"}, "invalid_coordinate"),
+        ({"lat": "1", "lon": "-180.5"}, "invalid_coordinate"),
+        ({"lat": "40"}, "invalid_coordinate"),
+        ({"n": "-1"}, "invalid_n"),
+        ({"n": "0"}, "invalid_n"),
+        ({"n": "2.5"}, "invalid_n"),
+        ({"n": "9" * 50}, "invalid_n"),
+        ({"n": "١٢"}, "invalid_n"),  # Arabic-Indic digits pass str.isdigit(), not our rule
+        ({"colo": "1234"}, "invalid_colo"),
+        ({"colo": "DF"}, "invalid_colo"),
+        ({"ip": "not-an-ip"}, "invalid_ip"),
+        ({"ip": "256.1.1.1"}, "invalid_ip"),
+        ({"format": "xml"}, "invalid_format"),
+        ({"lat": "1" * 100, "lon": "1"}, "value_too_long"),
+    ],
+    ids=lambda value: str(value)[:30],
+)
+def test_bad_query_parameters(client: TestClient, params: dict[str, str], code: str) -> None:
+    for path in ("/nearest", "/_caches"):
+        assert_error(client.get(path, params=params), 400, code)
+
+
+def test_duplicate_parameter(client: TestClient) -> None:
+    assert_error(client.get("/nearest?lat=1&lat=2&lon=3"), 400, "duplicate_parameter")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "http://testserver//evil.example/x",
+        "/%2F%2Fevil.example/x",
+        "/\\evil.example",
+        "/a%0d%0aSet-Cookie:%20x=1",
+        "/a%00b",
+    ],
+    ids=["double-slash", "encoded-double-slash", "backslash", "crlf", "nul"],
+)
+def test_redirect_paths_that_could_leave_the_cache_host(client: TestClient, path: str) -> None:
+    assert_error(client.get(path), 400, "invalid_path")
+
+
+def test_redirect_query_with_control_characters(client: TestClient) -> None:
+    assert_error(client.get("/file?x=%0d%0aLocation:%20http://evil"), 400, "invalid_query")
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("path", ["/nearest", "/_caches", "/caches", "/healthz", "/some/file"])
+def test_unknown_methods_are_405(client: TestClient, method: str, path: str) -> None:
+    response = client.request(method, path)
+    body = assert_error(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["allow"]
+    assert body["detail"]

@@ -1,0 +1,110 @@
+"""The ranking: properties over generated federations, and the sticky fallback order."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from locator.caches import Cache, CacheSet
+from locator.geo import Coordinate, great_circle_km
+from locator.rank import rank_caches, rank_many, sticky_order
+
+coordinates = st.builds(Coordinate, st.floats(-90, 90), st.floats(-180, 180))
+# Few distinct positions, so that exact ties are common.
+positions = st.one_of(
+    st.none(),
+    st.sampled_from([Coordinate(41.9, -87.6), Coordinate(39.1, -94.6), Coordinate(29.8, -95.3)]),
+    coordinates,
+)
+statuses = st.sampled_from(["up", "up", "up", "down", "disabled"])
+
+
+@st.composite
+def federations(draw: st.DrawFn) -> CacheSet:
+    size = draw(st.integers(min_value=1, max_value=30))
+    return CacheSet(
+        tuple(
+            Cache(f"c{i}", f"https://c{i}.example:8443", draw(positions), draw(statuses)) for i in range(size)
+        )
+    )
+
+
+@given(federations(), coordinates, st.one_of(st.none(), st.integers(1, 40)))
+def test_ranking_rules(caches: CacheSet, origin: Coordinate, n: int | None) -> None:
+    ranked = rank_caches(caches, origin, n)
+    in_service = list(caches.in_service)
+    # a subset of the caches in service, within the limit, no duplicates
+    assert len(ranked) == min(len(in_service), n if n is not None else len(in_service))
+    assert len({item.cache.name for item in ranked}) == len(ranked)
+    assert all(item.cache.status == "up" for item in ranked)
+    # known distances first, ascending; equal distances in file order; unknown last in file order
+    keys = [
+        (item.distance_km is None, item.distance_km or 0.0, in_service.index(item.cache)) for item in ranked
+    ]
+    assert keys == sorted(keys)
+    for item in ranked:
+        if item.cache.coordinate is None:
+            assert item.distance_km is None
+        else:
+            assert item.distance_km == pytest.approx(great_circle_km(origin, item.cache.coordinate))
+
+
+@given(federations(), coordinates)
+def test_limit_is_a_prefix_of_the_full_ranking(caches: CacheSet, origin: Coordinate) -> None:
+    full = rank_caches(caches, origin)
+    assert rank_caches(caches, origin, 3) == full[:3]
+    assert rank_caches(caches, origin) == full  # deterministic
+
+
+@given(federations(), st.lists(coordinates, min_size=1, max_size=20))
+def test_many_origins_at_once_equal_one_at_a_time(caches: CacheSet, origins: list[Coordinate]) -> None:
+    order, distances = rank_many(
+        caches, np.array([o.latitude for o in origins]), np.array([o.longitude for o in origins])
+    )
+    for row, origin in enumerate(origins):
+        one = rank_caches(caches, origin)
+        assert [caches.in_service[i].name for i in order[row]] == [item.cache.name for item in one]
+
+
+def test_exact_ties_keep_file_order() -> None:
+    same = Coordinate(29.8131, -95.3098)
+    caches = CacheSet(
+        (Cache("HoustonB", "https://b.example", same), Cache("HoustonA", "https://a.example", same))
+    )
+    assert [item.cache.name for item in rank_caches(caches, Coordinate(30, -95))] == ["HoustonB", "HoustonA"]
+
+
+def _cacheset(size: int) -> CacheSet:
+    return CacheSet(tuple(Cache(f"c{i}", f"https://c{i}.example", Coordinate(i, i)) for i in range(size)))
+
+
+def test_sticky_order_is_stable_within_a_window_and_a_permutation() -> None:
+    caches = _cacheset(8)
+    first = [item.cache.name for item in sticky_order(caches, "192.0.2.0/24", 1_000_000.0, 1200)]
+    assert sorted(first) == sorted(c.name for c in caches.in_service)
+    assert all(item.distance_km is None for item in sticky_order(caches, "192.0.2.0/24", 1_000_000.0, 1200))
+    same = [item.cache.name for item in sticky_order(caches, "192.0.2.0/24", 1_000_001.0, 1200)]
+    assert first == same
+
+
+def test_sticky_order_changes_between_windows_and_spreads_load() -> None:
+    caches = _cacheset(5)
+    # Over many windows each cache comes first about equally often: no cache is a hot spot.
+    firsts = Counter(
+        sticky_order(caches, "192.0.2.0/24", window * 1200.0, 1200)[0].cache.name for window in range(2000)
+    )
+    assert set(firsts) == {c.name for c in caches.in_service}
+    assert max(firsts.values()) < 2 * min(firsts.values())
+
+
+def test_sticky_windows_do_not_all_switch_at_once() -> None:
+    caches = _cacheset(6)
+    networks = [f"10.0.{i}.0/24" for i in range(50)]
+    changed = sum(
+        sticky_order(caches, net, 1199.0, 1200) != sticky_order(caches, net, 1201.0, 1200) for net in networks
+    )
+    assert changed < 10  # with a shared boundary all ~50 would change at t=1200
