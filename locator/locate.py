@@ -25,7 +25,7 @@ from enum import StrEnum
 
 from locator.addresses import is_public
 from locator.airports import Airport, AirportTable
-from locator.edge import EdgeContext
+from locator.edge import EdgeContext, EdgeReport
 from locator.geo import Coordinate, InvalidCoordinate, great_circle_km
 from locator.geoip import GeoIPLookup
 from locator.overrides import OverrideTable
@@ -72,6 +72,7 @@ class Location:
     postal_code: str | None = None
     colo: str | None = None
     accuracy_km: float | None = None
+    edge: EdgeReport | None = None  # what a trusted edge reported, used or not
 
 
 class _Skip(Exception):
@@ -124,6 +125,7 @@ def locate(
         client_ip=None if ip is None else str(ip),
         colo=colo_code,
         country=None if edge is None else edge.country,
+        edge=edge,
     )
 
     # 1. declared

@@ -6,28 +6,21 @@ Rules, in order of precedence:
 3. Exact ties keep the cache file's order (stable sort), so an answer never flickers between equals.
 4. Caches whose position is unknown come last, in file order, with distance None.
 5. `n` keeps the first n (None: all).
-When there is no origin at all, `sticky_order` gives a random order that is stable per client network.
+When there is no origin at all, `sticky_indices` gives a random order that is stable per client network.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from hashlib import blake2b
 
 import numpy as np
 import numpy.typing as npt
 
-from locator.caches import Cache, CacheSet
-from locator.geo import Coordinate, FloatArray, distance_matrix_km
+from locator.caches import CacheSet
+from locator.geo import FloatArray, distance_matrix_km
 
 IndexArray = npt.NDArray[np.intp]
-
-
-@dataclass(frozen=True, slots=True)
-class RankedCache:
-    cache: Cache
-    distance_km: float | None
 
 
 def rank_many(
@@ -47,20 +40,8 @@ def rank_many(
     return order, np.take_along_axis(distances, order, axis=1)
 
 
-def rank_caches(caches: CacheSet, origin: Coordinate, n: int | None = None) -> list[RankedCache]:
-    """The caches nearest to `origin`, nearest first (see the module docstring for the rules)."""
-    order, distances = rank_many(caches, np.array([origin.latitude]), np.array([origin.longitude]), n)
-    in_service = caches.in_service
-    return [
-        RankedCache(in_service[index], None if np.isnan(km) else float(km))
-        for index, km in zip(order[0].tolist(), distances[0].tolist(), strict=True)
-    ]
-
-
-def sticky_order(
-    caches: CacheSet, client_network: str, now_s: float, period_s: int, n: int | None = None
-) -> list[RankedCache]:
-    """A random order that one client network keeps for `period_s` seconds (distances unknown).
+def sticky_indices(count: int, client_network: str, now_s: float, period_s: int) -> list[int]:
+    """A random order of `count` caches that one client network keeps for `period_s` seconds.
 
     A fresh shuffle per request sends each job of a site to a different cache and ruins hit rates
     (Pelican #1587). Seeding with (network, time window) keeps it stable without any state, so every
@@ -69,6 +50,6 @@ def sticky_order(
     """
     digest = blake2b(client_network.encode(), digest_size=8).digest()
     window = int((now_s + int.from_bytes(digest, "big") % period_s) // period_s)
-    shuffled = list(caches.in_service)
-    random.Random(f"{client_network}|{window}").shuffle(shuffled)
-    return [RankedCache(cache, None) for cache in shuffled[:n]]
+    order = list(range(count))
+    random.Random(f"{client_network}|{window}").shuffle(order)
+    return order

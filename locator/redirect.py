@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import quote, unquote
 
+from locator.decide import RankedCache
 from locator.errors import BadRequest
-from locator.rank import RankedCache
 
 MAX_LINKS = 6  # caches named in all (Location + Link); clients try about 3 (Pelican #1247)
 # Characters left as they are: RFC 3986 unreserved, sub-delims, ":@/" and "%" (already-encoded octets).

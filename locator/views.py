@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from locator.caches import Cache, CacheSet
@@ -44,6 +45,7 @@ def nearest_body(decision: Decision) -> dict[str, Any]:
             "accuracy_km": where.accuracy_km,
         },
         "skipped": dict(where.skipped),
+        "edge": None if where.edge is None else dataclasses.asdict(where.edge),
         "caches": [
             {
                 "name": item.cache.name,
@@ -64,16 +66,32 @@ def nearest_text(decision: Decision) -> str:
 def worker_body(decision: Decision) -> dict[str, Any]:
     """The 2022 worker's `/_caches` shape, so that its job scripts work unchanged.
 
+    Like the worker's `request.cf` fields, city, latitude, longitude, postal code and region are what the
+    edge reported (text), whether used or not; without an edge they describe the position we used.
     Caches are `[host:port, km]` as the worker listed them; a random order has 0 km, as in the worker.
     """
     where = decision.location
     shuffled = where.method is Method.FALLBACK
+    edge = where.edge
+    if edge is not None:
+        place = {
+            "city": edge.city,
+            "latitude": edge.latitude,
+            "longitude": edge.longitude,
+            "postalCode": edge.postal_code,
+            "region": edge.region,
+        }
+    else:
+        point = where.coordinate
+        place = {
+            "city": where.city,
+            "latitude": None if point is None else str(point.latitude),
+            "longitude": None if point is None else str(point.longitude),
+            "postalCode": None,
+            "region": None,
+        }
     return {
-        "city": where.city,
-        "latitude": None if where.coordinate is None else str(where.coordinate.latitude),
-        "longitude": None if where.coordinate is None else str(where.coordinate.longitude),
-        "postalCode": where.postal_code,
-        "region": where.region,
+        **place,
         "AITA": where.colo,
         "caches": [
             [item.cache.authority, 0 if shuffled else _km(item.distance_km)] for item in decision.caches

@@ -17,7 +17,8 @@ def test_nearest_json_shape(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert set(body) == {"method", "client", "skipped", "caches"}
+    assert set(body) == {"method", "client", "skipped", "edge", "caches"}
+    assert body["edge"] is None  # no edge headers
     assert set(body["client"]) == {"ip", "latitude", "longitude", "city", "country", "colo", "accuracy_km"}
     first = body["caches"][0]
     assert first == {
@@ -26,6 +27,26 @@ def test_nearest_json_shape(client: TestClient) -> None:
         "latitude": 39.1024,
         "longitude": -94.5986,
         "distance_km": pytest.approx(258.283, abs=0.001),  # haversine package: 258.2827
+    }
+
+
+def test_nearest_echoes_what_the_edge_reported_even_when_unused(client: TestClient) -> None:
+    headers = {
+        "cf-iplatitude": "37.751",
+        "cf-iplongitude": "-97.822",
+        "cf-ipcountry": "us",
+        "cf-ray": "1-DFW",
+    }
+    body = client.get("/nearest", headers=headers).json()
+    assert body["method"] == "colo"
+    assert body["edge"] == {
+        "provider": "cloudflare",
+        "latitude": "37.751",
+        "longitude": "-97.822",
+        "city": None,
+        "country": "US",
+        "region": None,
+        "postal_code": None,
     }
 
 

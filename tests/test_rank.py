@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from locator.caches import Cache, CacheSet
 from locator.geo import Coordinate, great_circle_km
-from locator.rank import rank_caches, rank_many, sticky_order
+from locator.rank import rank_many, sticky_indices
 
 coordinates = st.builds(Coordinate, st.floats(-90, 90), st.floats(-180, 180))
 # Few distinct positions, so that exact ties are common.
@@ -21,6 +21,21 @@ positions = st.one_of(
     coordinates,
 )
 statuses = st.sampled_from(["up", "up", "up", "down", "disabled"])
+
+
+def rank_caches(
+    caches: CacheSet, origin: Coordinate, n: int | None = None
+) -> list[tuple[Cache, float | None]]:
+    """One origin's ranking as (cache, km or None) pairs."""
+    order, distances = rank_many(caches, np.array([origin.latitude]), np.array([origin.longitude]), n)
+    return [
+        (caches.in_service[i], None if np.isnan(km) else float(km))
+        for i, km in zip(order[0].tolist(), distances[0].tolist(), strict=True)
+    ]
+
+
+def sticky_names(caches: CacheSet, network: str, now_s: float, period_s: int) -> list[str]:
+    return [caches.in_service[i].name for i in sticky_indices(len(caches), network, now_s, period_s)]
 
 
 @st.composite
@@ -39,18 +54,16 @@ def test_ranking_rules(caches: CacheSet, origin: Coordinate, n: int | None) -> N
     in_service = list(caches.in_service)
     # a subset of the caches in service, within the limit, no duplicates
     assert len(ranked) == min(len(in_service), n if n is not None else len(in_service))
-    assert len({item.cache.name for item in ranked}) == len(ranked)
-    assert all(item.cache.status == "up" for item in ranked)
+    assert len({cache.name for cache, _ in ranked}) == len(ranked)
+    assert all(cache.status == "up" for cache, _ in ranked)
     # known distances first, ascending; equal distances in file order; unknown last in file order
-    keys = [
-        (item.distance_km is None, item.distance_km or 0.0, in_service.index(item.cache)) for item in ranked
-    ]
+    keys = [(km is None, km or 0.0, in_service.index(cache)) for cache, km in ranked]
     assert keys == sorted(keys)
-    for item in ranked:
-        if item.cache.coordinate is None:
-            assert item.distance_km is None
+    for cache, km in ranked:
+        if cache.coordinate is None:
+            assert km is None
         else:
-            assert item.distance_km == pytest.approx(great_circle_km(origin, item.cache.coordinate))
+            assert km == pytest.approx(great_circle_km(origin, cache.coordinate))
 
 
 @given(federations(), coordinates)
@@ -67,7 +80,7 @@ def test_many_origins_at_once_equal_one_at_a_time(caches: CacheSet, origins: lis
     )
     for row, origin in enumerate(origins):
         one = rank_caches(caches, origin)
-        assert [caches.in_service[i].name for i in order[row]] == [item.cache.name for item in one]
+        assert [caches.in_service[i].name for i in order[row]] == [cache.name for cache, _ in one]
 
 
 def test_exact_ties_keep_file_order() -> None:
@@ -75,7 +88,7 @@ def test_exact_ties_keep_file_order() -> None:
     caches = CacheSet(
         (Cache("HoustonB", "https://b.example", same), Cache("HoustonA", "https://a.example", same))
     )
-    assert [item.cache.name for item in rank_caches(caches, Coordinate(30, -95))] == ["HoustonB", "HoustonA"]
+    assert [cache.name for cache, _ in rank_caches(caches, Coordinate(30, -95))] == ["HoustonB", "HoustonA"]
 
 
 def _cacheset(size: int) -> CacheSet:
@@ -84,19 +97,16 @@ def _cacheset(size: int) -> CacheSet:
 
 def test_sticky_order_is_stable_within_a_window_and_a_permutation() -> None:
     caches = _cacheset(8)
-    first = [item.cache.name for item in sticky_order(caches, "192.0.2.0/24", 1_000_000.0, 1200)]
+    first = sticky_names(caches, "192.0.2.0/24", 1_000_000.0, 1200)
     assert sorted(first) == sorted(c.name for c in caches.in_service)
-    assert all(item.distance_km is None for item in sticky_order(caches, "192.0.2.0/24", 1_000_000.0, 1200))
-    same = [item.cache.name for item in sticky_order(caches, "192.0.2.0/24", 1_000_001.0, 1200)]
+    same = sticky_names(caches, "192.0.2.0/24", 1_000_001.0, 1200)
     assert first == same
 
 
 def test_sticky_order_changes_between_windows_and_spreads_load() -> None:
     caches = _cacheset(5)
     # Over many windows each cache comes first about equally often: no cache is a hot spot.
-    firsts = Counter(
-        sticky_order(caches, "192.0.2.0/24", window * 1200.0, 1200)[0].cache.name for window in range(2000)
-    )
+    firsts = Counter(sticky_names(caches, "192.0.2.0/24", window * 1200.0, 1200)[0] for window in range(2000))
     assert set(firsts) == {c.name for c in caches.in_service}
     assert max(firsts.values()) < 2 * min(firsts.values())
 
@@ -105,6 +115,6 @@ def test_sticky_windows_do_not_all_switch_at_once() -> None:
     caches = _cacheset(6)
     networks = [f"10.0.{i}.0/24" for i in range(50)]
     changed = sum(
-        sticky_order(caches, net, 1199.0, 1200) != sticky_order(caches, net, 1201.0, 1200) for net in networks
+        sticky_names(caches, net, 1199.0, 1200) != sticky_names(caches, net, 1201.0, 1200) for net in networks
     )
     assert changed < 10  # with a shared boundary all ~50 would change at t=1200
