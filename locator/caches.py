@@ -38,6 +38,10 @@ class Cache:
         return urlsplit(self.endpoint).netloc
 
     @property
+    def host(self) -> str:
+        return urlsplit(self.endpoint).hostname or ""
+
+    @property
     def in_service(self) -> bool:
         return self.status == "up"
 

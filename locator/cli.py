@@ -48,6 +48,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port or settings.port,
         workers=args.workers or settings.workers,
         log_level=settings.log_level,
+        # The app decides whom to believe (LOCATOR_TRUSTED_PROXIES) from the real socket peer; uvicorn's
+        # own X-Forwarded-For rewriting would replace that peer before the app could judge it.
+        proxy_headers=False,
     )
     return 0
 

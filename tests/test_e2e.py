@@ -134,6 +134,16 @@ def test_curl_sees_a_307_with_location_and_links(locator_url: str, cache_server:
     assert "cache-control: no-store" in headers
 
 
+def test_trust_is_judged_on_the_real_socket_peer(locator_url: str) -> None:
+    """uvicorn must not rewrite the peer from X-Forwarded-For: our app applies the trust rule itself."""
+    headers = {"X-Forwarded-For": "129.93.1.1", "CF-Ray": "6c3f0f0a9e1b2c3d-ORD"}
+    request = urllib.request.Request(f"{locator_url}/nearest?n=1", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = json.load(response)
+    assert body["client"]["ip"] == "129.93.1.1"  # forwarded by a trusted peer (loopback)
+    assert body["client"]["colo"] == "ORD"  # so the colo header counts too
+
+
 def test_nearest_over_real_http(locator_url: str, cache_server: str) -> None:
     request = urllib.request.Request(f"{locator_url}/nearest?lat=41.8&lon=-87.7")
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -141,9 +151,7 @@ def test_nearest_over_real_http(locator_url: str, cache_server: str) -> None:
     assert body["method"] == "declared"
     assert [cache["name"] for cache in body["caches"]] == ["LocalChicago", "FarAway"]
     assert body["caches"][0]["endpoint"] == cache_server
-    with urllib.request.urlopen(
-        f"{locator_url}/nearest?lat=41.8&lon=-87.7&format=text", timeout=10
-    ) as response:
+    with urllib.request.urlopen(f"{locator_url}/nearest?lat=41.8&lon=-87.7&format=text", timeout=10) as response:
         assert response.read().decode().splitlines()[0] == cache_server
 
 
