@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 from pathlib import Path
 
 from locator.files import write_csv
@@ -81,16 +82,115 @@ def worker_2022_caches(shared: Path) -> list[dict[str, str]]:
     return rows
 
 
+def sites_2022(shared: Path) -> list[dict[str, str]]:
+    """OSG Topology sites with compute resources (2022-01-19), every name a job may report, OSPool flag."""
+    names: dict[str, set[str]] = {}
+    with (shared / "compute_resources_2022-01-19.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            names.setdefault(row["site"], set()).update({row["name"], row["resource_group"]})
+    ospool: set[str] = set()
+    with (shared / "ospool_factory_entries_2022-01-19.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["topology_site"]:
+                names.setdefault(row["topology_site"], set()).add(row["glidein_resource_name"])
+                if row["likely_ospool_entry"] == "true":
+                    ospool.add(row["topology_site"])
+    rows = []
+    with (shared / "sites_2022-01-19.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if not row["latitude"] or not row["longitude"]:
+                continue
+            other = sorted(n for n in names.get(row["site"], set()) if n and n != row["site"])
+            rows.append(
+                {
+                    "site": row["site"],
+                    "latitude": row["latitude"],
+                    "longitude": row["longitude"],
+                    "city": row["city"],
+                    "country": row["country_norm"],
+                    "ospool_2022": "true" if row["site"] in ospool else "false",
+                    "names": ";".join(other),
+                }
+            )
+    return rows
+
+
+def observations_2022(shared: Path) -> list[dict[str, str]]:
+    """The study's three named observations in the record schema (the blog gives no client addresses)."""
+    edge = {  # what the blog says the edge reported
+        "UColorado_HEP": ("", "", "", "DFW", "colo"),
+        "ASU-DELL_M420": ("37.751", "-97.822", "", "LAX", "colo"),  # Cloudflare's default point, no city
+        "SIUE-CC-production": ("", "", "", "", "geoip (presumed; the blog does not say)"),
+    }
+    rows = []
+    with (shared / "evaluation_2022_blog_sites.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            site = row["glidein_resource_name"]
+            if site not in edge:
+                continue
+            lat, lon, city, colo, method = edge[site]
+            rows.append(
+                {
+                    "site": site,
+                    "latitude": row["latitude"],
+                    "longitude": row["longitude"],
+                    "client_ip": "",
+                    "edge_latitude": lat,
+                    "edge_longitude": lon,
+                    "edge_city": city,
+                    "edge_country": "US" if lat else "",
+                    "colo": colo,
+                    "legacy_pick": row["legacy_geoip_pick"],
+                    "worker_pick": row["cloudflare_pick"],
+                    "worker_method": method,
+                    "synthetic": "false",
+                    "time": "2022-01-21T00:00:00+00:00",
+                    "note": row["note"],
+                }
+            )
+    return rows
+
+
+def cloudflare_colos_2022(shared: Path) -> list[dict[str, str]]:
+    with (shared / "cloudflare_colos_2022-05-16.csv").open(newline="", encoding="utf-8") as handle:
+        return [
+            {
+                "iata": r["iata"],
+                "city": r["city"],
+                "country": r["cca2"],
+                "latitude": r["latitude"],
+                "longitude": r["longitude"],
+                "flag": r["flag"],
+            }
+            for r in csv.DictReader(handle)
+        ]
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     shared = parser.parse_args().shared
     n = write_csv(DATA / "caches.csv", CACHE_COLUMNS, current_caches(shared))
     print(f"data/caches.csv: {n} caches")
     n = write_csv(DATA / "evaluation" / "2022" / "caches.csv", CACHE_COLUMNS, worker_2022_caches(shared))
     print(f"data/evaluation/2022/caches.csv: {n} caches")
+    study = DATA / "evaluation" / "2022"
+    n = write_csv(
+        study / "sites.csv",
+        ("site", "latitude", "longitude", "city", "country", "ospool_2022", "names"),
+        sites_2022(shared),
+    )
+    print(f"data/evaluation/2022/sites.csv: {n} sites")
+    records = observations_2022(shared)
+    n = write_csv(study / "observations.csv", list(records[0]), records)
+    print(f"data/evaluation/2022/observations.csv: {n} observations")
+    shutil.copyfile(shared / "evaluation_2022_blog_sites.csv", study / "blog_sites.csv")
+    n = write_csv(
+        study / "cloudflare_colos.csv",
+        ("iata", "city", "country", "latitude", "longitude", "flag"),
+        cloudflare_colos_2022(shared),
+    )
+    print(f"data/evaluation/2022/cloudflare_colos.csv: {n} colos")
     from_source, added = build_airports_csv(
         shared / "airports_ourairports.csv", DATA / "airports.csv", DATA / "airports_supplement.csv"
     )
