@@ -1,0 +1,245 @@
+"""The legacy CVMFS GeoIP service (cvmfs/webapi/cvmfs_geo.py), emulated rule for rule, and a live client.
+
+The emulation keeps the quirks that make the comparison worth doing (../shared/legacy-geo-api.md):
+- the client is the caller name if it resolves to a located address, else CF-Connecting-IP, else the
+  text after the last space (else comma) of X-Forwarded-For, else REMOTE_ADDR;
+- only the MaxMind latitude/longitude are read: accuracy and city are ignored, so the US centroid in
+  Kansas counts as a real position;
+- servers are placed by the GeoIP of their address; here the `ip` column of the caches file, or the
+  cache's configured coordinates when it has none (no DNS: the evaluation runs offline);
+- order by the unit-sphere angle from the spherical law of cosines, equal angles in request order,
+  unlocated servers last in request order;
+- it answers 500 where the real service crashes: a client address whose record has no location, a
+  non-address such as `X-Forwarded-For: unknown`, and an arc cosine just outside [-1, 1].
+Not emulated: `+PXYSEP+` proxy lists and the `_namelookups_` debugging URL.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from locator.caches import CacheSet
+from locator.geo import FloatArray
+from locator.geoip import GeoIPLookup
+
+API_PATH = re.compile(r"^/([^/]*)/(v[^/]*)/([^/]*)/(.*)$")  # /<repo>/v<version>/<function>/<path_info>
+ADDR_PATTERN = re.compile(r"^[0-9a-zA-Z.:-]*$")
+MAX_NAME_CHARS = 256
+OK_CACHE_CONTROL = "max-age=3600"
+BAD_CACHE_CONTROL = "max-age=300"
+
+Position = tuple[float, float]
+
+
+class LegacyCrash(Exception):
+    """Where the real service raises an uncaught exception, and its web server answers 500."""
+
+
+@dataclass(frozen=True)
+class WireAnswer:
+    """What the service sends: status, text body and its Cache-control header."""
+
+    status: int
+    body: str
+    cache_control: str
+
+    @property
+    def order(self) -> list[int] | None:
+        """The 0-based order of a 200 answer, None otherwise."""
+        if self.status != 200:
+            return None
+        return [int(part) - 1 for part in self.body.strip().split(",")]
+
+
+def bad_request(reason: str) -> WireAnswer:
+    return WireAnswer(400, f"Bad Request: {reason}\n", BAD_CACHE_CONTROL)
+
+
+class LegacyGeo:
+    """The legacy service's view of addresses and server names."""
+
+    def __init__(self, geoip: GeoIPLookup, caches: CacheSet | None = None, resolve_dns: bool = False) -> None:
+        self.geoip = geoip
+        self.resolve_dns = resolve_dns
+        self._servers: dict[str, tuple[str, Position | None]] = {}
+        for cache in caches.caches if caches is not None else ():
+            position = None if cache.coordinate is None else (cache.coordinate.latitude, cache.coordinate.longitude)
+            for key in (cache.name, cache.host):
+                self._servers.setdefault(key.lower(), (cache.ip, position))
+
+    def _located(self, address: str) -> Position | None:
+        """MaxMind position of an address literal; None if unknown or without a location."""
+        try:
+            record = self.geoip.lookup(ipaddress.ip_address(address))
+        except ValueError:  # a bad `ip` cell in the caches file: like a name that does not resolve
+            return None
+        if record is None or record.latitude is None or record.longitude is None:
+            return None
+        return (record.latitude, record.longitude)
+
+    def addr_location(self, address: str) -> Position | None:
+        """`addr_geoinfo`: a client address from a header or the socket."""
+        if len(address) > MAX_NAME_CHARS or not ADDR_PATTERN.search(address):
+            return None
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            raise LegacyCrash(f"{address!r} does not appear to be an IPv4 or IPv6 address") from None
+        record = self.geoip.lookup(parsed)
+        if record is None:
+            return None
+        if record.latitude is None or record.longitude is None:
+            raise LegacyCrash(f"KeyError: 'location' (the record of {address} has no location)")
+        return (record.latitude, record.longitude)
+
+    def name_location(self, name: str) -> Position | None:
+        """`name_geoinfo`: a caller or server name; IPv4 tried before IPv6 when DNS is used."""
+        if len(name) > MAX_NAME_CHARS or not ADDR_PATTERN.search(name):
+            return None
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            pass
+        else:
+            return self._located(name)
+        known = self._servers.get(name.lower())
+        if known is not None:
+            address, position = known
+            return self._located(address) if address else position
+        if self.resolve_dns:
+            return self._resolve(name)
+        return None
+
+    def _resolve(self, name: str) -> Position | None:
+        try:
+            infos = socket.getaddrinfo(name, 80, 0, 0, socket.IPPROTO_TCP)
+        except OSError:
+            return None
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for info in infos:
+                if info[0] == family:
+                    return self._located(str(info[4][0]))
+        return None
+
+    def client_location(self, caller: str, environ: Mapping[str, str]) -> Position | None:
+        """The client's position by the service's precedence (see the module docstring)."""
+        position = None
+        if caller.find("."):  # sic: true unless the name starts with '.', so nearly always tried
+            position = self.name_location(caller)
+        if position is None and "HTTP_CF_CONNECTING_IP" in environ:
+            position = self.addr_location(environ["HTTP_CF_CONNECTING_IP"])
+        if position is None and "HTTP_X_FORWARDED_FOR" in environ:
+            forwarded = environ["HTTP_X_FORWARDED_FOR"]
+            start = forwarded.rfind(" ") + 1
+            if start == 0:
+                start = forwarded.rfind(",") + 1
+            position = self.addr_location(forwarded[start:])
+        if position is None and "REMOTE_ADDR" in environ:
+            position = self.addr_location(environ["REMOTE_ADDR"])
+        return position
+
+    def server_positions(self, servers: Sequence[str], try_cdn: bool = False) -> list[Position | None]:
+        """Each server's position; behind Cloudflare `ip.<name>` is tried first, as the service does."""
+        positions = []
+        for server in servers:
+            position = self.name_location("ip." + server) if try_cdn else None
+            positions.append(position if position is not None else self.name_location(server))
+        return positions
+
+
+def legacy_order_many(
+    client_lat: FloatArray, client_lon: FloatArray, servers: Sequence[Position | None]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """Order servers for many clients at once: (order (clients, servers), crashed (clients,)).
+
+    `distance_on_unit_sphere`: 0 for identical points, else acos of the law-of-cosines sum, which the
+    service computes with math.acos; a sum just outside [-1, 1] raises there, so those clients crash.
+    """
+    lat2 = np.array([np.nan if p is None else p[0] for p in servers])[np.newaxis, :]
+    lon2 = np.array([np.nan if p is None else p[1] for p in servers])[np.newaxis, :]
+    lat1 = np.asarray(client_lat, dtype=np.float64)[:, np.newaxis]
+    lon1 = np.asarray(client_lon, dtype=np.float64)[:, np.newaxis]
+    d2r = np.pi / 180.0
+    phi1, phi2 = (90.0 - lat1) * d2r, (90.0 - lat2) * d2r
+    theta1, theta2 = lon1 * d2r, lon2 * d2r
+    cos = np.sin(phi1) * np.sin(phi2) * np.cos(theta1 - theta2) + np.cos(phi1) * np.cos(phi2)
+    identical = (lat1 == lat2) & (lon1 == lon2)
+    known = ~np.isnan(lat2) & ~np.isnan(lon2)
+    crashed = ((np.abs(cos) > 1.0) & known & ~identical).any(axis=1)
+    with np.errstate(invalid="ignore"):
+        arc = np.where(identical, 0.0, np.arccos(np.clip(cos, -1.0, 1.0)))
+    arc = np.where(known, arc, np.inf)  # bisect insertion: inf goes after everything, in request order
+    return np.argsort(arc, axis=1, kind="stable"), crashed
+
+
+def legacy_api(path_info: str, environ: Mapping[str, str], geo: LegacyGeo) -> WireAnswer:
+    """One request to the service: `path_info` is `/<repo>/v<version>/geo/<caller>/<s1>,<s2>,...`."""
+    match = API_PATH.search(path_info)
+    if not match:
+        return bad_request(f"malformed api URL: {path_info}")
+    _repo, _version, function, geo_path = match.groups()
+    if function != "geo":
+        return bad_request("unrecognized api function")
+    slash = geo_path.find("/")
+    if slash == -1:
+        return bad_request("no slash in geo path")
+    caller, servers = geo_path[:slash], geo_path[slash + 1 :].split(",")
+    try:
+        client = geo.client_location(caller, environ)
+        if client is None:
+            return bad_request("remote addr not found in database")
+        positions = geo.server_positions(servers, try_cdn="HTTP_CF_CONNECTING_IP" in environ)
+        if all(position is None for position in positions):
+            return bad_request("no server addr found in database")
+        order, crashed = legacy_order_many(np.array([client[0]]), np.array([client[1]]), positions)
+        if crashed[0]:
+            raise LegacyCrash("ValueError: math domain error (acos)")
+    except LegacyCrash as crash:
+        return WireAnswer(500, f"Internal Server Error (the legacy service crashes here: {crash})\n", "")
+    return WireAnswer(200, ",".join(str(i + 1) for i in order[0]) + "\n", OK_CACHE_CONTROL)
+
+
+class LegacyServiceError(Exception):
+    """A live legacy service did not give an order; the message says why (for the record's error field)."""
+
+
+class LegacyClient:
+    """Asks a live service (`<base>/api/v1.0/geo/<caller>/<list>`) as stashcp did: it sees our address."""
+
+    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def order(
+        self, servers: Sequence[str], caller: str = "stashcp", headers: Mapping[str, str] | None = None
+    ) -> list[int]:
+        """The 0-based order, or LegacyServiceError (timeouts, HTTP errors, DNS failures, bad answers)."""
+        url = f"{self.base_url}/api/v1.0/geo/{urllib.parse.quote(caller)}/{','.join(servers)}"
+        request = urllib.request.Request(url, headers=dict(headers or {}))
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                body = response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode("utf-8", "replace").strip()
+            raise LegacyServiceError(f"HTTP {exc.code}: {text[:200]}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise LegacyServiceError(f"unreachable: {reason}") from None
+        answer = WireAnswer(200, body, "")
+        try:
+            order = answer.order or []
+        except ValueError:
+            raise LegacyServiceError(f"unexpected answer {body[:200]!r}") from None
+        if sorted(order) != list(range(len(servers))):
+            raise LegacyServiceError(f"answer {body.strip()!r} is not a permutation of {len(servers)} servers")
+        return order
