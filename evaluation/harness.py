@@ -1,0 +1,61 @@
+"""Assembling an evaluation: the locator's own resources for the chosen cache list, the three strategies,
+scoring and summary."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evaluation.legacy import LegacyGeo
+from evaluation.score import DEFAULT_TOLERANCE_KM, score, summarize
+from evaluation.strategies import LegacyStrategy, LocatorStrategy, Strategy, WorkerStrategy, picks
+from locator.resources import Resources, load_resources
+from locator.settings import Settings
+
+STRATEGY_NAMES = ("legacy", "worker", "locator")
+
+
+class HarnessError(ValueError):
+    """The evaluation cannot run as configured; the message says what is missing."""
+
+
+@dataclass
+class Harness:
+    resources: Resources
+    strategies: list[Strategy]
+
+    @property
+    def names(self) -> list[str]:
+        return [strategy.name for strategy in self.strategies]
+
+    def evaluate(
+        self, records: pd.DataFrame, tolerance_km: float = DEFAULT_TOLERANCE_KM
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Pick (observed or computed), score and summarise."""
+        chosen = picks(records, self.strategies, self.resources.caches)
+        scored = score(records, chosen, self.resources.caches, self.names, tolerance_km)
+        return scored, summarize(scored, self.names, tolerance_km)
+
+    def close(self) -> None:
+        self.resources.close()
+
+
+def build_harness(caches_file: Path, environ: Mapping[str, str] | None = None, seed: int = 2022) -> Harness:
+    """The strategies over `caches_file`, with the locator's settings (GeoIP database, airports, policy)."""
+    settings = Settings.from_env(os.environ if environ is None else environ, caches_file=str(caches_file))
+    resources = load_resources(settings)
+    geoip = resources.sources.geoip
+    if geoip is None:
+        resources.close()
+        raise HarnessError("the legacy emulation needs a GeoIP database (LOCATOR_GEOIP_DB)")
+    strategies: list[Strategy] = [
+        LegacyStrategy(LegacyGeo(geoip, resources.caches), resources.caches),
+        WorkerStrategy(resources.caches, resources.sources.airports, seed),
+        LocatorStrategy(resources),
+    ]
+    return Harness(resources, strategies)

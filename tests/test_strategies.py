@@ -1,0 +1,215 @@
+"""The worker-2022 rules, the locator strategy's equality with GET /nearest, observed vs computed picks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from evaluation.harness import Harness, build_harness
+from evaluation.records import from_rows
+from evaluation.strategies import (
+    CacheNames,
+    LocatorStrategy,
+    js_number,
+    ordered_names,
+    picks,
+    record_headers,
+    record_time,
+)
+from locator.addresses import client_network, parse_ip
+from locator.rank import sticky_indices
+from locator.settings import Settings
+
+WORKER_2022 = Path(__file__).resolve().parent.parent / "data" / "evaluation" / "2022" / "caches.csv"
+
+
+@pytest.fixture
+def harness(settings: Settings) -> Harness:
+    environ = {
+        "LOCATOR_CACHES_FILE": str(settings.caches_file),
+        "LOCATOR_OVERRIDES_FILE": str(settings.overrides_file),
+        "LOCATOR_AIRPORTS_CSV": str(settings.airports_csv),
+        "LOCATOR_AIRPORTS_STORE": str(settings.airports_store),
+        "LOCATOR_GEOIP_DB": str(settings.geoip_db),
+    }
+    built = build_harness(settings.caches_file, environ)
+    yield built
+    built.close()
+
+
+def strategy(harness: Harness, name: str):  # type: ignore[no-untyped-def]
+    return next(s for s in harness.strategies if s.name == name)
+
+
+# --- worker-2022 -------------------------------------------------------------------------------------
+
+
+def test_worker_uses_the_edge_position_only_with_a_city(harness: Harness) -> None:
+    worker = strategy(harness, "worker")
+    with_city = pd.Series({"edge_latitude": "41.9", "edge_longitude": "-87.6", "edge_city": "Chicago", "colo": "LAX"})
+    assert ordered_names(worker, with_city)[0] == "Chicago"
+    without_city = with_city.copy()
+    without_city["edge_city"] = ""
+    assert ordered_names(worker, without_city)[0] == "Sunnyvale"  # the colo, LAX, decides
+
+
+def test_worker_shuffles_without_city_or_known_colo(harness: Harness) -> None:
+    worker = strategy(harness, "worker")
+    records = from_rows([{"colo": "QQQ"}, {"colo": "ZZZ"}, {}])  # unknown, stored at 0,0 (never served), none
+    ranking = worker.rank(records)
+    assert ranking.method == ["shuffle", "shuffle", "shuffle"]
+    for row in ranking.order:
+        assert sorted(row) == list(range(len(worker.caches)))
+    again = worker.rank(records)
+    assert (ranking.order == again.order).all()  # seeded: reproducible
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("40.5", 40.5),
+        (" 40 ", 40.0),
+        ("", 0.0),
+        ("0x10", 16.0),
+        ("abc", math.nan),
+        ("Infinity", math.inf),
+        ("nan", math.nan),
+    ],
+)
+def test_js_number(text: str, value: float) -> None:
+    result = js_number(text)
+    assert (math.isnan(result) and math.isnan(value)) or result == value
+
+
+def test_worker_with_a_city_but_garbage_coordinates_keeps_file_order(harness: Harness) -> None:
+    worker = strategy(harness, "worker")
+    record = pd.Series({"edge_latitude": "north", "edge_longitude": "west", "edge_city": "X", "colo": ""})
+    assert ordered_names(worker, record) == [c.name for c in worker.caches.in_service]
+
+
+def test_worker_2022_on_the_study_records() -> None:
+    harness = build_harness(WORKER_2022)
+    try:
+        worker = strategy(harness, "worker")
+        colorado = pd.Series({"edge_latitude": "", "edge_longitude": "", "edge_city": "", "colo": "DFW"})
+        arizona = pd.Series({"edge_latitude": "37.751", "edge_longitude": "-97.822", "edge_city": "", "colo": "LAX"})
+        assert ordered_names(worker, colorado)[0] == "Stashcache-Houston"  # the blog: DFW -> Houston
+        assert ordered_names(worker, arizona)[0] == "Stashcache-UCSD"  # the blog: LAX -> UCSD
+    finally:
+        harness.close()
+
+
+# --- locator: the harness's pick is GET /nearest's pick ----------------------------------------------
+
+ips = st.sampled_from(
+    [
+        "",
+        "129.93.1.1",
+        "129.93.5.7",
+        "8.8.8.8",
+        "9.9.9.9",
+        "3.3.3.3",
+        "23.129.64.9",
+        "10.1.2.3",
+        "2001:4860::1",
+        "192.168.1.1",
+        "garbage",
+    ]
+)
+coordinates = st.sampled_from(["", "40.0", "-105.3", "41.9", "-87.6", "0", "abc", "95", "37.751", "-97.822"])
+cities = st.sampled_from(["", "Boulder", "Chicago"])
+colos = st.sampled_from(["", "DFW", "LAX", "JFK", "DEN", "QQQ", "ZZZ"])
+records_st = st.fixed_dictionaries(
+    {
+        "client_ip": ips,
+        "edge_latitude": coordinates,
+        "edge_longitude": coordinates,
+        "edge_city": cities,
+        "edge_country": st.sampled_from(["", "US", "XX"]),
+        "colo": colos,
+        "time": st.sampled_from(["2026-01-01T00:00:00+00:00", "2026-01-01T05:00:00+00:00"]),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(records_st, min_size=1, max_size=8))
+def test_harness_locator_pick_equals_get_nearest(
+    rows: list[dict[str, str]], harness: Harness, client: TestClient
+) -> None:
+    records = from_rows(rows)
+    ranking = strategy(harness, "locator").rank(records)
+    in_service = harness.resources.caches.in_service
+    for row, record in records.iterrows():
+        headers = record_headers([record[c] for c in LocatorStrategy.COLUMNS])
+        body = client.get("/nearest", headers=headers).json()
+        names = [in_service[i].name for i in ranking.order[row]]
+        assert ranking.method[row] == body["method"], (record.to_dict(), body)
+        if body["method"] == "fallback":
+            # a sticky order follows the clock: the harness uses the record's time, the service its own
+            network = client_network(parse_ip(body["client"]["ip"]))
+            expected = sticky_indices(len(in_service), network, record_time(record["time"]), harness.resources.sticky_s)
+            assert names == [in_service[i].name for i in expected]
+        else:
+            assert names == [c["name"] for c in body["caches"]], (record.to_dict(), body)
+
+
+# --- observed and computed picks ---------------------------------------------------------------------
+
+
+def test_observed_picks_are_used_and_resolved_by_any_name(harness: Harness) -> None:
+    records = from_rows(
+        [
+            {
+                "site": "a",
+                "legacy_pick": "Kansas",
+                "worker_pick": "https://houston.example.org:8443",
+                "locator_pick": "chicago.example.org:8443",
+            },
+            {
+                "site": "b",
+                "legacy_pick": "kansas.example.org",
+                "worker_pick": "Kansas City (Kansas)",
+                "locator_pick": "No Such Cache",
+            },
+            {
+                "site": "c",
+                "legacy_error": "timeout",
+                "worker_error": "DNS: blocked",
+                "client_ip": "129.93.1.1",
+            },
+        ]
+    )
+    chosen = picks(records, harness.strategies, harness.resources.caches)
+    assert chosen.loc[0, ["legacy_pick", "worker_pick", "locator_pick"]].tolist() == [
+        "Kansas",
+        "Houston",
+        "Chicago",
+    ]
+    assert chosen.loc[1, ["legacy_pick", "worker_pick", "locator_pick"]].tolist() == ["Kansas", "Kansas", ""]
+    assert chosen.loc[1, "locator_error"] == "unknown cache 'No Such Cache'"
+    assert chosen.loc[2, ["legacy_pick", "worker_pick"]].tolist() == ["", ""]
+    assert chosen.loc[2, "legacy_error"] == "timeout"
+    assert chosen.loc[2, "locator_source"] == "computed" and chosen.loc[2, "locator_pick"] == "Kansas"
+    assert chosen.loc[0, "legacy_source"] == "observed" and chosen.loc[0, "legacy_method"] == "observed"
+
+
+def test_cache_names_resolver(harness: Harness) -> None:
+    resolve: Callable[[str], object] = CacheNames(harness.resources.caches).resolver()
+    for text in (
+        "Chicago",
+        "chicago",
+        "https://chicago.example.org:8443",
+        "chicago.example.org:8443",
+        "chicago.example.org",
+        "Windy City (Chicago)",
+    ):
+        assert getattr(resolve(text), "name", None) == "Chicago", text
+    assert resolve("elsewhere") is None
