@@ -135,9 +135,7 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[ClientFactor
     clients: list[TestClient] = []
 
     def build(peer: str = "127.0.0.1", **overrides: str) -> TestClient:
-        client = TestClient(
-            create_app(make_settings(**overrides)), client=(peer, 50000), follow_redirects=False
-        )
+        client = TestClient(create_app(make_settings(**overrides)), client=(peer, 50000), follow_redirects=False)
         client.__enter__()
         clients.append(client)
         return client

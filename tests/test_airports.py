@@ -78,9 +78,7 @@ def test_shipped_csv_is_reproducible_from_ourairports(tmp_path: Path) -> None:
     assert out.read_text() == (REPO / "data" / "airports.csv").read_text()
 
 
-@pytest.mark.skipif(
-    not SHARED.is_dir(), reason="needs ../shared/data (the Cloudflare colo list), absent here"
-)
+@pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data (the Cloudflare colo list), absent here")
 def test_every_cloudflare_colo_resolves() -> None:
     # Why ../shared: the colo fallback is only as good as its coverage of Cloudflare's data centres.
     airports = {a.iata for a in read_airports_csv(REPO / "data" / "airports.csv")}
@@ -100,9 +98,7 @@ def test_store_is_built_when_missing_stale_or_corrupt(data_dir: Path) -> None:
     os.utime(store, None)
     assert ensure_store(csv_path, store) is True  # unreadable
     table = AirportTable.open(store)
-    assert table.lookup("dfw") is not None and table.lookup("DFW").coordinate.latitude == pytest.approx(
-        32.8968
-    )
+    assert table.lookup("dfw") is not None and table.lookup("DFW").coordinate.latitude == pytest.approx(32.8968)
     assert table.lookup("ZZZ") is None  # 0,0 is never loaded
     assert table.lookup("QQQ") is None and table.lookup("12") is None
     table.close()

@@ -152,9 +152,7 @@ def test_redirect_is_307_to_nearest_cache_with_path_and_query(client: TestClient
     headers = {"cf-iplatitude": "41.9", "cf-iplongitude": "-87.6", "cf-ipcity": "Chicago"}
     response = client.get("/ospool/data/file.root?authz=abc&x=1", headers=headers)
     assert response.status_code == 307
-    assert (
-        response.headers["location"] == "https://chicago.example.org:8443/ospool/data/file.root?authz=abc&x=1"
-    )
+    assert response.headers["location"] == "https://chicago.example.org:8443/ospool/data/file.root?authz=abc&x=1"
     assert response.headers["cache-control"] == "no-store"
 
 
@@ -176,9 +174,9 @@ def test_redirect_head_and_percent_encoding_are_kept(client: TestClient) -> None
 def test_redirect_follows_the_cascade_for_fallback_too(client: TestClient) -> None:
     response = client.get("/file")
     assert response.status_code == 307
-    assert response.headers["location"].endswith(".example.org:8443/file") or response.headers[
-        "location"
-    ].endswith(":8000/file")
+    assert response.headers["location"].endswith(".example.org:8443/file") or response.headers["location"].endswith(
+        ":8000/file"
+    )
 
 
 def test_never_a_permanent_redirect(client: TestClient) -> None:

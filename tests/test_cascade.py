@@ -126,9 +126,7 @@ def test_edge_position_from_each_provider(client: TestClient, headers: dict[str,
     ],
     ids=["no-city", "not-a-number", "nan", "out-of-range", "null-island", "country-only", "no-longitude"],
 )
-def test_unusable_edge_positions_fall_through(
-    client: TestClient, headers: dict[str, str], reason: str
-) -> None:
+def test_unusable_edge_positions_fall_through(client: TestClient, headers: dict[str, str], reason: str) -> None:
     body = nearest(client, {**headers, "cf-connecting-ip": "129.93.1.1"})
     assert body["skipped"]["edge"] == reason
     assert body["method"] == "geoip"

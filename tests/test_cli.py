@@ -63,9 +63,7 @@ def test_nearest_json_is_the_http_body(env: Settings, capsys: pytest.CaptureFixt
     assert body["skipped"]["geoip"] == "low_accuracy"
 
 
-@pytest.mark.parametrize(
-    "argv", [["--lat", "91", "--lon", "0"], ["--ip", "nope"], ["--colo", "1234"], ["--lat", "40"]]
-)
+@pytest.mark.parametrize("argv", [["--lat", "91", "--lon", "0"], ["--ip", "nope"], ["--colo", "1234"], ["--lat", "40"]])
 def test_nearest_bad_input_is_one_line_and_exit_2(
     env: Settings, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:

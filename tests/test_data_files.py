@@ -65,8 +65,7 @@ def test_missing_and_undecodable_cache_file(tmp_path: Path) -> None:
 def test_overrides_longest_prefix_wins(tmp_path: Path) -> None:
     path = tmp_path / "o.csv"
     path.write_text(
-        "network,latitude,longitude,note\n129.93.0.0/16,1,1,wide\n129.93.5.0/24,2,2,narrow\n"
-        "::/0,3,3,every ipv6\n"
+        "network,latitude,longitude,note\n129.93.0.0/16,1,1,wide\n129.93.5.0/24,2,2,narrow\n::/0,3,3,every ipv6\n"
     )
     table = load_overrides(path)
     assert len(table) == 3

@@ -23,9 +23,7 @@ positions = st.one_of(
 statuses = st.sampled_from(["up", "up", "up", "down", "disabled"])
 
 
-def rank_caches(
-    caches: CacheSet, origin: Coordinate, n: int | None = None
-) -> list[tuple[Cache, float | None]]:
+def rank_caches(caches: CacheSet, origin: Coordinate, n: int | None = None) -> list[tuple[Cache, float | None]]:
     """One origin's ranking as (cache, km or None) pairs."""
     order, distances = rank_many(caches, np.array([origin.latitude]), np.array([origin.longitude]), n)
     return [
@@ -42,9 +40,7 @@ def sticky_names(caches: CacheSet, network: str, now_s: float, period_s: int) ->
 def federations(draw: st.DrawFn) -> CacheSet:
     size = draw(st.integers(min_value=1, max_value=30))
     return CacheSet(
-        tuple(
-            Cache(f"c{i}", f"https://c{i}.example:8443", draw(positions), draw(statuses)) for i in range(size)
-        )
+        tuple(Cache(f"c{i}", f"https://c{i}.example:8443", draw(positions), draw(statuses)) for i in range(size))
     )
 
 
@@ -85,9 +81,7 @@ def test_many_origins_at_once_equal_one_at_a_time(caches: CacheSet, origins: lis
 
 def test_exact_ties_keep_file_order() -> None:
     same = Coordinate(29.8131, -95.3098)
-    caches = CacheSet(
-        (Cache("HoustonB", "https://b.example", same), Cache("HoustonA", "https://a.example", same))
-    )
+    caches = CacheSet((Cache("HoustonB", "https://b.example", same), Cache("HoustonA", "https://a.example", same)))
     assert [cache.name for cache, _ in rank_caches(caches, Coordinate(30, -95))] == ["HoustonB", "HoustonA"]
 
 

@@ -1,0 +1,262 @@
+"""Tables and figures of an evaluation, written by the CLI and drawn by the notebook.
+
+Every figure and table is per population: real and synthetic results are never drawn in one number.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files, not windows: the CLI and CI have no screen
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from evaluation import basemap  # noqa: E402
+from locator.caches import CacheSet  # noqa: E402
+
+COLORS = {"legacy": "#d95f02", "worker": "#7570b3", "locator": "#1b9e77"}
+LABELS = {"legacy": "legacy CVMFS GeoIP", "worker": "2022 worker", "locator": "locator"}
+LOCATOR_METHODS = ("declared", "override", "edge", "geoip", "colo", "fallback")
+
+
+def of(scored: pd.DataFrame, population: str) -> pd.DataFrame:
+    """The scorable records of one population ('real' or 'synthetic')."""
+    rows = scored[(scored["synthetic"] == (population == "synthetic")) & scored["scorable"]]
+    return rows
+
+
+def accuracy_figure(summary: dict[str, Any], population: str, strategies: Sequence[str]) -> Figure:
+    """Accuracy by strategy, each bar labelled with its counts (correct/total, ties, no answer)."""
+    entry = summary["populations"][population]
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    values = [100 * (entry["strategies"][s]["accuracy"] or 0) for s in strategies]
+    bars = ax.bar([LABELS[s] for s in strategies], values, color=[COLORS[s] for s in strategies])
+    for bar, s in zip(bars, strategies, strict=True):
+        stats = entry["strategies"][s]
+        label = f"{stats['correct']}/{stats['total']}"
+        if stats["ties"]:
+            label += f"\n{stats['ties']} tie{'s' if stats['ties'] > 1 else ''}"
+        if stats["no_answer"]:
+            label += f"\n{stats['no_answer']} no answer"
+        ax.annotate(
+            label,
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
+    ax.set_ylim(0, 118)
+    ax.set_ylabel("correct picks (%)")
+    ax.set_title(
+        f"Nearest-cache accuracy, {population} observations ({entry['scored']} records, "
+        f"{entry['sites']} sites; tie within {summary['tolerance_km']:g} km)",
+        fontsize=9,
+    )
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def map_figure(
+    scored: pd.DataFrame, caches: CacheSet, population: str, strategies: Sequence[str], title: str = ""
+) -> Figure:
+    """One map per strategy: sites, caches, and a line from each site to every wrong pick it made there
+    (wider for more records)."""
+    rows = of(scored, population)
+    positions = {c.name: c.coordinate for c in caches.caches if c.coordinate is not None}
+    cache_lat = np.array([p.latitude for p in positions.values()])
+    cache_lon = np.array([p.longitude for p in positions.values()])
+    sites = rows.groupby("site").agg(latitude=("latitude", "first"), longitude=("longitude", "first"))
+    extent = basemap.extent_of(sites["latitude"].to_numpy(float), sites["longitude"].to_numpy(float), 4.0)
+    fig, axes = plt.subplots(
+        len(strategies), 1, figsize=(9.0, 3.9 * len(strategies)), layout="constrained", squeeze=False
+    )
+    for ax, s in zip(axes[:, 0], strategies, strict=True):
+        basemap.draw(ax, extent)
+        misses = rows[~rows[f"{s}_correct"] & (rows[f"{s}_pick"] != "")]
+        lines = misses.groupby(["site", f"{s}_pick"]).agg(
+            count=("site", "size"), latitude=("latitude", "first"), longitude=("longitude", "first")
+        )
+        for (_, pick), line in lines.iterrows():
+            if pick in positions:
+                ax.plot(
+                    [line["longitude"], positions[pick].longitude],
+                    [line["latitude"], positions[pick].latitude],
+                    color=COLORS[s],
+                    lw=0.8 + 1.2 * np.log10(line["count"]),
+                    alpha=0.75,
+                    zorder=3,
+                )
+        wrong_sites = set(rows.loc[~rows[f"{s}_correct"], "site"])
+        wrong = sites.index.isin(wrong_sites)
+        ax.scatter(cache_lon, cache_lat, marker="^", s=40, color="#222222", zorder=4, label="cache")
+        ax.scatter(
+            sites["longitude"][~wrong],
+            sites["latitude"][~wrong],
+            s=16,
+            color="#66a61e",
+            zorder=5,
+            edgecolors="white",
+            linewidths=0.4,
+            label="site: always right",
+        )
+        ax.scatter(
+            sites["longitude"][wrong],
+            sites["latitude"][wrong],
+            s=28,
+            color="#e7298a",
+            zorder=6,
+            edgecolors="white",
+            linewidths=0.4,
+            label="site: wrong at least once",
+        )
+        ax.plot([], [], color=COLORS[s], lw=1.5, label="to a wrong pick")
+        stats = rows[f"{s}_correct"]
+        ax.set_title(f"{LABELS[s]}: {int(stats.sum())}/{len(stats)} right", fontsize=10)
+        ax.legend(loc="lower left", fontsize=7, framealpha=0.9)
+    fig.suptitle(title or f"Where each strategy picked wrong ({population} observations)", fontsize=11)
+    return fig
+
+
+def regret_figure(scored: pd.DataFrame, population: str, strategies: Sequence[str]) -> Figure:
+    """How far from the nearest cache each strategy's picks were: the share of picks with regret > x km."""
+    rows = of(scored, population)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    for s in strategies:
+        regret = np.sort(rows[f"{s}_regret_km"].dropna().to_numpy())
+        if not len(regret):
+            continue
+        beyond = 1.0 - np.arange(1, len(regret) + 1) / len(regret)
+        ax.step(np.maximum(regret, 0.1), 100 * beyond, where="post", color=COLORS[s], label=LABELS[s])
+    ax.set_xscale("log")
+    ax.set_xlabel("regret: extra km over the nearest cache")
+    ax.set_ylabel("picks with more regret (%)")
+    ax.set_title(f"Regret distribution ({population} observations)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def method_table(scored: pd.DataFrame, population: str, strategy: str = "locator") -> pd.DataFrame:
+    """Share of decisions by method, with accuracy and regret per method."""
+    rows = of(scored, population)
+    grouped = rows.groupby(f"{strategy}_method")
+    table = pd.DataFrame(
+        {
+            "decisions": grouped.size(),
+            "correct": grouped[f"{strategy}_correct"].sum(),
+            "mean_regret_km": grouped[f"{strategy}_regret_km"].mean().round(1),
+            "max_regret_km": grouped[f"{strategy}_regret_km"].max().round(1),
+        }
+    )
+    table["share"] = (table["decisions"] / max(len(rows), 1)).round(3)
+    table["accuracy"] = (table["correct"] / table["decisions"]).round(3)
+    order = [m for m in LOCATOR_METHODS if m in table.index] + [m for m in table.index if m not in LOCATOR_METHODS]
+    return table.loc[order, ["decisions", "share", "correct", "accuracy", "mean_regret_km", "max_regret_km"]]
+
+
+def disagreements(scored: pd.DataFrame, population: str, strategies: Sequence[str]) -> pd.DataFrame:
+    """Records where any strategy was wrong: each strategy's pick, method and regret."""
+    rows = of(scored, population)
+    wrong = np.zeros(len(rows), dtype=bool)
+    for s in strategies:
+        wrong |= ~rows[f"{s}_correct"].to_numpy()
+    columns = ["site", "nearest", "nearest_km"]
+    for s in strategies:
+        columns += [f"{s}_pick", f"{s}_method", f"{s}_regret_km"]
+    return rows.loc[wrong, columns].round(1).reset_index(drop=True)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (no extra dependency)."""
+    head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = [
+        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([head, rule, *body])
+
+
+def summary_table(summary: dict[str, Any], population: str, strategies: Sequence[str]) -> pd.DataFrame:
+    entry = summary["populations"][population]["strategies"]
+    return pd.DataFrame(
+        [
+            {
+                "strategy": LABELS[s],
+                "correct": f"{entry[s]['correct']}/{entry[s]['total']}",
+                "accuracy": f"{100 * (entry[s]['accuracy'] or 0):.1f}%",
+                "ties": entry[s]["ties"],
+                "no answer": entry[s]["no_answer"],
+                "mean regret km": entry[s]["mean_regret_km"],
+                "max regret km": entry[s]["max_regret_km"],
+                "observed/computed": f"{entry[s]['observed']}/{entry[s]['computed']}",
+            }
+            for s in strategies
+        ]
+    )
+
+
+def write_report(
+    scored: pd.DataFrame,
+    summary: dict[str, Any],
+    caches: CacheSet,
+    strategies: Sequence[str],
+    out_dir: Path,
+    title: str = "Cache selection evaluation",
+) -> list[Path]:
+    """sites.csv, summary.json, report.md and PNG figures per population; returns the files written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "sites.csv", out_dir / "summary.json", out_dir / "report.md"]
+    scored.to_csv(written[0], index=False, float_format="%.3f")
+    written[1].write_text(json.dumps(summary, indent=2) + "\n")
+    lines = [
+        f"# {title}",
+        "",
+        f"A pick counts as correct when it is within {summary['tolerance_km']:g} km of the nearest cache "
+        "in service (a *tie* when it is not that cache itself); no answer counts as wrong. "
+        "Real and synthetic observations are reported separately.",
+        "",
+    ]
+    for population, entry in summary["populations"].items():
+        lines += [
+            f"## {population.capitalize()} observations",
+            "",
+            f"{entry['scored']} scored records from {entry['sites']} sites"
+            f" ({entry['unscorable']} without a site position were not scored).",
+            "",
+            markdown_table(summary_table(summary, population, strategies)),
+            "",
+        ]
+        for name, figure in (
+            ("accuracy", accuracy_figure(summary, population, strategies)),
+            ("map", map_figure(scored, caches, population, strategies)),
+            ("regret", regret_figure(scored, population, strategies)),
+        ):
+            path = out_dir / f"{name}_{population}.png"
+            figure.savefig(path, dpi=130)
+            plt.close(figure)
+            written.append(path)
+            lines += [f"![{name}]({path.name})", ""]
+        if "locator" in strategies:
+            lines += [
+                "### How the locator decided",
+                "",
+                markdown_table(method_table(scored, population).reset_index()),
+                "",
+            ]
+        wrong = disagreements(scored, population, strategies)
+        lines += ["### Where a strategy was wrong", ""]
+        lines += [markdown_table(wrong.head(50)) if len(wrong) else "Nowhere.", ""]
+        if len(wrong) > 50:
+            lines += [f"(first 50 of {len(wrong)}; all rows are in sites.csv)", ""]
+    written[2].write_text("\n".join(lines))
+    return written

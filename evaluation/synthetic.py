@@ -1,0 +1,153 @@
+"""Synthetic observations from a documented, seeded model; every record says `synthetic=true`.
+
+The model (parameters in SyntheticModel, defaults below) draws jobs at the January 2022 OSPool sites:
+1. Each site has 1-3 egress addresses (NAT), real GeoLite2 addresses from data/evaluation/synthetic/
+   ip_pool.csv. Each address is, with these probabilities, known to MaxMind:
+   - at country level only, at the US centroid in Kansas   p_maxmind_country     0.10
+   - with a city, but far (>800 km) from the site          p_maxmind_misplaced   0.04
+   - with no location at all                               p_maxmind_no_location 0.005
+   - otherwise with a city: the pool address nearest the site.
+2. The CDN edge reports, per address (a GeoIP lookup gives every job behind an address the same answer):
+   the misplaced position (with a city) when MaxMind's registry data is wrong and the edge shares it
+   (p_edge_follows_misplaced 0.5); no city with probability p_edge_fails 0.06 (half of those keep
+   Cloudflare's default point, half send no coordinates); otherwise the site's position with a Gaussian
+   error of edge_jitter_km 10 km, and a city. Each job goes out through one of its site's addresses.
+3. The request lands at the nearest Cloudflare colo of May 2022 (0.80), the 2nd (0.12) or 3rd nearest
+   (0.05), or any colo within 2,000 km (0.03): anycast does not always pick the nearest. Colos whose
+   listed position is more than 50 km from their airport are left out (listing errors).
+Times are one second apart from 2026-01-01, so sticky fallback orders change as they would.
+The true site position is the OSG Topology one. The numbers are assumptions, not measurements: the
+model exercises every branch of every strategy at realistic rates; it does not predict real accuracy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from evaluation.paths import STUDY_2022_DIR, SYNTHETIC_DIR
+from evaluation.records import normalise
+from locator.geo import EARTH_RADIUS_KM, distance_matrix_km
+
+CENTROID = ("37.751", "-97.822")
+
+
+@dataclass(frozen=True)
+class SyntheticModel:
+    seed: int = 7
+    p_maxmind_country: float = 0.10
+    p_maxmind_misplaced: float = 0.04
+    p_maxmind_no_location: float = 0.005
+    p_edge_follows_misplaced: float = 0.5
+    p_edge_fails: float = 0.06
+    edge_jitter_km: float = 10.0
+    colo_weights: tuple[float, float, float, float] = (0.80, 0.12, 0.05, 0.03)
+    far_colo_km: float = 2000.0
+    max_egress: int = 3
+
+
+def load_inputs() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    sites = pd.read_csv(STUDY_2022_DIR / "sites.csv", keep_default_na=False)
+    sites = sites[sites["ospool_2022"].astype(str).str.lower() == "true"].reset_index(drop=True)
+    pool = pd.read_csv(SYNTHETIC_DIR / "ip_pool.csv", keep_default_na=False)
+    colos = pd.read_csv(STUDY_2022_DIR / "cloudflare_colos.csv", keep_default_na=False)
+    # Flagged rows have positions far from their airport (MDL placed in New Jersey, BTS with latitude and
+    # longitude swapped): the data centre is really at the airport its code names, so leave them out.
+    colos = colos[colos["flag"] == ""].reset_index(drop=True)
+    return sites, pool, colos
+
+
+def _edge_report(rng: np.random.Generator, model: SyntheticModel, site: pd.Series) -> tuple[str, str, str]:
+    """(latitude, longitude, city) as the edge reports one address of `site`."""
+    if rng.random() < model.p_edge_fails:
+        return CENTROID + ("",) if rng.random() < 0.5 else ("", "", "")
+    north, east = rng.normal(0.0, model.edge_jitter_km, 2) / EARTH_RADIUS_KM * (180 / np.pi)
+    lat = float(np.clip(site["latitude"] + north, -90, 90))
+    lon = site["longitude"] + east / max(np.cos(np.radians(site["latitude"])), 0.05)
+    return f"{lat:.4f}", f"{lon:.4f}", str(site["city"] or site["site"])
+
+
+def generate(count: int, model: SyntheticModel = SyntheticModel()) -> pd.DataFrame:
+    """`count` synthetic observation records (see the module docstring for the model)."""
+    rng = np.random.default_rng(model.seed)
+    sites, pool, colos = load_inputs()
+    site_lat, site_lon = sites["latitude"].to_numpy(float), sites["longitude"].to_numpy(float)
+    cities = pool[pool["kind"] == "city"].reset_index(drop=True)
+    to_city = distance_matrix_km(
+        site_lat, site_lon, cities["latitude"].to_numpy(float), cities["longitude"].to_numpy(float)
+    )
+    country_ips = pool.loc[pool["kind"] == "country", "ip"].to_numpy()
+    missing_ips = pool.loc[pool["kind"] == "no_location", "ip"].to_numpy()
+
+    # 1. egress addresses per site, and what MaxMind and the CDN edge say about each: both are lookups
+    #    of the address, so they are the same for every job behind it.
+    egress: list[list[tuple[str, tuple[str, str, str]]]] = []  # per site: (address, edge report)
+    kinds = ["country", "misplaced", "no_location", "city"]
+    p = [model.p_maxmind_country, model.p_maxmind_misplaced, model.p_maxmind_no_location]
+    for s in range(len(sites)):
+        addresses = []
+        for _ in range(rng.integers(1, model.max_egress + 1)):
+            kind = rng.choice(kinds, p=[*p, 1.0 - sum(p)])
+            edge = _edge_report(rng, model, sites.iloc[s])
+            if kind == "country":
+                address = str(rng.choice(country_ips))
+            elif kind == "no_location":
+                address = str(rng.choice(missing_ips))
+            elif kind == "misplaced":
+                row = cities.iloc[int(rng.choice(np.flatnonzero(to_city[s] > 800.0)))]
+                address = str(row["ip"])
+                if rng.random() < model.p_edge_follows_misplaced:
+                    edge = (
+                        f"{float(row['latitude']):.4f}",
+                        f"{float(row['longitude']):.4f}",
+                        str(row["city"]),
+                    )
+            else:
+                address = str(cities.iloc[int(np.argmin(to_city[s]))]["ip"])
+            addresses.append((address, edge))
+        egress.append(addresses)
+
+    # 2. per job: the site and which of its addresses the job went out through
+    site = rng.integers(0, len(sites), count)
+    pick = rng.random(count)
+    chosen = [egress[s][int(u * len(egress[s]))] for s, u in zip(site.tolist(), pick.tolist(), strict=True)]
+    ip = np.array([address for address, _ in chosen], dtype=object)
+    lat_text = np.array([edge[0] for _, edge in chosen], dtype=object)
+    lon_text = np.array([edge[1] for _, edge in chosen], dtype=object)
+    city = np.array([edge[2] for _, edge in chosen], dtype=object)
+    us = (sites["country"].to_numpy(object) == "United States")[site]
+
+    # 3. the receiving colo
+    to_colo = distance_matrix_km(
+        site_lat, site_lon, colos["latitude"].to_numpy(float), colos["longitude"].to_numpy(float)
+    )
+    ranked = np.argsort(to_colo, axis=1, kind="stable")
+    route = rng.choice(4, size=count, p=list(model.colo_weights))
+    colo_index = ranked[site, np.minimum(route, 2)]
+    for row in np.flatnonzero(route == 3):
+        near = np.flatnonzero(to_colo[site[row]] <= model.far_colo_km)
+        colo_index[row] = rng.choice(near) if len(near) else ranked[site[row], 0]
+
+    start = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    times = pd.to_datetime(start + np.arange(count), unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return normalise(
+        pd.DataFrame(
+            {
+                "site": sites["site"].to_numpy(object)[site],
+                "latitude": site_lat[site],
+                "longitude": site_lon[site],
+                "client_ip": ip,
+                "edge_latitude": lat_text,
+                "edge_longitude": lon_text,
+                "edge_city": city,
+                "edge_country": np.where(us & (city != ""), "US", ""),
+                "colo": colos["iata"].to_numpy(object)[colo_index],
+                "synthetic": True,
+                "time": times,
+                "note": f"synthetic model seed={model.seed}",
+            }
+        )
+    )

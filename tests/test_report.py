@@ -1,0 +1,47 @@
+"""The report: files written, figures that are real PNGs, the tables in Markdown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from evaluation.harness import build_harness
+from evaluation.paths import STUDY_2022_DIR
+from evaluation.records import read_records
+from evaluation.report import disagreements, method_table, write_report
+from evaluation.synthetic import generate
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_for_real_and_synthetic_records(tmp_path: Path) -> None:
+    harness = build_harness(STUDY_2022_DIR / "caches.csv")
+    try:
+        records = pd.concat([read_records([STUDY_2022_DIR / "observations.csv"]), generate(300)], ignore_index=True)
+        scored, summary = harness.evaluate(records)
+        written = write_report(scored, summary, harness.resources.caches, harness.names, tmp_path)
+    finally:
+        harness.close()
+    names = {path.name for path in written}
+    for population in ("real", "synthetic"):
+        for figure in ("accuracy", "map", "regret"):
+            assert f"{figure}_{population}.png" in names
+            assert (tmp_path / f"{figure}_{population}.png").read_bytes().startswith(PNG)
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    text = (tmp_path / "report.md").read_text()
+    assert "## Real observations" in text and "## Synthetic observations" in text
+    assert "| locator | 1/3 |" in text.replace("| locator ", "| locator ", 1)
+    sites = pd.read_csv(tmp_path / "sites.csv")
+    assert len(sites) == 303 and {"legacy_regret_km", "worker_correct", "locator_method"} <= set(sites.columns)
+    assert set(method_table(scored, "synthetic").index) <= {
+        "declared",
+        "override",
+        "edge",
+        "geoip",
+        "colo",
+        "fallback",
+    }
+    wrong = disagreements(scored, "real", harness.names)
+    assert set(wrong["site"]) == {"UColorado_HEP", "SIUE-CC-production", "ASU-DELL_M420"}
