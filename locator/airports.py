@@ -82,9 +82,7 @@ def read_airports_csv(path: Path) -> list[Airport]:
             for row in reader:
                 iata = row["iata"].strip().upper()
                 if not is_iata(iata):
-                    raise AirportDataError(
-                        f"{path}, line {reader.line_num}: {row['iata']!r} is not an IATA code"
-                    )
+                    raise AirportDataError(f"{path}, line {reader.line_num}: {row['iata']!r} is not an IATA code")
                 if iata in seen:
                     raise AirportDataError(f"{path}, line {reader.line_num}: duplicate code {iata}")
                 seen.add(iata)

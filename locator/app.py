@@ -32,9 +32,7 @@ log = logging.getLogger(__name__)
 NO_STORE = {"cache-control": "no-store"}  # answers depend on who asks: no shared cache may keep them
 
 
-def error_response(
-    status: int, code: str, detail: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
+def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """The one error shape: {"error": code, "detail": text}."""
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
@@ -128,9 +126,7 @@ class LocatorApp:
         decision = decide(self.resources, self.context(request, NearestQuery()))
         if not decision.caches:
             raise ServiceUnavailable("no cache is in service", "no_cache_available")
-        headers = redirect_headers(
-            decision.caches, raw_path.decode("latin-1"), scope["query_string"].decode("latin-1")
-        )
+        headers = redirect_headers(decision.caches, raw_path.decode("latin-1"), scope["query_string"].decode("latin-1"))
         await Response(status_code=307, headers=headers)(scope, receive, send)
 
     def routes(self) -> list[Route]:

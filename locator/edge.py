@@ -73,9 +73,7 @@ class EdgeContext:
         """Apply `?ip=` and `?colo=`: pretend to be that client, without the caller's edge."""
         context = self
         if ip is not None:
-            context = replace(
-                context, client_ip=ip, client_ip_source="query", edge=None, edge_missing="ip_override"
-            )
+            context = replace(context, client_ip=ip, client_ip_source="query", edge=None, edge_missing="ip_override")
             if context.colo_source in ("cf-ray", "x-edge-colo"):
                 context = replace(context, colo=None, colo_source="ip_override")
         if colo is not None:

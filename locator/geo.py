@@ -38,19 +38,12 @@ class Coordinate:
             if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
                 raise InvalidCoordinate("not_a_number", f"{name} {value!r} is not a finite number")
             if not -limit <= value <= limit:
-                raise InvalidCoordinate(
-                    "out_of_range", f"{name} {value!r} is outside [-{limit:g}, {limit:g}]"
-                )
+                raise InvalidCoordinate("out_of_range", f"{name} {value!r} is outside [-{limit:g}, {limit:g}]")
 
     @classmethod
     def parse(cls, latitude: str | float | None, longitude: str | float | None) -> Coordinate:
         """Build from text (headers, query strings, CSV cells); raises InvalidCoordinate with a reason."""
-        if (
-            latitude is None
-            or longitude is None
-            or str(latitude).strip() == ""
-            or str(longitude).strip() == ""
-        ):
+        if latitude is None or longitude is None or str(latitude).strip() == "" or str(longitude).strip() == "":
             raise InvalidCoordinate("missing_coordinates", "latitude and longitude are both required")
         try:
             lat, lon = float(latitude), float(longitude)
@@ -78,9 +71,7 @@ def distance_matrix_km(
     lon1 = np.radians(np.asarray(origin_lon, dtype=np.float64))[:, np.newaxis]
     lat2 = np.radians(np.asarray(dest_lat, dtype=np.float64))[np.newaxis, :]
     lon2 = np.radians(np.asarray(dest_lon, dtype=np.float64))[np.newaxis, :]
-    half_chord = (
-        np.sin((lat2 - lat1) * 0.5) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) * 0.5) ** 2
-    )
+    half_chord = np.sin((lat2 - lat1) * 0.5) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) * 0.5) ** 2
     # Rounding can push the haversine a hair past 1 for antipodal points; arcsin would then give NaN.
     result: FloatArray = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(half_chord, 1.0)))
     return result

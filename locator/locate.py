@@ -82,9 +82,7 @@ class _Skip(Exception):
         self.reason = reason
 
 
-def _checked(
-    coordinate: Coordinate | None, city: str | None, colo: Airport | None, far_km: float
-) -> Coordinate:
+def _checked(coordinate: Coordinate | None, city: str | None, colo: Airport | None, far_km: float) -> Coordinate:
     """Apply the rules every GeoIP-derived position must pass (edge and local GeoIP alike)."""
     if coordinate is None:
         raise _Skip("missing_coordinates")
@@ -104,9 +102,7 @@ def _parse(latitude: str | float | None, longitude: str | float | None) -> Coord
         raise _Skip(exc.reason) from None
 
 
-def locate(
-    declared: Coordinate | None, context: EdgeContext, sources: Sources, policy: Policy = Policy()
-) -> Location:
+def locate(declared: Coordinate | None, context: EdgeContext, sources: Sources, policy: Policy = Policy()) -> Location:
     """Run the cascade for one request (see the module docstring for the order and the rules)."""
     skipped: dict[str, str] = {}
     ip = context.client_ip
@@ -151,9 +147,7 @@ def locate(
         skipped["edge"] = context.edge_missing
     else:
         try:
-            position = _checked(
-                _parse(edge.latitude, edge.longitude), edge.city, colo, policy.far_from_colo_km
-            )
+            position = _checked(_parse(edge.latitude, edge.longitude), edge.city, colo, policy.far_from_colo_km)
         except _Skip as skip:
             skipped["edge"] = skip.reason
         else:

@@ -37,9 +37,7 @@ def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
         if key in values:
             raise BadRequest(f"parameter {key!r} given more than once", "duplicate_parameter")
         if len(value) > MAX_VALUE_CHARS:
-            raise BadRequest(
-                f"parameter {key!r} is longer than {MAX_VALUE_CHARS} characters", "value_too_long"
-            )
+            raise BadRequest(f"parameter {key!r} is longer than {MAX_VALUE_CHARS} characters", "value_too_long")
         values[key] = value.strip()
     values = {key: value for key, value in values.items() if value}
 

@@ -32,9 +32,7 @@ def checked_path(raw_path: str) -> str:
     if _has_control(raw_path) or _has_control(decoded):
         raise BadRequest("the path contains control characters such as CR or LF", "invalid_path")
     if any(path[:2] in ("//", "/\\") for path in (raw_path, decoded)):
-        raise BadRequest(
-            "the path must not start with '//' or '/\\' (it would name another host)", "invalid_path"
-        )
+        raise BadRequest("the path must not start with '//' or '/\\' (it would name another host)", "invalid_path")
     return quote(raw_path, safe=_PATH_SAFE, encoding="latin-1")
 
 

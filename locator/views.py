@@ -93,9 +93,7 @@ def worker_body(decision: Decision) -> dict[str, Any]:
     return {
         **place,
         "AITA": where.colo,
-        "caches": [
-            [item.cache.authority, 0 if shuffled else _km(item.distance_km)] for item in decision.caches
-        ],
+        "caches": [[item.cache.authority, 0 if shuffled else _km(item.distance_km)] for item in decision.caches],
         "matched": WORKER_MATCHED[where.method],
     }
 
