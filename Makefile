@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install serve test e2e lint fmt check airports data clean
+.PHONY: help install serve test e2e lint fmt check airports data notebook notebook-clear clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,5 +41,11 @@ airports: $(INSTALLED)  ## rebuild the airports key-value store from data/airpor
 data: $(INSTALLED)  ## rebuild data/*.csv from ../shared/data (maintainers)
 	$(PY) scripts/build_data.py
 
+notebook: $(INSTALLED)  ## run the analysis notebook; HTML with outputs in build/notebook/, figures beside it
+	cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to html --execute cache_decisions.ipynb --output-dir ../build/notebook
+
+notebook-clear: $(INSTALLED)  ## strip the notebook's outputs before committing it
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/cache_decisions.ipynb
+
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis data/airports.sqlite
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis data/airports.sqlite build

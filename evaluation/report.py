@@ -10,17 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure  # not pyplot: no global state, nothing pops up or leaks
 
-matplotlib.use("Agg")  # files, not windows: the CLI and CI have no screen
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from evaluation import basemap  # noqa: E402
-from locator.caches import CacheSet  # noqa: E402
+from evaluation import basemap
+from locator.caches import CacheSet
+from locator.rank import rank_many
 
 COLORS = {"legacy": "#d95f02", "worker": "#7570b3", "locator": "#1b9e77"}
 LABELS = {"legacy": "legacy CVMFS GeoIP", "worker": "2022 worker", "locator": "locator"}
@@ -33,10 +29,64 @@ def of(scored: pd.DataFrame, population: str) -> pd.DataFrame:
     return rows
 
 
+def federation_figure(caches: CacheSet, sites: pd.DataFrame, title: str = "") -> Figure:
+    """Caches (sized by how many sites they are nearest to; down or disabled ones hollow) and sites (coloured
+    by the km to their nearest cache in service)."""
+    in_service = [(c.name, c.coordinate) for c in caches.in_service if c.coordinate is not None]
+    lat, lon = sites["latitude"].to_numpy(float), sites["longitude"].to_numpy(float)
+    order, distances = rank_many(caches, lat, lon, 1)
+    catchment = pd.Series([caches.in_service[i].name for i in order[:, 0]]).value_counts()
+    fig = Figure(figsize=(10.0, 5.4), layout="constrained")
+    ax = fig.subplots()
+    basemap.draw(ax, basemap.extent_of(lat, lon, 8.0))
+    points = ax.scatter(
+        lon,
+        lat,
+        c=distances[:, 0],
+        cmap="viridis_r",
+        s=22,
+        zorder=4,
+        edgecolors="white",
+        linewidths=0.4,
+        vmin=0,
+        vmax=max(500.0, float(np.nanmax(distances[:, 0]))),
+    )
+    fig.colorbar(points, ax=ax, shrink=0.7, label="site to its nearest cache (km)")
+    sizes = [30 + 25 * catchment.get(name, 0) for name, _ in in_service]
+    ax.scatter(
+        [point.longitude for _, point in in_service],
+        [point.latitude for _, point in in_service],
+        marker="^",
+        s=sizes,
+        color="#d95f02",
+        edgecolors="black",
+        linewidths=0.6,
+        zorder=5,
+        label="cache in service (size: sites it is nearest to)",
+    )
+    out = [c.coordinate for c in caches.caches if not c.in_service and c.coordinate is not None]
+    if out:
+        ax.scatter(
+            [point.longitude for point in out],
+            [point.latitude for point in out],
+            marker="^",
+            s=40,
+            facecolors="none",
+            edgecolors="black",
+            zorder=5,
+            label="cache down or disabled",
+        )
+    ax.scatter([], [], s=22, color="#3b528b", label="site")
+    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    ax.set_title(title or f"{len(caches.in_service)} caches in service and {len(sites)} sites", fontsize=10)
+    return fig
+
+
 def accuracy_figure(summary: dict[str, Any], population: str, strategies: Sequence[str]) -> Figure:
     """Accuracy by strategy, each bar labelled with its counts (correct/total, ties, no answer)."""
     entry = summary["populations"][population]
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
     values = [100 * (entry["strategies"][s]["accuracy"] or 0) for s in strategies]
     bars = ax.bar([LABELS[s] for s in strategies], values, color=[COLORS[s] for s in strategies])
     for bar, s in zip(bars, strategies, strict=True):
@@ -77,9 +127,8 @@ def map_figure(
     cache_lon = np.array([p.longitude for p in positions.values()])
     sites = rows.groupby("site").agg(latitude=("latitude", "first"), longitude=("longitude", "first"))
     extent = basemap.extent_of(sites["latitude"].to_numpy(float), sites["longitude"].to_numpy(float), 4.0)
-    fig, axes = plt.subplots(
-        len(strategies), 1, figsize=(9.0, 3.9 * len(strategies)), layout="constrained", squeeze=False
-    )
+    fig = Figure(figsize=(9.0, 3.9 * len(strategies)), layout="constrained")
+    axes = fig.subplots(len(strategies), 1, squeeze=False)
     for ax, s in zip(axes[:, 0], strategies, strict=True):
         basemap.draw(ax, extent)
         misses = rows[~rows[f"{s}_correct"] & (rows[f"{s}_pick"] != "")]
@@ -130,7 +179,8 @@ def map_figure(
 def regret_figure(scored: pd.DataFrame, population: str, strategies: Sequence[str]) -> Figure:
     """How far from the nearest cache each strategy's picks were: the share of picks with regret > x km."""
     rows = of(scored, population)
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
     for s in strategies:
         regret = np.sort(rows[f"{s}_regret_km"].dropna().to_numpy())
         if not len(regret):
@@ -205,6 +255,16 @@ def summary_table(summary: dict[str, Any], population: str, strategies: Sequence
     )
 
 
+def save_figure(figure: Figure, directory: Path | None, name: str) -> Path | None:
+    """Also keep a figure as `directory/name.png` (for reports and notes); None when no directory is set."""
+    if directory is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.png"
+    figure.savefig(path, dpi=130)
+    return path
+
+
 def write_report(
     scored: pd.DataFrame,
     summary: dict[str, Any],
@@ -243,7 +303,6 @@ def write_report(
         ):
             path = out_dir / f"{name}_{population}.png"
             figure.savefig(path, dpi=130)
-            plt.close(figure)
             written.append(path)
             lines += [f"![{name}]({path.name})", ""]
         if "locator" in strategies:
