@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install serve test e2e lint fmt check airports data clean
+.PHONY: help install serve test e2e lint fmt check image-check airports data clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,9 @@ fmt: $(INSTALLED)  ## format and fix what ruff can
 	$(VENV)/bin/ruff check --fix .
 
 check: lint test  ## what CI runs
+
+image-check:  ## replay deploy/Dockerfile without Docker: install, build the airports store, serve read-only
+	bash deploy/check-image-steps.sh
 
 airports: $(INSTALLED)  ## rebuild the airports key-value store from data/airports.csv
 	$(VENV)/bin/locator airports load
