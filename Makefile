@@ -3,10 +3,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install serve test e2e lint fmt check airports data notebook notebook-clear clean
+.PHONY: help install serve test e2e lint fmt check deploy-check image-check airports data notebook notebook-clear clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(INSTALLED): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
@@ -34,6 +34,12 @@ fmt: $(INSTALLED)  ## format and fix what ruff can
 	$(VENV)/bin/ruff check --fix .
 
 check: lint test  ## what CI runs
+
+deploy-check: $(INSTALLED)  ## render the k8s overlays (kubectl kustomize), validate them offline, lint the Dockerfile
+	$(PY) -m pytest tests/test_deploy.py
+
+image-check:  ## replay deploy/Dockerfile without Docker: install, build the airports store, serve read-only
+	bash deploy/check-image-steps.sh
 
 airports: $(INSTALLED)  ## rebuild the airports key-value store from data/airports.csv
 	$(VENV)/bin/locator airports load
