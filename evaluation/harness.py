@@ -4,7 +4,7 @@ scoring and summary."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,34 @@ class Harness:
 
     def close(self) -> None:
         self.resources.close()
+
+
+def far_from_colo_sweep(
+    records: pd.DataFrame, caches_file: Path, distances_km: Sequence[float], tolerance_km: float = DEFAULT_TOLERANCE_KM
+) -> pd.DataFrame:
+    """The locator's accuracy and regret for each LOCATOR_FAR_FROM_COLO_KM (0 = no cross-check)."""
+    rows = []
+    for distance in distances_km:
+        harness = build_harness(caches_file, {**os.environ, "LOCATOR_FAR_FROM_COLO_KM": str(distance)})
+        try:
+            _, summary = harness.evaluate(records, tolerance_km)
+        finally:
+            harness.close()
+        for population, entry in summary["populations"].items():
+            stats = entry["strategies"]["locator"]
+            rows.append(
+                {
+                    "far_from_colo_km": distance,
+                    "population": population,
+                    "correct": stats["correct"],
+                    "total": stats["total"],
+                    "accuracy": stats["accuracy"],
+                    "mean_regret_km": stats["mean_regret_km"],
+                    "max_regret_km": stats["max_regret_km"],
+                    "colo_decisions": stats["methods"].get("colo", 0),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def build_harness(caches_file: Path, environ: Mapping[str, str] | None = None, seed: int = 2022) -> Harness:

@@ -117,9 +117,7 @@ def test_overlay_renders_every_kind_once(overlay: tuple[str, list[Doc]]) -> None
 
 @pytest.mark.usefixtures("no_network")
 @pytest.mark.parametrize("version", SCHEMA_VERSIONS)
-def test_overlay_validates_against_kubernetes_schemas_offline(
-    overlay: tuple[str, list[Doc]], version: str
-) -> None:
+def test_overlay_validates_against_kubernetes_schemas_offline(overlay: tuple[str, list[Doc]], version: str) -> None:
     _, docs = overlay
     for doc in docs:
         where = f"{doc['kind']}/{doc['metadata']['name']} against Kubernetes {version}"
@@ -242,9 +240,7 @@ def configmap_data(docs: list[Doc]) -> dict[str, str]:
     return data
 
 
-def test_configmap_is_mounted_where_the_settings_point(
-    overlay: tuple[str, list[Doc]], tmp_path: Path
-) -> None:
+def test_configmap_is_mounted_where_the_settings_point(overlay: tuple[str, list[Doc]], tmp_path: Path) -> None:
     _, docs = overlay
     configmap = one(docs, "ConfigMap")
     assert set(configmap["data"]) == set(DATA_FILES)
