@@ -1,28 +1,36 @@
 """The HTTP service: request -> edge context -> location cascade -> ranking -> response.
 
-The only module that imports Starlette; everything it answers is decided by locator.decide.
+The only module of the service that imports Starlette; everything it answers is decided by locator.decide.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from locator import __version__
+from locator.addresses import client_network
 from locator.decide import Decision, decide
 from locator.edge import EdgeContext, read_edge
 from locator.errors import LocatorError, ServiceUnavailable
+from locator.metrics import DataCollector, Metrics
+from locator.observe import Observer
+from locator.openapi import openapi
 from locator.query import NearestQuery, parse_query
 from locator.redirect import redirect_headers
+from locator.reload import Reloader
 from locator.resources import Resources, load_resources
 from locator.settings import Settings
 from locator.views import caches_body, nearest_body, nearest_text, worker_body
@@ -50,11 +58,17 @@ def header_map(scope: Scope) -> dict[str, str]:
 
 
 class LocatorApp:
-    """Routes and handlers over one Resources object."""
+    """Routes and handlers over the current Resources, which a reload may replace at any time."""
 
     def __init__(self, settings: Settings, resources: Resources) -> None:
         self.settings = settings
         self.resources = resources
+        self.metrics = Metrics(DataCollector(lambda: self.resources, lambda: self.reloader.errors()))
+        self.reloader = Reloader(settings, lambda: self.resources, self.install, self.metrics)
+        self.spec = openapi()
+
+    def install(self, resources: Resources) -> None:
+        self.resources = resources  # one assignment: a request keeps the resources it started with
 
     def context(self, request: Request, query: NearestQuery) -> EdgeContext:
         peer = request.scope.get("client")
@@ -62,7 +76,15 @@ class LocatorApp:
         return edge.with_query(query.ip, query.colo)
 
     def decide(self, request: Request, query: NearestQuery) -> Decision:
-        return decide(self.resources, self.context(request, query), query.declared, query.n)
+        context = self.context(request, query)
+        decision = decide(self.resources, context, query.declared, query.n)
+        self.metrics.observe_decision(decision.location)
+        facts = request.scope.get("locator")
+        if facts is not None:  # for the access log
+            facts["method"] = decision.location.method.value
+            facts["cache"] = decision.caches[0].cache.name if decision.caches else None
+            facts["client_network"] = client_network(context.client_ip)
+        return decision
 
     async def nearest(self, request: Request) -> Response:
         query = parse_query(request.query_params.multi_items())
@@ -84,18 +106,28 @@ class LocatorApp:
     async def readyz(self, request: Request) -> Response:
         resources = self.resources
         sources = resources.sources
+        files = {name: state.report() for name, state in self.reloader.files.items()}
+        failing = any(report["error"] for report in files.values())
         return JSONResponse(
             {
-                "status": "degraded" if resources.degraded else "ready",
+                "status": "degraded" if resources.degraded or failing else "ready",
                 "caches_in_service": len(resources.caches),
                 "overrides": len(sources.overrides),
                 "geoip": sources.geoip is not None,
                 "airports": 0 if sources.airports is None else len(sources.airports),
                 "degraded": resources.degraded,
+                "reload": files,
                 "loaded_at": resources.loaded_at,
             },
             headers=NO_STORE,
         )
+
+    async def metrics_page(self, request: Request) -> Response:
+        body, content_type = self.metrics.exposition()
+        return Response(body, media_type=content_type, headers=NO_STORE)
+
+    async def openapi_page(self, request: Request) -> Response:
+        return JSONResponse(self.spec)
 
     async def index(self, request: Request) -> Response:
         return JSONResponse(
@@ -107,7 +139,9 @@ class LocatorApp:
                     "/_caches": "the 2022 Cloudflare Worker's response shape",
                     "/caches": "the configured caches",
                     "/healthz": "liveness",
-                    "/readyz": "readiness and degraded modes",
+                    "/readyz": "readiness, degraded modes and reload state",
+                    "/metrics": "Prometheus metrics",
+                    "/openapi.json": "this interface, described",
                     "/<path>": "307 redirect to <nearest cache>/<path>",
                 },
             }
@@ -123,10 +157,11 @@ class LocatorApp:
         if request.method not in ("GET", "HEAD"):
             raise HTTPException(405, headers={"Allow": "GET, HEAD"})
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-        decision = decide(self.resources, self.context(request, NearestQuery()))
+        decision = self.decide(request, NearestQuery())
         if not decision.caches:
             raise ServiceUnavailable("no cache is in service", "no_cache_available")
         headers = redirect_headers(decision.caches, raw_path.decode("latin-1"), scope["query_string"].decode("latin-1"))
+        self.metrics.redirects.inc()
         await Response(status_code=307, headers=headers)(scope, receive, send)
 
     def routes(self) -> list[Route]:
@@ -137,7 +172,46 @@ class LocatorApp:
             Route("/caches", self.caches, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
+            Route("/metrics", self.metrics_page, methods=["GET"]),
+            Route("/openapi.json", self.openapi_page, methods=["GET"]),
         ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Watch the data files while serving; reload on SIGHUP; close the data at shutdown."""
+        tasks: set[asyncio.Task[Any]] = set()
+
+        def reload_now() -> None:
+            task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.reloader.check, True))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, reload_now)
+        except (RuntimeError, ValueError):  # not the main thread (a test client): no signals to catch
+            log.debug("SIGHUP reload not available in this thread")
+        watcher = (
+            loop.create_task(self.watch(self.settings.reload_interval_s)) if self.settings.reload_interval_s else None
+        )
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            with contextlib.suppress(RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGHUP)
+            self.resources.close()
+
+    async def watch(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await asyncio.to_thread(self.reloader.check)
+            except Exception:  # a bug in a reload must not stop the watching
+                log.exception("checking the data files failed")
 
 
 async def locator_error(request: Request, exc: LocatorError) -> Response:
@@ -159,18 +233,17 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     settings = Settings.from_env() if settings is None else settings
     resources = load_resources(settings) if resources is None else resources
     locator = LocatorApp(settings, resources)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        locator.resources.close()
-
     handlers: dict[Any, Any] = {
         LocatorError: locator_error,
         HTTPException: http_error,
         Exception: internal_error,
     }
-    app = Starlette(routes=locator.routes(), exception_handlers=handlers, lifespan=lifespan)
+    app = Starlette(
+        routes=locator.routes(),
+        middleware=[Middleware(Observer, metrics=locator.metrics, access_log=settings.access_log)],
+        exception_handlers=handlers,
+        lifespan=locator.lifespan,
+    )
     app.router.default = locator.redirect
     app.state.locator = locator
     return app

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import logging.config
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from locator.decide import decide
 from locator.edge import EdgeContext
 from locator.errors import LocatorError
 from locator.kv import KVError, KVNamespace
+from locator.logs import logging_config
+from locator.metrics import MULTIPROCESS_ENV
 from locator.overrides import OverridesError
 from locator.query import parse_query
 from locator.resources import load_resources
@@ -29,10 +33,6 @@ class CommandError(Exception):
     """A failure to report in one line, exit status 2."""
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -41,13 +41,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # Load once here, so a broken data file stops start-up with its message before uvicorn starts,
     # and the airports store is built once rather than by every worker.
     load_resources(settings).close()
+    workers = args.workers or settings.workers
+    if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
+        # Each worker counts into this directory, so that /metrics from any worker covers them all.
+        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="locator-metrics-")
     uvicorn.run(
         "locator.app:create_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port or settings.port,
-        workers=args.workers or settings.workers,
-        log_level=settings.log_level,
+        workers=workers,
+        log_config=logging_config(settings.log_level, settings.log_format),
+        access_log=False,  # the app logs each request itself, with its decision
         # The app decides whom to believe (LOCATOR_TRUSTED_PROXIES) from the real socket peer; uvicorn's
         # own X-Forwarded-For rewriting would replace that peer before the app could judge it.
         proxy_headers=False,
@@ -187,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-        configure_logging(settings.log_level)
+        logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
         status = args.handler(args, settings)
     except (CommandError, SettingsError, CacheFileError, OverridesError, AirportDataError, KVError) as exc:
         print(f"locator: error: {exc}", file=sys.stderr)

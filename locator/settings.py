@@ -95,6 +95,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "8000", "Port `locator serve` listens on."),
     Setting("workers", "1", "Number of uvicorn worker processes for `locator serve`."),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
+    Setting("log_format", "json", "`json` (one object per line, for log pipelines) or `text` (for people)."),
+    Setting(
+        "access_log", "true", "Log one line per request (request id, decision, chosen cache); `false` turns it off."
+    ),
+    Setting(
+        "reload_interval_s",
+        "5",
+        "How often the caches and overrides files are checked for changes and reloaded "
+        "without a restart; 0 = only on SIGHUP.",
+    ),
 )
 
 
@@ -150,6 +160,22 @@ def _colo(text: str) -> str | None:
     return text
 
 
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _log_format(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("json", "text"):
+        raise ValueError("must be json or text")
+    return value
+
+
 def _log_level(text: str) -> str:
     level = text.strip().lower()
     if level not in {"debug", "info", "warning", "error"}:
@@ -172,6 +198,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "port": _port,
     "workers": _positive_int,
     "log_level": _log_level,
+    "log_format": _log_format,
+    "access_log": _bool,
+    "reload_interval_s": _nonnegative_float,
 }
 
 
@@ -193,6 +222,9 @@ class Settings:
     port: int
     workers: int
     log_level: str
+    log_format: str
+    access_log: bool
+    reload_interval_s: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:

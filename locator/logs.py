@@ -1,0 +1,47 @@
+"""Logging: JSON lines for log pipelines (or plain text for people), one configuration for uvicorn and us."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+# Attributes every LogRecord has; anything else was passed with `extra=` and belongs in the JSON object.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, and the record's extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update({key: value for key, value in record.__dict__.items() if key not in _STANDARD})
+        if record.exc_info:
+            payload["error"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+def logging_config(level: str, log_format: str) -> dict[str, Any]:
+    """A dictConfig for the root logger, uvicorn's loggers and ours (uvicorn's access log is off: ours is)."""
+    formatter = (
+        {"()": JSONFormatter} if log_format == "json" else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    )
+    handler = {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"default": handler},
+        "root": {"handlers": ["default"], "level": level.upper()},
+        "loggers": {
+            "uvicorn": {"handlers": [], "level": level.upper(), "propagate": True},
+            "uvicorn.error": {"handlers": [], "level": level.upper(), "propagate": True},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": True},
+        },
+    }

@@ -1,0 +1,115 @@
+"""Prometheus metrics: what operators alert on. Labels never carry client addresses.
+
+Counters and the latency histogram are ordinary prometheus_client metrics on a per-app registry. With more
+than one uvicorn worker, `locator serve` sets PROMETHEUS_MULTIPROC_DIR and every worker writes its counts
+there, so any worker's /metrics answers for all. Gauges that describe the loaded data (cache list size and
+age, reload errors, degraded parts) are computed at scrape time from the serving worker's resources: every
+worker loads the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from locator.locate import Location
+from locator.resources import Resources
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Seconds; a decision takes well under a millisecond, a slow one is what to look at.
+LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class DataCollector(Collector):
+    """Gauges read from the current resources at scrape time."""
+
+    def __init__(self, resources: Callable[[], Resources], reload_errors: Callable[[], dict[str, str | None]]) -> None:
+        self._resources = resources
+        self._reload_errors = reload_errors
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        resources = self._resources()
+        caches = GaugeMetricFamily("locator_caches", "Caches in the loaded cache file, by state.", labels=["state"])
+        caches.add_metric(["configured"], len(resources.caches.caches))
+        caches.add_metric(["in_service"], len(resources.caches.in_service))
+        yield caches
+        yield GaugeMetricFamily(
+            "locator_cache_list_age_seconds",
+            "Seconds since the cache list in service was loaded.",
+            value=time.time() - resources.loaded_at,
+        )
+        yield GaugeMetricFamily(
+            "locator_overrides", "Networks in the overrides table.", value=len(resources.sources.overrides)
+        )
+        failing = GaugeMetricFamily(
+            "locator_reload_error",
+            "1 while the last reload of a file failed and the previous data is served.",
+            labels=["file"],
+        )
+        for name, error in self._reload_errors().items():
+            failing.add_metric([name], 1.0 if error else 0.0)
+        yield failing
+        degraded = GaugeMetricFamily(
+            "locator_degraded", "1 when a part is missing and the service runs without it.", labels=["part"]
+        )
+        for part in ("geoip", "airports"):
+            degraded.add_metric([part], 1.0 if any(note.startswith(part) for note in resources.degraded) else 0.0)
+        yield degraded
+
+
+class Metrics:
+    """The service's metrics on their own registry (one per app, so tests and workers do not collide)."""
+
+    def __init__(self, data: Collector) -> None:
+        self.data = data
+        self.registry = CollectorRegistry()
+        self.registry.register(data)
+        self.requests = Counter(
+            "locator_http_requests", "HTTP requests by route and status.", ["route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "locator_request_duration_seconds",
+            "Time to answer, by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "locator_decisions", "Decisions by the method that located the client.", ["method"], registry=self.registry
+        )
+        self.skips = Counter(
+            "locator_skips",
+            "Location sources skipped, and why (how often the edge or GeoIP failed).",
+            ["source", "reason"],
+            registry=self.registry,
+        )
+        self.redirects = Counter("locator_redirects", "307 redirects to a cache.", registry=self.registry)
+        self.reloads = Counter(
+            "locator_reloads", "Data files reloaded without a restart.", ["file"], registry=self.registry
+        )
+        self.reload_failures = Counter(
+            "locator_reload_failures",
+            "Reloads that failed; the previous data stayed in service.",
+            ["file"],
+            registry=self.registry,
+        )
+
+    def observe_decision(self, location: Location) -> None:
+        self.decisions.labels(location.method.value).inc()
+        for source, reason in location.skipped.items():
+            self.skips.labels(source, reason).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition: this process's registry, or every worker's when they share a directory."""
+        registry = self.registry
+        if os.environ.get(MULTIPROCESS_ENV):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            registry.register(self.data)
+        return generate_latest(registry), CONTENT_TYPE_LATEST

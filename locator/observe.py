@@ -1,0 +1,71 @@
+"""Per-request observation: a request id, one access-log line and the HTTP metrics.
+
+A pure ASGI middleware (no response buffering): it times the request, tags the response with
+`X-Request-ID` (the caller's, when it is a sane token, so that ids follow a request through proxies), and
+after the response logs what the handler decided, which the handler leaves in `scope["locator"]`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from locator.metrics import Metrics
+
+log = logging.getLogger("locator.access")
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+ROUTES = frozenset({"/", "/nearest", "/_caches", "/caches", "/healthz", "/readyz", "/metrics", "/openapi.json"})
+
+
+def route_of(path: str) -> str:
+    """A bounded label: the route's own path, or `redirect` for every other path (they all redirect)."""
+    return path if path in ROUTES else "redirect"
+
+
+class Observer:
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        given = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"").decode("latin-1")
+        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+        scope["locator"] = facts = {"request_id": request_id}
+        status = 500
+
+        async def tagged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tagged)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = route_of(scope["path"])
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
+            if self.access_log:
+                log.info(
+                    "request",
+                    extra={
+                        **facts,
+                        "http_method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                    },
+                )

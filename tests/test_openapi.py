@@ -1,0 +1,68 @@
+"""/openapi.json describes the interface truly: every route and parameter, and real answers fit its schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from locator.query import PARAMETERS
+
+
+@pytest.fixture
+def spec(client: TestClient) -> dict[str, Any]:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def check(spec: dict[str, Any], schema_name: str, instance: object) -> None:
+    """Validate against components/schemas/<name>, resolving $refs inside the document."""
+    validator = Draft202012Validator({"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]})
+    errors = sorted(validator.iter_errors(instance), key=str)
+    assert not errors, [e.message for e in errors]
+
+
+def test_is_openapi_3_1_and_its_schemas_are_valid_json_schema(spec: dict[str, Any]) -> None:
+    assert spec["openapi"].startswith("3.1")
+    for schema in spec["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+
+
+def test_every_route_is_described_and_nothing_else(client: TestClient, spec: dict[str, Any]) -> None:
+    routes = {route.path for route in client.app.routes if isinstance(route, Route)}  # type: ignore[attr-defined]
+    assert set(spec["paths"]) == routes | {"/{path}"}  # /{path}: every other path redirects
+
+
+def test_query_parameters_match_the_parser(spec: dict[str, Any]) -> None:
+    for path in ("/nearest", "/_caches"):
+        assert [p["name"] for p in spec["paths"][path]["get"]["parameters"]] == list(PARAMETERS)
+
+
+def test_real_answers_fit_the_schemas(client: TestClient, spec: dict[str, Any]) -> None:
+    edge = {"cf-iplatitude": "40.0", "cf-iplongitude": "-105.3", "cf-ipcity": "Boulder", "cf-ray": "1-DFW"}
+    check(spec, "Nearest", client.get("/nearest", headers=edge).json())
+    check(spec, "Nearest", client.get("/nearest", params={"lat": "40", "lon": "-96", "n": "2"}).json())
+    check(spec, "Nearest", client.get("/nearest").json())  # fallback, no edge
+    check(spec, "WorkerCaches", client.get("/_caches", headers=edge).json())
+    check(spec, "WorkerCaches", client.get("/_caches").json())
+    check(spec, "CacheList", client.get("/caches").json())
+    check(spec, "Health", client.get("/healthz").json())
+    check(spec, "Ready", client.get("/readyz").json())
+    check(spec, "Index", client.get("/").json())
+    for bad in ({"lat": "91", "lon": "0"}, {"n": "-1"}, {"colo": "1234"}, {"ip": "x"}, {"format": "xml"}):
+        check(spec, "Error", client.get("/nearest", params=bad).json())
+    check(spec, "Error", client.post("/nearest").json())
+    check(spec, "Error", client.get("/%2F%2Fevil.example").json())
+
+
+def test_redirect_is_described_with_its_headers(client: TestClient, spec: dict[str, Any]) -> None:
+    described = spec["paths"]["/{path}"]["get"]["responses"]["307"]["headers"]
+    response = client.get("/data/file.txt")
+    assert response.status_code == 307
+    for header in described:
+        assert header.lower() in response.headers
