@@ -40,6 +40,13 @@ def parse_ip(text: str | None) -> IPAddress | None:
     return address
 
 
+def parse_ip_literal(text: str) -> IPAddress | None:
+    """Exactly an address (no port, brackets or spaces), IPv4-mapped IPv6 as IPv4; None otherwise."""
+    if len(text) > MAX_ADDRESS_CHARS or text != text.strip() or text.startswith("["):
+        return None
+    return parse_ip(text) if text.count(":") != 1 else None
+
+
 def is_public(address: IPAddress) -> bool:
     """True for addresses GeoIP can know: not private, loopback, link-local, reserved or multicast."""
     return address.is_global and not address.is_multicast

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from locator import __version__
 from locator.addresses import client_network
 from locator.decide import Decision, decide
 from locator.edge import EdgeContext, read_edge
-from locator.errors import LocatorError, ServiceUnavailable
+from locator.errors import Forbidden, LocatorError, ServiceUnavailable, Unauthorized
 from locator.metrics import DataCollector, Metrics
 from locator.observe import Observer
 from locator.openapi import openapi
@@ -71,6 +72,10 @@ class LocatorApp:
         self.resources = resources  # one assignment: a request keeps the resources it started with
 
     def context(self, request: Request, query: NearestQuery) -> EdgeContext:
+        if query.ip is not None and not self.settings.allow_ip_override:
+            raise Forbidden(
+                "the ip= test override is disabled here (LOCATOR_ALLOW_IP_OVERRIDE)", "ip_override_disabled"
+            )
         peer = request.scope.get("client")
         edge = read_edge(header_map(request.scope), peer[0] if peer else None, self.settings.trusted_proxies)
         return edge.with_query(query.ip, query.colo)
@@ -123,6 +128,13 @@ class LocatorApp:
         )
 
     async def metrics_page(self, request: Request) -> Response:
+        token = self.settings.metrics_token
+        if token:
+            given = request.headers.get("authorization", "").encode("latin-1")
+            if not hmac.compare_digest(given, ("Bearer " + token.reveal()).encode()):
+                raise Unauthorized(
+                    "/metrics needs Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
+                )
         body, content_type = self.metrics.exposition()
         return Response(body, media_type=content_type, headers=NO_STORE)
 
@@ -178,7 +190,10 @@ class LocatorApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        """Watch the data files while serving; reload on SIGHUP; close the data at shutdown."""
+        """Watch the data files while serving; reload on SIGHUP. May run more than once (test clients do).
+
+        The resources stay open after shutdown: they belong to the app, and a process that exits frees them.
+        """
         tasks: set[asyncio.Task[Any]] = set()
 
         def reload_now() -> None:
@@ -203,7 +218,6 @@ class LocatorApp:
                     await watcher
             with contextlib.suppress(RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
-            self.resources.close()
 
     async def watch(self, interval_s: float) -> None:
         while True:
@@ -215,7 +229,7 @@ class LocatorApp:
 
 
 async def locator_error(request: Request, exc: LocatorError) -> Response:
-    return error_response(exc.status, exc.code, exc.detail)
+    return error_response(exc.status, exc.code, exc.detail, exc.headers)
 
 
 async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -245,5 +259,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
         lifespan=locator.lifespan,
     )
     app.router.default = locator.redirect
+    # Starlette would answer `/nearest/` with a 307 to `/nearest` on the host named by the request's Host
+    # header: a redirect an attacker can aim anywhere. Every 307 here must point at a configured cache.
+    app.router.redirect_slashes = False
     app.state.locator = locator
     return app

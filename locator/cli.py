@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from locator import __version__
 from locator.airports import NAMESPACE, AirportDataError, build_store
 from locator.caches import CacheFileError
 from locator.decide import decide
@@ -142,6 +143,7 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="locator", description="OSDF cache locator.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP service (settings: LOCATOR_* variables)")

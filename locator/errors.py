@@ -9,9 +9,10 @@ class LocatorError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, detail: str, code: str | None = None) -> None:
+    def __init__(self, detail: str, code: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers
         if code is not None:
             self.code = code
 
@@ -19,6 +20,21 @@ class LocatorError(Exception):
 class BadRequest(LocatorError):
     status = 400
     code = "bad_request"
+
+
+class Unauthorized(LocatorError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(LocatorError):
+    status = 403
+    code = "forbidden"
+
+
+class UriTooLong(LocatorError):
+    status = 414
+    code = "uri_too_long"
 
 
 class NotFound(LocatorError):

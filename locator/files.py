@@ -5,18 +5,26 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+
+STALE_S = 60.0  # a temporary file this old was left by a writer that was killed; no writer takes this long
 
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; when the block succeeds it atomically replaces `path`.
 
-    A crash or exception leaves the old file (or none), never a half-written one, and no temporary file.
+    An exception leaves the old file (or none), never a half-written one, and no temporary file. A writer
+    killed outright (SIGKILL, power loss) cannot clean up: its temporary file is removed by the next write.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        with suppress(OSError):
+            if time.time() - stale.stat().st_mtime > STALE_S:
+                stale.unlink()
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     temp = Path(name)

@@ -87,6 +87,10 @@ class KVNamespace:
         value = self._db.get(_check_key(key))
         return None if value is None else str(value)
 
+    def items(self) -> list[tuple[str, str]]:
+        """Every pair, for a reader that keeps a snapshot in memory."""
+        return [(str(key), str(value)) for key, value in self._db.items()]
+
     def put(self, key: str, value: str) -> None:
         self._db[_check_key(key)] = str(value)
         self._db.commit()

@@ -32,36 +32,36 @@ NO_STORE = {
     "Cache-Control": {"description": "Always `no-store`: the answer depends on who asks.", "schema": {"type": "string"}}
 }
 
-QUERY_PARAMETERS = [
+QUERY_PARAMETERS: list[dict[str, Any]] = [
     {
         "name": "lat",
         "in": "query",
-        "description": "Declared latitude in degrees (with lon).",
-        "schema": {"type": "string", "maxLength": MAX_VALUE_CHARS},
+        "description": "Declared latitude in degrees; give lat and lon together.",
+        "schema": {"type": "number", "minimum": -90, "maximum": 90},
     },
     {
         "name": "lon",
         "in": "query",
-        "description": "Declared longitude in degrees (with lat).",
-        "schema": {"type": "string", "maxLength": MAX_VALUE_CHARS},
+        "description": "Declared longitude in degrees; give lat and lon together.",
+        "schema": {"type": "number", "minimum": -180, "maximum": 180},
     },
     {
         "name": "ip",
         "in": "query",
         "description": "Locate this IPv4 or IPv6 address instead of the caller.",
-        "schema": {"type": "string", "maxLength": MAX_VALUE_CHARS},
+        "schema": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}], "maxLength": MAX_VALUE_CHARS},
     },
     {
         "name": "colo",
         "in": "query",
         "description": "IATA code of the receiving data centre.",
-        "schema": {"type": "string", "maxLength": MAX_VALUE_CHARS},
+        "schema": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
     },
     {
         "name": "n",
         "in": "query",
-        "description": f"At most this many caches (1 to {MAX_N}); default all.",
-        "schema": {"type": "string", "maxLength": MAX_VALUE_CHARS},
+        "description": "At most this many caches; default all.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_N},
     },
     {
         "name": "format",
@@ -70,6 +70,12 @@ QUERY_PARAMETERS = [
         "schema": {"type": "string", "enum": list(FORMATS)},
     },
 ]
+for _parameter in QUERY_PARAMETERS:
+    _parameter["allowEmptyValue"] = True  # `?lat=&lon=` is the same as no lat and lon (unset shell variables)
+
+# What a redirect path may hold: no control characters, and no leading '/' or '\' (which would make
+# `<endpoint>/<path>` name another host).
+REDIRECT_PATH = {"type": "string", "pattern": "^(?![/\\\\])[^\\x00-\\x1f\\x7f]*$"}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -146,9 +152,10 @@ SCHEMAS: dict[str, Any] = {
             "AITA": NULLABLE_STRING,
             "caches": {
                 "type": "array",
+                "description": "[host:port, km] pairs, nearest first (km null when unknown)",
                 "items": {
                     "type": "array",
-                    "prefixItems": [{"type": "string"}, NULLABLE_NUMBER],
+                    "items": {"anyOf": [{"type": "string"}, NULLABLE_NUMBER]},
                     "minItems": 2,
                     "maxItems": 2,
                 },
@@ -280,7 +287,7 @@ def openapi() -> dict[str, Any]:
             "/{path}": {
                 "get": {
                     "summary": "Redirect to <nearest cache><path>?<query> (any path without a route of its own)",
-                    "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [{"name": "path", "in": "path", "required": True, "schema": REDIRECT_PATH}],
                     "responses": {
                         "307": {
                             "description": "Temporary redirect; Link lists the nearest caches (at most 6).",

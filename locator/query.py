@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from locator.addresses import IPAddress, parse_ip
+from locator.addresses import IPAddress, parse_ip_literal
 from locator.edge import parse_colo
 from locator.errors import BadRequest
 from locator.geo import Coordinate, InvalidCoordinate
@@ -14,6 +15,7 @@ PARAMETERS = ("lat", "lon", "ip", "colo", "n", "format")
 FORMATS = ("json", "text")
 MAX_N = 100_000
 MAX_VALUE_CHARS = 64
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
     """Validate the known parameters; unknown ones (cache busters and the like) are ignored.
 
     An empty value counts as absent, so `?lat=$LAT&lon=$LON` with unset variables falls back cleanly.
+    Anything else must be exactly well-formed (no spaces, no `nan`): what /openapi.json promises.
     """
     values: dict[str, str] = {}
     for key, value in items:
@@ -38,11 +41,14 @@ def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
             raise BadRequest(f"parameter {key!r} given more than once", "duplicate_parameter")
         if len(value) > MAX_VALUE_CHARS:
             raise BadRequest(f"parameter {key!r} is longer than {MAX_VALUE_CHARS} characters", "value_too_long")
-        values[key] = value.strip()
+        values[key] = value
     values = {key: value for key, value in values.items() if value}
 
     declared = None
     if "lat" in values or "lon" in values:
+        for key in ("lat", "lon"):
+            if key in values and not DECIMAL.fullmatch(values[key]):
+                raise BadRequest(f"{key} {values[key]!r} is not a decimal number", "invalid_coordinate")
         try:
             declared = Coordinate.parse(values.get("lat"), values.get("lon"))
         except InvalidCoordinate as exc:
@@ -50,7 +56,7 @@ def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
 
     ip = None
     if "ip" in values:
-        ip = parse_ip(values["ip"])
+        ip = parse_ip_literal(values["ip"])
         if ip is None:
             raise BadRequest(f"ip {values['ip']!r} is not an IPv4 or IPv6 address", "invalid_ip")
 
@@ -67,7 +73,7 @@ def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
             raise BadRequest(f"n {text!r} is not a whole number from 1 to {MAX_N}", "invalid_n")
         n = int(text)
 
-    output = values.get("format", "json").lower()
+    output = values.get("format", "json")
     if output not in FORMATS:
         raise BadRequest(f"format {values['format']!r} is not one of {', '.join(FORMATS)}", "invalid_format")
 

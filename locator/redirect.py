@@ -9,9 +9,11 @@ from __future__ import annotations
 from urllib.parse import quote, unquote
 
 from locator.decide import RankedCache
-from locator.errors import BadRequest
+from locator.errors import BadRequest, UriTooLong
 
 MAX_LINKS = 6  # caches named in all (Location + Link); clients try about 3 (Pelican #1247)
+# Path and query echoed into Location and six Link URLs: bounded, so no answer outgrows a proxy's header limit.
+MAX_TARGET_CHARS = 4096
 # Characters left as they are: RFC 3986 unreserved, sub-delims, ":@/" and "%" (already-encoded octets).
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 _QUERY_SAFE = _PATH_SAFE + "?"
@@ -49,6 +51,8 @@ def target(endpoint: str, path: str, query: str) -> str:
 
 def redirect_headers(ranked: list[RankedCache], raw_path: str, raw_query: str) -> dict[str, str]:
     """Location for the nearest cache, Link (RFC 6249, rel=duplicate) for it and up to 5 next ones."""
+    if len(raw_path) + len(raw_query) > MAX_TARGET_CHARS:
+        raise UriTooLong(f"path and query are longer than {MAX_TARGET_CHARS} characters")
     path, query = checked_path(raw_path), checked_query(raw_query)
     urls = [target(item.cache.endpoint, path, query) for item in ranked[:MAX_LINKS]]
     return {

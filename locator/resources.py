@@ -35,10 +35,9 @@ class Resources:
     loaded_at: float = field(default_factory=time.time)
 
     def close(self) -> None:
+        """Release the GeoIP database (for commands that are done; a server keeps its resources to the end)."""
         if isinstance(self.sources.geoip, GeoIPDatabase):
             self.sources.geoip.close()
-        if self.sources.airports is not None:
-            self.sources.airports.close()
 
 
 def open_geoip(settings: Settings, degraded: list[str]) -> GeoIPDatabase | None:

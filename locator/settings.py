@@ -94,6 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", "Address `locator serve` listens on."),
     Setting("port", "8000", "Port `locator serve` listens on."),
     Setting("workers", "1", "Number of uvicorn worker processes for `locator serve`."),
+    Setting("allow_ip_override", "true", "Allow `?ip=` (locate another address, for testing); `false` answers 403."),
+    Setting("metrics_token", "", "When set, /metrics needs `Authorization: Bearer <token>`; empty = open."),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
     Setting("log_format", "json", "`json` (one object per line, for log pipelines) or `text` (for people)."),
     Setting(
@@ -169,6 +171,27 @@ def _bool(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
+class Secret(str):
+    """A string that does not show itself in logs or reprs (the metrics token)."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self else "Secret('')"
+
+    def __str__(self) -> str:
+        return "**********" if self else ""
+
+    def reveal(self) -> str:
+        """The value itself, for the one place that compares it."""
+        return str.__getitem__(self, slice(None))
+
+
+def _token(text: str) -> Secret:
+    token = text.strip()
+    if token and (len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token):
+        raise ValueError("must be at least 16 printable ASCII characters without spaces")
+    return Secret(token)
+
+
 def _log_format(text: str) -> str:
     value = text.strip().lower()
     if value not in ("json", "text"):
@@ -197,6 +220,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "host": str.strip,
     "port": _port,
     "workers": _positive_int,
+    "allow_ip_override": _bool,
+    "metrics_token": _token,
     "log_level": _log_level,
     "log_format": _log_format,
     "access_log": _bool,
@@ -221,6 +246,8 @@ class Settings:
     host: str
     port: int
     workers: int
+    allow_ip_override: bool
+    metrics_token: Secret
     log_level: str
     log_format: str
     access_log: bool

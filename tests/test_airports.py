@@ -101,7 +101,6 @@ def test_store_is_built_when_missing_stale_or_corrupt(data_dir: Path) -> None:
     assert table.lookup("dfw") is not None and table.lookup("DFW").coordinate.latitude == pytest.approx(32.8968)
     assert table.lookup("ZZZ") is None  # 0,0 is never loaded
     assert table.lookup("QQQ") is None and table.lookup("12") is None
-    table.close()
 
 
 def test_null_island_in_the_store_is_never_served(data_dir: Path) -> None:
@@ -112,7 +111,6 @@ def test_null_island_in_the_store_is_never_served(data_dir: Path) -> None:
         kv.put("BAD", "not json")
     table = AirportTable.open(store)
     assert table.lookup("NUL") is None and table.lookup("BAD") is None
-    table.close()
 
 
 def test_store_without_csv_keeps_working_and_missing_both_is_an_error(data_dir: Path) -> None:

@@ -66,6 +66,12 @@ def test_redirect_paths_that_could_leave_the_cache_host(client: TestClient, path
     assert_error(client.get(path), 400, "invalid_path")
 
 
+def test_trailing_slash_is_not_redirected_to_the_host_header(client: TestClient) -> None:
+    response = client.get("/nearest/", headers={"host": "evil.example"})
+    assert response.status_code == 307
+    assert response.headers["location"].startswith("https://") and "evil.example" not in response.headers["location"]
+
+
 def test_redirect_query_with_control_characters(client: TestClient) -> None:
     assert_error(client.get("/file?x=%0d%0aLocation:%20http://evil"), 400, "invalid_query")
 

@@ -30,7 +30,4 @@ def test_every_colo_is_in_the_airport_table(tmp_path: object) -> None:
     settings = Settings.from_env({}, airports_store=f"{tmp_path}/airports.sqlite")
     ensure_store(settings.airports_csv, settings.airports_store)
     table = AirportTable.open(settings.airports_store)
-    try:
-        assert all(table.lookup(code) is not None for code in generate(5_000)["colo"].unique())
-    finally:
-        table.close()
+    assert all(table.lookup(code) is not None for code in generate(5_000)["colo"].unique())

@@ -1,0 +1,322 @@
+"""Soak and fault suite: a real `locator serve` under sustained load while its data files are rewritten,
+replaced by garbage, deleted and restored, and started with broken GeoIP and key-value stores.
+
+    python scripts/soak.py                         # about 40 s: what CI runs (tests/test_soak.py)
+    python scripts/soak.py --duration 3600 --concurrency 16  # the long run
+
+Invariants, checked and printed: zero failed requests under load (every answer a 200 or a 307, no
+connection error); every start either serves (ready, or degraded as documented) or refuses with one clear
+line; no temporary or half-written file is left beside the data. Exit status 0 when all hold. Traffic goes to
+127.0.0.1 only, and everything stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from locator.files import replacing
+from locator.settings import DATA_DIR, Settings
+
+REQUESTS = [
+    ("/nearest", {"cf-iplatitude": "40.01", "cf-iplongitude": "-105.27", "cf-ipcity": "Boulder", "cf-ray": "1-DEN"}),
+    ("/nearest", {"cf-connecting-ip": "129.93.1.1", "cf-ray": "1-ORD"}),
+    ("/nearest", {"cf-connecting-ip": "8.8.8.8", "cf-ray": "1-DFW", "cf-ipcountry": "US"}),
+    ("/nearest?lat=41.9&lon=-87.6&n=3", {}),
+    ("/nearest?format=text", {"x-forwarded-for": "128.138.129.1"}),
+    ("/_caches", {"cf-ray": "1-LAX"}),
+    ("/ospool/uc-shared/public/file.txt", {"cf-connecting-ip": "146.163.1.1"}),
+    ("/data/a%20b.root?authz=x", {"cf-iplatitude": "52.3", "cf-iplongitude": "4.9", "cf-ipcity": "Amsterdam"}),
+]
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+GARBAGE = [
+    b"",
+    b"\x00\xff\xfe garbage \x89PNG",
+    b"name,endpoint\n",
+    b"name,endpoint,latitude,longitude\nX,ftp://x,1,2\n",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """`python -m locator serve` on a free loopback port, with its stderr kept for the report."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "locator", "serve"],
+            env={**os.environ, **env, "LOCATOR_PORT": str(self.port), "LOCATOR_ACCESS_LOG": "false"},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
+
+    def started(self, timeout_s: float = 30.0) -> bool:
+        """True once /healthz answers; False if the process exited first."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                self.get("/healthz")
+                return True
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError("the server neither answered nor exited")
+
+    def get(self, path: str) -> tuple[int, dict[str, object]]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"{}")
+        finally:
+            connection.close()
+
+    def stderr(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait()
+
+
+def fresh_data(root: Path) -> dict[str, str]:
+    """A private copy of the shipped data, and the settings that point at it."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("caches.csv", "overrides.csv", "airports.csv"):
+        shutil.copyfile(DATA_DIR / name, root / name)
+    return {
+        "LOCATOR_CACHES_FILE": str(root / "caches.csv"),
+        "LOCATOR_OVERRIDES_FILE": str(root / "overrides.csv"),
+        "LOCATOR_AIRPORTS_CSV": str(root / "airports.csv"),
+        "LOCATOR_AIRPORTS_STORE": str(root / "airports.sqlite"),
+        "LOCATOR_RELOAD_INTERVAL_S": "0.2",
+    }
+
+
+def leftovers(root: Path) -> list[str]:
+    """Temporary files beside the data: a write that was not finished and renamed."""
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(".") or p.suffix == ".tmp")
+
+
+# --- faults at start ----------------------------------------------------------------------------------
+
+
+def start_faults(work: Path) -> list[tuple[str, bool, str]]:
+    """Each broken start: the expected outcome, whether it held, and what the server said."""
+    embedded = Settings.from_env({}).geoip_db
+    results = []
+
+    def case(name: str, expect: str, breakage: Callable[[Path, dict[str, str]], None]) -> None:
+        root = work / name.replace(" ", "-")
+        env = fresh_data(root)
+        breakage(root, env)
+        server = Server(env)
+        try:
+            up = server.started()
+            if up:
+                _, ready = server.get("/readyz")
+                outcome = f"serves: {ready['status']}; degraded: {ready['degraded'] or 'no'}"
+                held = expect == ready["status"]
+            else:
+                lines = [line for line in server.stderr().splitlines() if line.strip()]
+                outcome = f"refuses (exit {server.process.returncode}): {lines[-1] if lines else ''}"
+                held = expect == "refuses" and server.process.returncode == 2 and len(lines) == 1
+            held = held and not leftovers(root)
+        finally:
+            server.stop()
+        results.append((name, held, outcome))
+
+    def truncated_geoip(root: Path, env: dict[str, str]) -> None:
+        assert embedded is not None
+        (root / "truncated.mmdb").write_bytes(embedded.read_bytes()[:4096])
+        env["LOCATOR_GEOIP_DB"] = str(root / "truncated.mmdb")
+
+    def corrupt_store(root: Path, env: dict[str, str]) -> None:
+        (root / "airports.sqlite").write_bytes(b"SQLite format 3\x00" + os.urandom(8192))
+
+    def corrupt_store_without_csv(root: Path, env: dict[str, str]) -> None:
+        corrupt_store(root, env)
+        (root / "airports.csv").unlink()
+
+    def killed_while_building(root: Path, env: dict[str, str]) -> None:
+        # A store build killed half-way (SIGKILL: no cleanup) must leave no half-written store; its
+        # temporary file, once stale, is removed by the next build, which this start performs.
+        codes = [a + b + c for a in LETTERS for b in LETTERS for c in LETTERS]
+        rows = "".join(f"{code},Airport {code},City,XX,{10 + i % 70}.5,{i % 170}.25\n" for i, code in enumerate(codes))
+        (root / "airports.csv").write_text("iata,name,city,country,latitude,longitude\n" + rows)
+        builder = subprocess.Popen(
+            [sys.executable, "-m", "locator", "airports", "load"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not any(p.suffix == ".tmp" for p in root.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        builder.kill()
+        builder.wait()
+        if (root / "airports.sqlite").exists():
+            raise RuntimeError("a killed build left a store behind")
+        for temp in root.glob(".*.tmp"):
+            os.utime(temp, (time.time() - 3600, time.time() - 3600))
+
+    case("GeoIP database missing", "degraded", lambda r, e: e.update(LOCATOR_GEOIP_DB=str(r / "none.mmdb")))
+    case("GeoIP database truncated", "degraded", truncated_geoip)
+    case("key-value store deleted", "ready", lambda r, e: None)  # fresh_data has no store: rebuilt at start
+    case("key-value store corrupted", "ready", corrupt_store)
+    case("store corrupted, CSV missing", "degraded", corrupt_store_without_csv)
+    case("store build killed half-way", "ready", killed_while_building)
+    case("caches file missing", "refuses", lambda r, e: (r / "caches.csv").unlink())
+    case("caches file garbage", "refuses", lambda r, e: (r / "caches.csv").write_bytes(GARBAGE[1]))
+    case("overrides file garbage", "refuses", lambda r, e: (r / "overrides.csv").write_text("network\n300.1.1.1/8\n"))
+    return results
+
+
+# --- load while the files change ------------------------------------------------------------------------
+
+
+def load(port: int, stop_at: float, counts: Counter[str], failures: list[str], lock: threading.Lock) -> None:
+    """One keep-alive client sending the request mix until `stop_at`."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    rng = random.Random()
+    while time.monotonic() < stop_at:
+        path, headers = rng.choice(REQUESTS)
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            outcome = str(response.status)
+            if response.status not in (200, 307):
+                outcome = f"failed {response.status}"
+        except (OSError, http.client.HTTPException) as exc:
+            outcome = f"failed {type(exc).__name__}"
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        with lock:
+            counts[outcome] += 1
+            if outcome.startswith("failed") and len(failures) < 20:
+                failures.append(f"{path}: {outcome}")
+    connection.close()
+
+
+def chaos(root: Path, server: Server, stop_at: float, actions: Counter[str]) -> None:
+    """Rewrite, garble, delete and restore the data files, and send SIGHUP, until `stop_at`."""
+    good_caches, good_overrides = (root / "caches.csv").read_bytes(), (root / "overrides.csv").read_bytes()
+    fewer = b"\n".join(good_caches.splitlines()[:10]) + b"\n"
+    rng = random.Random(1)
+
+    def atomic(path: Path, content: bytes) -> None:
+        with replacing(path) as temp:
+            temp.write_bytes(content)
+
+    steps: dict[str, Callable[[], None]] = {
+        "caches replaced (rename)": lambda: atomic(root / "caches.csv", rng.choice([good_caches, fewer])),
+        "caches rewritten in place": lambda: (root / "caches.csv").write_bytes(rng.choice([good_caches, fewer])),
+        "caches replaced by garbage": lambda: (root / "caches.csv").write_bytes(rng.choice(GARBAGE)),
+        "caches deleted": lambda: (root / "caches.csv").unlink(missing_ok=True),
+        "caches restored": lambda: atomic(root / "caches.csv", good_caches),
+        "overrides garbage": lambda: (root / "overrides.csv").write_bytes(b"network,latitude,longitude\nnope,1,1\n"),
+        "overrides restored": lambda: atomic(root / "overrides.csv", good_overrides),
+        "SIGHUP": lambda: server.process.send_signal(signal.SIGHUP),
+    }
+    while time.monotonic() < stop_at:
+        name = rng.choice(list(steps))
+        steps[name]()
+        actions[name] += 1
+        time.sleep(rng.uniform(0.05, 0.4))
+    atomic(root / "caches.csv", good_caches)
+    atomic(root / "overrides.csv", good_overrides)
+
+
+def soak(work: Path, duration_s: float, concurrency: int) -> tuple[bool, list[str]]:
+    root = work / "soak"
+    env = fresh_data(root)
+    server = Server(env)
+    report = []
+    try:
+        if not server.started():
+            return False, [f"the server did not start: {server.stderr()[-500:]}"]
+        counts: Counter[str] = Counter()
+        actions: Counter[str] = Counter()
+        failures: list[str] = []
+        lock = threading.Lock()
+        stop_at = time.monotonic() + duration_s
+        threads = [
+            threading.Thread(target=load, args=(server.port, stop_at, counts, failures, lock))
+            for _ in range(concurrency)
+        ]
+        threads.append(threading.Thread(target=chaos, args=(root, server, stop_at, actions)))
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        time.sleep(1.5)  # the restored files settle and reload
+        _, ready = server.get("/readyz")
+        total = sum(counts.values())
+        failed = sum(n for outcome, n in counts.items() if outcome.startswith("failed"))
+        report += [
+            f"load: {total:,} requests in {elapsed:.1f} s from {concurrency} clients ({total / elapsed:,.0f}/s): "
+            + ", ".join(f"{outcome}: {n:,}" for outcome, n in sorted(counts.items())),
+            f"failed requests: {failed}",
+            *[f"  {line}" for line in failures],
+            "file changes: " + ", ".join(f"{name} x{n}" for name, n in sorted(actions.items())),
+            f"after the load: /readyz {ready['status']}, {ready['caches_in_service']} caches in service",
+            f"temporary files left: {leftovers(root) or 'none'}",
+        ]
+        ok = failed == 0 and total > 0 and ready["status"] == "ready" and not leftovers(root)
+        return ok, report
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load (default 20)")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="locator-soak-") as scratch:
+        work = Path(scratch)
+        print("== faults at start")
+        faults = start_faults(work)
+        for name, held, outcome in faults:
+            print(f"{'PASS' if held else 'FAIL'}  {name}: {outcome}")
+        print(f"== soak: {args.duration:g} s, {args.concurrency} clients, files changing throughout")
+        soaked, report = soak(work, args.duration, args.concurrency)
+        print("\n".join(report))
+    ok = soaked and all(held for _, held, _ in faults)
+    print("== result:", "PASS" if ok else "FAIL")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

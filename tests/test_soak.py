@@ -1,0 +1,30 @@
+"""The soak and fault suite (scripts/soak.py) at CI size: faults at start, and load while files change."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "soak.py"
+
+
+def test_soak_and_faults_at_ci_size() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--duration", "8", "--concurrency", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout
+    assert len(re.findall(r"^PASS ", result.stdout, re.MULTILINE)) == 9
+    served = int(re.search(r"load: ([\d,]+) requests", result.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert served > 1000
+    assert "failed requests: 0" in result.stdout and "temporary files left: none" in result.stdout
