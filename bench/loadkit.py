@@ -1,0 +1,496 @@
+"""Shared plumbing for the HTTP benchmarks: servers as real subprocesses, the request mix, wrk and its fallback.
+
+Every load goes to 127.0.0.1 only and every run is bounded (a duration or a request count), so a benchmark
+always stops by itself. Results carry the CPU time of the server and of the load generator, measured over
+the same interval, so that a reader can see which of the two was the bottleneck.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PYTHON = sys.executable
+HOST = "127.0.0.1"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def machine_line() -> str:
+    """The line every benchmark prints first: figures only compare on the same machine."""
+    return f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().release}"
+
+
+# --- the request mix -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Client:
+    """A real public address the embedded GeoLite2 (2018) knows, where its edge would place it, its colo."""
+
+    ip: str
+    latitude: float
+    longitude: float
+    city: str
+    country: str
+    colo: str
+
+
+# City-level in GeoLite2 2018 (checked against the embedded database), with the Cloudflare colo nearby.
+CITY_CLIENTS: tuple[Client, ...] = (
+    Client("129.93.1.1", 40.8, -96.667, "Lincoln", "US", "OMA"),
+    Client("128.138.129.1", 40.015, -105.2706, "Boulder", "US", "DEN"),
+    Client("129.219.10.1", 33.4148, -111.9093, "Tempe", "US", "PHX"),
+    Client("146.163.1.1", 38.8114, -89.9532, "Edwardsville", "US", "STL"),
+    Client("128.104.1.1", 43.0731, -89.4012, "Madison", "US", "ORD"),
+    Client("132.239.1.1", 32.8807, -117.2359, "La Jolla", "US", "SAN"),
+    Client("131.225.1.1", 41.88, -88.3587, "Batavia", "US", "ORD"),
+    Client("128.112.1.1", 40.3756, -74.6597, "Princeton", "US", "EWR"),
+    Client("128.141.1.1", 46.2324, 6.0502, "Geneva", "CH", "GVA"),
+    Client("192.16.199.1", 52.3556, 4.9135, "Amsterdam", "NL", "AMS"),
+    Client("192.108.45.1", 49.0047, 8.3858, "Karlsruhe", "DE", "FRA"),
+    Client("141.108.1.1", 41.9, 12.4833, "Rome", "IT", "FCO"),
+    Client("130.246.1.1", 51.5833, -1.4, "Wantage", "GB", "LHR"),
+)
+# Country-level only in GeoLite2 (the US centroid in Kansas, accuracy 1000 km): local GeoIP cannot place it.
+COUNTRY_CLIENT = Client("8.8.8.8", 37.751, -97.822, "", "US", "DFW")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of a mix: path and headers, and what the locator is expected to do with it."""
+
+    path: str
+    headers: Mapping[str, str]
+    kind: str  # edge | colo_only | ip_only | legacy | plain
+    expect_method: str = ""  # the /nearest `method` this request should produce ("" = not checked)
+
+
+def cf_ray(rng: random.Random, colo: str) -> str:
+    return f"{rng.getrandbits(64):016x}-{colo}"
+
+
+def cloudflare_mix(path: str = "/nearest", seed: int = 7) -> list[Request]:
+    """A realistic Cloudflare-fronted mix, 40 requests rotated in a seeded order.
+
+    70% the edge's own GeoIP (lat/lon/city/country, CF-Ray with a colo, CF-Connecting-IP); 20% the edge's
+    GeoIP failed (CF-IPCountry `XX`, only the colo and the client address); 10% only CF-Connecting-IP.
+    """
+    rng = random.Random(seed)
+    mix: list[Request] = []
+    for i in range(28):
+        c = CITY_CLIENTS[i % len(CITY_CLIENTS)]
+        headers = {
+            "cf-iplatitude": f"{c.latitude + 0.01:.4f}",
+            "cf-iplongitude": f"{c.longitude - 0.01:.4f}",
+            "cf-ipcity": c.city,
+            "cf-ipcountry": c.country,
+            "cf-ray": cf_ray(rng, c.colo),
+            "cf-connecting-ip": c.ip,
+        }
+        mix.append(Request(path, headers, "edge", "edge"))
+    colo_only = [*CITY_CLIENTS[:4], COUNTRY_CLIENT, CITY_CLIENTS[8], CITY_CLIENTS[9], COUNTRY_CLIENT]
+    for c in colo_only:
+        headers = {"cf-ipcountry": "XX", "cf-ray": cf_ray(rng, c.colo), "cf-connecting-ip": c.ip}
+        mix.append(Request(path, headers, "colo_only", "colo" if c is COUNTRY_CLIENT else "geoip"))
+    for c in (CITY_CLIENTS[0], CITY_CLIENTS[8], COUNTRY_CLIENT, CITY_CLIENTS[4]):
+        mix.append(Request(path, {"cf-connecting-ip": c.ip}, "ip_only", "fallback" if c is COUNTRY_CLIENT else "geoip"))
+    rng.shuffle(mix)
+    return mix
+
+
+def client_ips() -> list[str]:
+    return [c.ip for c in CITY_CLIENTS] + [COUNTRY_CLIENT.ip]
+
+
+def describe_mix(mix: Sequence[Request]) -> str:
+    kinds: dict[str, int] = {}
+    for request in mix:
+        kinds[request.kind] = kinds.get(request.kind, 0) + 1
+    return ", ".join(f"{kind} {100 * count / len(mix):.0f}%" for kind, count in kinds.items())
+
+
+# --- servers ----------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the kernel picks it; the server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    """One GET with urllib that never follows redirects: (status, body)."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    request = urllib.request.Request(url, headers=dict(headers or {}))
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+@dataclass
+class Server:
+    """A server running as a real subprocess on 127.0.0.1; stop() ends it (only it: by its own pid)."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far, from /proc/<pid>/stat."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def memory_kb(self) -> dict[str, int]:
+        """VmRSS, VmHWM, RssAnon, RssFile and RssShmem in kB, from /proc/<pid>/status."""
+        values: dict[str, int] = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
+                values[key] = int(rest.split()[0])
+        return values
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+
+
+def start_server(
+    name: str, argv: Sequence[str], env: Mapping[str, str], port: int, ready_path: str, log_dir: Path
+) -> Server:
+    """Start a server and wait until `ready_path` answers 200 (60 s at most)."""
+    log_path = log_dir / f"{name.replace(' ', '_')}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(list(argv), env=dict(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(name, process, port, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{name} exited with status {process.returncode} before it was ready:\n{tail}")
+        with contextlib.suppress(OSError):
+            if http_get(server.url + ready_path, timeout=2)[0] == 200:
+                return server
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"{name} was not ready on port {port} within 60 s")
+
+
+def base_env(**locator: str) -> dict[str, str]:
+    """The parent environment without stray LOCATOR_* variables, plus the given ones (as LOCATOR_<NAME>)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LOCATOR_")}
+    env.update({f"LOCATOR_{key.upper()}": value for key, value in locator.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def start_locator(log_dir: Path, log_level: str = "warning", name: str = "locator", **settings: str) -> Server:
+    """`python -m locator serve`, one worker, on a free port; extra LOCATOR_* settings by keyword."""
+    port = free_port()
+    env = base_env(host=HOST, port=str(port), workers="1", log_level=log_level, **settings)
+    return start_server(name, [PYTHON, "-m", "locator", "serve"], env, port, "/healthz", log_dir)
+
+
+def start_bare(log_dir: Path, log_level: str = "warning", name: str = "bare") -> Server:
+    """bench/bare_app.py with the same uvicorn settings as `locator serve` (see bare_app.py)."""
+    port = free_port()
+    argv = [PYTHON, str(BENCH / "bare_app.py"), "--port", str(port), "--log-level", log_level]
+    return start_server(name, argv, base_env(), port, "/", log_dir)
+
+
+def start_legacy(log_dir: Path, name: str = "legacy") -> Server:
+    """The legacy CVMFS GeoIP emulation over HTTP: `python -m evaluation legacy-serve --quiet`."""
+    port = free_port()
+    argv = [PYTHON, "-m", "evaluation", "legacy-serve", "--host", HOST, "--port", str(port), "--quiet"]
+    ready = "/api/v1.0/geo/129.93.1.1/129.93.1.1"
+    return start_server(name, argv, base_env(), port, ready, log_dir)
+
+
+@contextlib.contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    """A private temporary directory for logs, Lua scripts and rc files, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as path:
+        yield Path(path)
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- load generators --------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    """One load run: throughput, latency, errors, and who was busy."""
+
+    generator: str
+    requests: int
+    duration_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    statuses: dict[str, int]  # "2xx" -> count, ...
+    socket_errors: int
+    server_cpu: float  # CPU seconds of the server / wall seconds (1.0 = one core busy)
+    generator_cpu: float  # the same for the load generator
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    def unexpected(self, expected: str = "2xx") -> int:
+        return sum(count for key, count in self.statuses.items() if key != expected)
+
+    def line(self, label: str, expected: str = "2xx") -> str:
+        return (
+            f"{label:<34} {self.rps:>9,.0f} req/s  p50 {self.p50_ms:6.2f} ms  p99 {self.p99_ms:6.2f} ms  "
+            f"max {self.max_ms:7.1f} ms  requests {self.requests:>8,}  non-{expected} {self.unexpected(expected)}  "
+            f"socket errors {self.socket_errors}  CPU server {self.server_cpu:4.2f} / {self.generator} "
+            f"{self.generator_cpu:4.2f}"
+        )
+
+
+def ensure_tool(name: str, package: str) -> bool:
+    """True if `name` is on PATH, installing the Debian package once if it is missing and we may."""
+    if shutil.which(name):
+        return True
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"setup: {name} missing; apt-get install -y {package}", flush=True)
+        for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
+            if subprocess.run(command, capture_output=True, timeout=600).returncode != 0:
+                break
+    return shutil.which(name) is not None
+
+
+def lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def wrk_lua(requests: Sequence[Request]) -> str:
+    """A wrk script that rotates through the requests (each thread from its own offset), counts status
+    classes per thread and prints one JSON line (`WRKJSON {...}`) with the totals and latency percentiles."""
+    specs = []
+    for request in requests:
+        headers = ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in request.headers.items())
+        specs.append(f"  {{path = {lua_string(request.path)}, headers = {{{headers}}}}},")
+    body = "\n".join(specs)
+    return f"""-- generated by bench/loadkit.py: {len(requests)} requests, rotated
+local specs = {{
+{body}
+}}
+local prepared = {{}}
+local index = 0
+local threads = {{}}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("offset", #threads - 1)
+end
+
+function init(args)
+  for i, spec in ipairs(specs) do
+    prepared[i] = wrk.format("GET", spec.path, spec.headers)
+  end
+  index = ((offset or 0) * 7) % #prepared
+  s1, s2, s3, s4, s5 = 0, 0, 0, 0, 0
+end
+
+function request()
+  index = index % #prepared + 1
+  return prepared[index]
+end
+
+function response(status, headers, body)
+  local k = math.floor(status / 100)
+  if k == 2 then s2 = s2 + 1 elseif k == 3 then s3 = s3 + 1 elseif k == 4 then s4 = s4 + 1
+  elseif k == 5 then s5 = s5 + 1 else s1 = s1 + 1 end
+end
+
+function done(summary, latency, requests)
+  local c = {{0, 0, 0, 0, 0}}
+  for _, t in ipairs(threads) do
+    c[1] = c[1] + t:get("s1"); c[2] = c[2] + t:get("s2"); c[3] = c[3] + t:get("s3")
+    c[4] = c[4] + t:get("s4"); c[5] = c[5] + t:get("s5")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {{"requests": %d, "duration_us": %d, "bytes": %d, "connect": %d, "read": %d, "write": %d, ' ..
+    '"status": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %f, ' ..
+    '"1xx": %d, "2xx": %d, "3xx": %d, "4xx": %d, "5xx": %d}}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    c[1], c[2], c[3], c[4], c[5]))
+end
+"""
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(
+    server: Server,
+    requests: Sequence[Request],
+    duration_s: float,
+    connections: int = 30,
+    threads: int = 1,
+    scratch: Path | None = None,
+) -> LoadResult:
+    """Load `server` with wrk for `duration_s` seconds, rotating through `requests`."""
+    with contextlib.ExitStack() as stack:
+        folder = scratch or stack.enter_context(workdir("wrk-"))
+        script = folder / "mix.lua"
+        script.write_text(wrk_lua(requests))
+        argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "--timeout", "10s"]
+        argv += ["-s", str(script), server.url + requests[0].path]
+        server_before, children_before = server.cpu_seconds(), children_cpu()
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 120)
+        wall = time.perf_counter() - started
+        server_cpu, generator_cpu = server.cpu_seconds() - server_before, children_cpu() - children_before
+    line = next((x for x in done.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+    data = json.loads(line.removeprefix("WRKJSON "))
+    duration = data["duration_us"] / 1e6
+    return LoadResult(
+        generator="wrk",
+        requests=data["requests"],
+        duration_s=duration,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        max_ms=data["max_us"] / 1000,
+        statuses={k: data[k] for k in ("1xx", "2xx", "3xx", "4xx", "5xx") if data[k]},
+        socket_errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
+        server_cpu=server_cpu / wall,
+        generator_cpu=generator_cpu / wall,
+        extra={"bytes_per_request": data["bytes"] / max(1, data["requests"])},
+    )
+
+
+def run_pyload(
+    server: Server,
+    requests: Sequence[Request],
+    duration_s: float | None = None,
+    total: int | None = None,
+    connections: int = 30,
+    scratch: Path | None = None,
+) -> LoadResult:
+    """The fallback generator (bench/pyload.py, asyncio streams) in its own process: by time or by count."""
+    with contextlib.ExitStack() as stack:
+        folder = scratch or stack.enter_context(workdir("pyload-"))
+        spec = folder / "requests.json"
+        spec.write_text(json.dumps([{"path": r.path, "headers": dict(r.headers)} for r in requests]))
+        argv = [PYTHON, str(BENCH / "pyload.py"), "--port", str(server.port), "--connections", str(connections)]
+        argv += ["--requests-file", str(spec)]
+        argv += ["--duration", str(duration_s)] if duration_s is not None else ["--total", str(total)]
+        server_before, children_before = server.cpu_seconds(), children_cpu()
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=(duration_s or 600) + 300)
+        wall = time.perf_counter() - started
+        server_cpu, generator_cpu = server.cpu_seconds() - server_before, children_cpu() - children_before
+    if done.returncode != 0:
+        raise RuntimeError(f"pyload failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    return LoadResult(
+        generator="pyload",
+        requests=data["requests"],
+        duration_s=data["duration_s"],
+        p50_ms=data["p50_ms"],
+        p99_ms=data["p99_ms"],
+        max_ms=data["max_ms"],
+        statuses=data["statuses"],
+        socket_errors=data["socket_errors"],
+        server_cpu=server_cpu / wall,
+        generator_cpu=generator_cpu / wall,
+    )
+
+
+def choose_generator(preferred: str) -> str:
+    """wrk when it is there (installed here if missing), else the Python fallback."""
+    if preferred == "python":
+        return "python"
+    if ensure_tool("wrk", "wrk"):
+        return "wrk"
+    print("setup: wrk unavailable; using the Python asyncio generator (bench/pyload.py)", flush=True)
+    return "python"
+
+
+def load(
+    generator: str, server: Server, requests: Sequence[Request], duration_s: float, connections: int = 30
+) -> LoadResult:
+    if generator == "wrk":
+        return run_wrk(server, requests, duration_s, connections)
+    return run_pyload(server, requests, duration_s=duration_s, connections=connections)
+
+
+def warm_up(generator: str, server: Server, requests: Sequence[Request], seconds: float) -> None:
+    """A short unrecorded run first, so that memos, imports and sockets are warm for the measured one."""
+    if seconds > 0:
+        load(generator, server, requests, seconds)
+
+
+def bottleneck_note(result: LoadResult) -> str:
+    """Which side was busy: the server (one uvicorn worker = at most one core) or the generator."""
+    if result.generator_cpu >= 0.9:
+        return f"WARNING: the load generator used {result.generator_cpu:.2f} cores; it may be the bottleneck"
+    return f"generator used {result.generator_cpu:.2f} cores, server {result.server_cpu:.2f}: the server is the limit"
+
+
+def check_methods(server: Server, mix: Sequence[Request]) -> dict[str, int]:
+    """Send each distinct request once and check the cascade step the locator reports against the plan."""
+    methods: dict[str, int] = {}
+    for request in mix:
+        status, body = http_get(server.url + request.path, request.headers)
+        if status != 200:
+            raise RuntimeError(f"{request.path} {dict(request.headers)} answered {status}: {body[:200]!r}")
+        method = json.loads(body)["method"]
+        if request.expect_method and method != request.expect_method:
+            raise RuntimeError(f"{dict(request.headers)} decided by {method}, expected {request.expect_method}")
+        methods[method] = methods.get(method, 0) + 1
+    return methods
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
