@@ -1,0 +1,204 @@
+"""Cost against size: one decision for 10 to 10,000 caches, in process and through HTTP.
+
+    python bench/decision_cost.py [--sizes 10,100,1000,10000] [--seconds 1.0] [--http-duration 10]
+
+In process: the whole `locator.decide.decide()` (locate with the embedded GeoIP and airports, then ranking
+and the RankedCache list) for the edge contexts of the Cloudflare mix, with n=None (every cache) and n=6;
+`rank_many` alone for one origin; and decide plus the /nearest JSON body as Starlette renders it. Each
+figure is the best of three timed rounds, in µs per call, with its ratio to the 10-cache case.
+
+Through HTTP: `locator serve` with a 1,000-cache file against bench/bare_app.py, wrk with the mix, on
+/nearest?n=6, /nearest (1,000 caches in every answer) and a redirect path. The issue's targets: 1,000 caches
+at least 0.5x the bare app; 10,000 caches under 1 ms per decision. Synthetic caches are seeded random
+positions over the US (60%) and Europe (40%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import loadkit as lk
+import numpy as np
+
+import locator.decide
+from locator.caches import Cache, CacheSet
+from locator.decide import decide
+from locator.edge import EdgeContext, read_edge
+from locator.geo import Coordinate
+from locator.rank import rank_many
+from locator.resources import Resources, load_resources
+from locator.settings import Settings
+from locator.views import nearest_body
+
+# Where a memo of recent answers would be measured, once locator.decide has one (another developer adds it).
+# Expected: a callable with decide()'s signature. Nothing here invents a memo.
+MEMO_HOOK = "decide_memoized"
+
+
+def synthetic_caches(count: int, seed: int = 2024) -> CacheSet:
+    """`count` caches at seeded random positions: 60% in the contiguous US, 40% in Europe."""
+    rng = np.random.default_rng(seed + count)
+    us = rng.random(count) < 0.6
+    lat = np.where(us, rng.uniform(25.0, 49.0, count), rng.uniform(36.0, 60.0, count))
+    lon = np.where(us, rng.uniform(-124.0, -67.0, count), rng.uniform(-10.0, 30.0, count))
+    return CacheSet(
+        tuple(
+            Cache(f"SYN_{i:05d}", f"https://cache{i:05d}.example.org:8443", Coordinate(float(la), float(lo)))
+            for i, (la, lo) in enumerate(zip(lat, lon, strict=True))
+        )
+    )
+
+
+def write_caches_csv(caches: CacheSet, path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "endpoint", "latitude", "longitude", "status"])
+        for cache in caches.caches:
+            assert cache.coordinate is not None
+            writer.writerow([cache.name, cache.endpoint, cache.coordinate.latitude, cache.coordinate.longitude, "up"])
+
+
+def best_us(call: Callable[[int], object], count: int, seconds: float) -> float:
+    """µs per call, best of three rounds; each round runs about `seconds` (calls rotate through `count` inputs)."""
+    started, calls = time.perf_counter(), 0
+    while time.perf_counter() - started < seconds / 10 or calls < 3:
+        call(calls % count)
+        calls += 1
+    per_round = max(3, int(calls * 10 / 3))  # about seconds/3 per round
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for i in range(per_round):
+            call(i % count)
+        best = min(best, (time.perf_counter() - started) / per_round)
+    return best * 1e6
+
+
+def render(body: dict[str, Any]) -> bytes:
+    """What starlette.responses.JSONResponse.render does with the body."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
+
+
+def memo_variant(resources: Resources, contexts: Sequence[EdgeContext], seconds: float) -> str:
+    """The memo variant, measured only if locator.decide exposes MEMO_HOOK; otherwise says it is absent."""
+    memo = getattr(locator.decide, MEMO_HOOK, None)
+    if memo is None:
+        return f"memo variant: not measured (locator.decide has no `{MEMO_HOOK}`; no memo of answers exists yet)"
+    plain = best_us(lambda i: decide(resources, contexts[i], None, 6), len(contexts), seconds)
+    cached = best_us(lambda i: memo(resources, contexts[i], None, 6), len(contexts), seconds)
+    return f"memo variant ({MEMO_HOOK}, n=6): {cached:,.1f} µs vs decide {plain:,.1f} µs = {plain / cached:.1f}x faster"
+
+
+def measure_size(resources: Resources, contexts: Sequence[EdgeContext], seconds: float) -> dict[str, float]:
+    """The six in-process figures for one cache set, in µs per call."""
+    caches, count = resources.caches, len(contexts)
+    lat, lon = np.array([40.8]), np.array([-96.667])  # one origin: Lincoln, Nebraska
+    return {
+        "decide_all": best_us(lambda i: decide(resources, contexts[i]), count, seconds),
+        "decide_6": best_us(lambda i: decide(resources, contexts[i], None, 6), count, seconds),
+        "rank_all": best_us(lambda i: rank_many(caches, lat, lon), 1, seconds),
+        "rank_6": best_us(lambda i: rank_many(caches, lat, lon, 6), 1, seconds),
+        "body_all": best_us(lambda i: render(nearest_body(decide(resources, contexts[i]))), count, seconds),
+        "body_6": best_us(lambda i: render(nearest_body(decide(resources, contexts[i], None, 6))), count, seconds),
+    }
+
+
+def in_process(sizes: Sequence[int], seconds: float) -> tuple[dict[int, dict[str, float]], str]:
+    settings = Settings.from_env({})
+    base = load_resources(settings)
+    contexts = [read_edge(r.headers, lk.HOST, settings.trusted_proxies) for r in lk.cloudflare_mix()]
+    rows: dict[int, dict[str, float]] = {}
+    header = f"{'caches':>7} {'decide n=all':>14} {'decide n=6':>12} {'rank_many all':>14} {'rank_many 6':>12}"
+    print(header + f" {'decide+body all':>16} {'decide+body 6':>14}   (µs per call)")
+    memo_line = ""
+    for size in sizes:
+        resources = dataclasses.replace(base, caches=synthetic_caches(size))
+        row = measure_size(resources, contexts, seconds)
+        rows[size] = row
+        print(
+            f"{size:>7,} {row['decide_all']:>14,.1f} {row['decide_6']:>12,.1f} {row['rank_all']:>14,.1f} "
+            f"{row['rank_6']:>12,.1f} {row['body_all']:>16,.1f} {row['body_6']:>14,.1f}"
+        )
+        if size == 1000:
+            memo_line = memo_variant(resources, contexts, seconds)
+    first = rows[sizes[0]]
+    print(f"\nratio to the {sizes[0]:,}-cache case:")
+    for size, row in rows.items():
+        print(f"{size:>7,} " + "  ".join(f"{key} {row[key] / first[key]:6.1f}x" for key in row))
+    base.close()
+    return rows, memo_line
+
+
+def over_http(size: int, duration: float, warmup: float, connections: int, generator: str) -> list[str]:
+    mix_6 = lk.cloudflare_mix("/nearest?n=6")
+    mix_all = lk.cloudflare_mix("/nearest")
+    mix_redirect = [dataclasses.replace(r, path="/ospool/uc-shared/public/file.txt", expect_method="") for r in mix_6]
+    results: dict[str, lk.LoadResult] = {}
+    with lk.workdir("decision-cost-") as scratch:
+        caches_file = scratch / f"caches-{size}.csv"
+        write_caches_csv(synthetic_caches(size), caches_file)
+        with lk.running(lk.start_bare(scratch)) as bare:
+            plain = [lk.Request("/", {}, "plain")]
+            lk.warm_up(generator, bare, plain, warmup)
+            results["bare"] = lk.load(generator, bare, plain, duration, connections)
+        print(results["bare"].line("bare Starlette, fixed JSON"))
+        with lk.running(lk.start_locator(scratch, caches_file=str(caches_file))) as server:
+            lk.check_methods(server, mix_6)
+            for label, mix in (("/nearest?n=6", mix_6), ("/nearest (all)", mix_all), ("redirect (307)", mix_redirect)):
+                lk.warm_up(generator, server, mix, warmup)
+                results[label] = lk.load(generator, server, mix, duration, connections)
+                expected = "3xx" if "redirect" in label else "2xx"
+                print(results[label].line(f"locator {size:,} caches {label}", expected))
+    lines = []
+    for label in ("/nearest?n=6", "/nearest (all)", "redirect (307)"):
+        share = lk.ratio(results[label].rps, results["bare"].rps)
+        lines.append(
+            f"summary: decision_cost HTTP {size:,} caches {label}: {results[label].rps:,.0f} req/s = {share:.2f}x "
+            f"bare {results['bare'].rps:,.0f} req/s (target >= 0.5x: {'met' if share >= 0.5 else 'not met'})"
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10,100,1000,10000")
+    parser.add_argument("--seconds", type=float, default=1.0, help="time budget per in-process figure")
+    parser.add_argument("--http-size", type=int, default=1000)
+    parser.add_argument("--http-duration", type=float, default=10.0, help="seconds per HTTP run (0: skip HTTP)")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, default=30)
+    parser.add_argument("--generator", choices=["wrk", "python"], default="wrk")
+    args = parser.parse_args()
+
+    print(lk.machine_line())
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"in process: decide() over the {len(lk.cloudflare_mix())} edge contexts of the Cloudflare mix")
+    rows, memo_line = in_process(sizes, args.seconds)
+    print(memo_line or f"memo variant: not measured (no 1,000-cache size in --sizes; hook `{MEMO_HOOK}`)")
+    summary = []
+    if 10000 in rows:
+        worst = rows[10000]["decide_all"]
+        best = rows[10000]["decide_6"]
+        summary.append(
+            f"summary: decision_cost 10,000 caches: decide {worst / 1000:.2f} ms (n=all), {best / 1000:.2f} ms "
+            f"(n=6) per decision (target < 1 ms: {'met' if worst < 1000 else 'not met'} for n=all, "
+            f"{'met' if best < 1000 else 'not met'} for n=6); {sizes[0]:,} caches: "
+            f"{rows[sizes[0]]['decide_all']:.0f} µs"
+        )
+    if args.http_duration > 0:
+        generator = lk.choose_generator(args.generator)
+        print(f"\nthrough HTTP: {generator}, {args.connections} connections, {args.http_duration:g} s per run")
+        summary += over_http(args.http_size, args.http_duration, args.warmup, args.connections, generator)
+    print()
+    print("\n".join(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The locator against the legacy CVMFS GeoIP service it replaces, served on the same machine in the same run.
+
+    python bench/legacy_peer.py [--duration 15] [--connections 30] [--generator wrk|python]
+
+Same load shape as service_load.py (30 connections, wrk, one uvicorn worker each, servers one at a time).
+The legacy emulation runs as `python -m evaluation legacy-serve --quiet` and is asked as stashcp asked it,
+`/api/v1.0/geo/<client-ip>/<every cache host in data/caches.csv>`, for the client addresses of the
+locator's mix, in the mix's order. The locator is measured twice: with the realistic Cloudflare mix, and
+like for like (each request carries only CF-Connecting-IP: locate an address, order every cache, which is
+the legacy service's whole job). Note the answers differ in size: the legacy service returns a line of
+indices, /nearest a JSON document naming every cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import loadkit as lk
+
+from locator.caches import load_caches
+from locator.settings import DATA_DIR
+
+
+def legacy_requests(mix: list[lk.Request]) -> list[lk.Request]:
+    hosts = ",".join(cache.host for cache in load_caches(DATA_DIR / "caches.csv").caches)
+    return [lk.Request(f"/api/v1.0/geo/{r.headers['cf-connecting-ip']}/{hosts}", {}, "legacy") for r in mix]
+
+
+def address_only(mix: list[lk.Request]) -> list[lk.Request]:
+    expect = {c.ip: "geoip" for c in lk.CITY_CLIENTS} | {lk.COUNTRY_CLIENT.ip: "fallback"}
+    return [
+        lk.Request(
+            r.path,
+            {"cf-connecting-ip": r.headers["cf-connecting-ip"]},
+            "ip_only",
+            expect[r.headers["cf-connecting-ip"]],
+        )
+        for r in mix
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, default=30)
+    parser.add_argument("--generator", choices=["wrk", "python"], default="wrk")
+    args = parser.parse_args()
+
+    print(lk.machine_line())
+    generator = lk.choose_generator(args.generator)
+    mix = lk.cloudflare_mix()
+    legacy_mix = legacy_requests(mix)
+    like_for_like = address_only(mix)
+    print(f"load: {generator}, {args.connections} connections, {args.duration:g} s per run after {args.warmup:g} s")
+    print(f"legacy URL, e.g.: {legacy_mix[0].path[:110]}... ({len(legacy_mix[0].path)} characters)")
+
+    with lk.workdir("legacy-peer-") as scratch:
+        with lk.running(lk.start_legacy(scratch)) as legacy:
+            answers = {lk.http_get(legacy.url + r.path)[0] for r in legacy_mix}
+            sample = lk.http_get(legacy.url + legacy_mix[0].path)[1].decode().strip()
+            print(f"legacy status codes over the mix: {sorted(answers)}; answer, e.g.: {sample[:60]}...")
+            lk.warm_up(generator, legacy, legacy_mix, args.warmup)
+            old = lk.load(generator, legacy, legacy_mix, args.duration, args.connections)
+        print(old.line("legacy /api/v1.0/geo (emulation)"))
+        with lk.running(lk.start_locator(scratch)) as locator:
+            lk.check_methods(locator, mix)
+            methods = lk.check_methods(locator, like_for_like)
+            print(f"locator methods, address only: {methods}")
+            lk.warm_up(generator, locator, mix, args.warmup)
+            realistic = lk.load(generator, locator, mix, args.duration, args.connections)
+            print(realistic.line("locator /nearest, Cloudflare mix"))
+            lk.warm_up(generator, locator, like_for_like, args.warmup)
+            same_job = lk.load(generator, locator, like_for_like, args.duration, args.connections)
+            print(same_job.line("locator /nearest, address only"))
+
+    for result in (old, realistic, same_job):
+        print(lk.bottleneck_note(result))
+    print()
+    one = lk.ratio(realistic.rps, old.rps)
+    two = lk.ratio(same_job.rps, old.rps)
+    print(f"locator is {one:.2f}x the legacy service on the same machine (Cloudflare mix)")
+    print(f"locator is {two:.2f}x the legacy service on the same machine (address only, like for like)")
+    print(
+        f"summary: legacy_peer locator {realistic.rps:,.0f} req/s (Cloudflare mix) and {same_job.rps:,.0f} req/s "
+        f"(address only) vs legacy emulation {old.rps:,.0f} req/s: {one:.2f}x and {two:.2f}x; p99 "
+        f"{realistic.p99_ms:.1f} / {same_job.p99_ms:.1f} vs {old.p99_ms:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
