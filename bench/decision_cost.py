@@ -5,7 +5,7 @@
 In process: the whole `locator.decide.decide()` (locate with the embedded GeoIP and airports, then ranking
 and the RankedCache list) for the edge contexts of the Cloudflare mix, with n=None (every cache) and n=6;
 `rank_many` alone for one origin; and decide plus the /nearest JSON body as Starlette renders it. Each
-figure is the best of three timed rounds, in µs per call, with its ratio to the 10-cache case.
+figure is the best of five slices taken round-robin over all sizes, in µs per call, with its ratio to the 10-cache case.
 
 Through HTTP: `locator serve` with a 1,000-cache file against bench/bare_app.py, wrk with the mix, on
 /nearest?n=6, /nearest (1,000 caches in every answer) and a redirect path. The issue's targets: 1,000 caches
@@ -96,38 +96,63 @@ def memo_variant(resources: Resources, contexts: Sequence[EdgeContext], seconds:
     return f"memo variant ({MEMO_HOOK}, n=6): {cached:,.1f} µs vs decide {plain:,.1f} µs = {plain / cached:.1f}x faster"
 
 
-def measure_size(resources: Resources, contexts: Sequence[EdgeContext], seconds: float) -> dict[str, float]:
-    """The six in-process figures for one cache set, in µs per call."""
+Cell = tuple[Callable[[int], object], int]  # a call taking the input index, and how many inputs it rotates through
+
+
+def size_cells(resources: Resources, contexts: Sequence[EdgeContext]) -> dict[str, Cell]:
+    """The six in-process figures for one cache set."""
     caches, count = resources.caches, len(contexts)
     lat, lon = np.array([40.8]), np.array([-96.667])  # one origin: Lincoln, Nebraska
     return {
-        "decide_all": best_us(lambda i: decide(resources, contexts[i]), count, seconds),
-        "decide_6": best_us(lambda i: decide(resources, contexts[i], None, 6), count, seconds),
-        "rank_all": best_us(lambda i: rank_many(caches, lat, lon), 1, seconds),
-        "rank_6": best_us(lambda i: rank_many(caches, lat, lon, 6), 1, seconds),
-        "body_all": best_us(lambda i: render(nearest_body(decide(resources, contexts[i]))), count, seconds),
-        "body_6": best_us(lambda i: render(nearest_body(decide(resources, contexts[i], None, 6))), count, seconds),
+        "decide_all": (lambda i: decide(resources, contexts[i]), count),
+        "decide_6": (lambda i: decide(resources, contexts[i], None, 6), count),
+        "rank_all": (lambda i: rank_many(caches, lat, lon), 1),
+        "rank_6": (lambda i: rank_many(caches, lat, lon, 6), 1),
+        "body_all": (lambda i: render(nearest_body(decide(resources, contexts[i]))), count),
+        "body_6": (lambda i: render(nearest_body(decide(resources, contexts[i], None, 6))), count),
     }
 
 
-def in_process(sizes: Sequence[int], seconds: float) -> tuple[dict[int, dict[str, float]], str]:
+def interleaved_best(cells: dict[tuple[int, str], Cell], seconds: float, rounds: int) -> dict[tuple[int, str], float]:
+    """µs per call for every cell: the best of `rounds` slices of about seconds/rounds each, taken round-robin
+    over all cells, so that a slow phase of the host does not land on one cache size only."""
+    per_slice: dict[tuple[int, str], int] = {}
+    for key, (call, count) in cells.items():
+        started, calls = time.perf_counter(), 0
+        while time.perf_counter() - started < seconds / rounds / 4 or calls < 2:
+            call(calls % count)
+            calls += 1
+        per_slice[key] = max(2, calls * 4)
+    best = dict.fromkeys(cells, float("inf"))
+    for _ in range(rounds):
+        for key, (call, count) in cells.items():
+            started = time.perf_counter()
+            for i in range(per_slice[key]):
+                call(i % count)
+            best[key] = min(best[key], (time.perf_counter() - started) / per_slice[key])
+    return {key: value * 1e6 for key, value in best.items()}
+
+
+def in_process(sizes: Sequence[int], seconds: float, rounds: int) -> tuple[dict[int, dict[str, float]], str]:
     settings = Settings.from_env({})
     base = load_resources(settings)
     contexts = [read_edge(r.headers, lk.HOST, settings.trusted_proxies) for r in lk.cloudflare_mix()]
-    rows: dict[int, dict[str, float]] = {}
-    header = f"{'caches':>7} {'decide n=all':>14} {'decide n=6':>12} {'rank_many all':>14} {'rank_many 6':>12}"
-    print(header + f" {'decide+body all':>16} {'decide+body 6':>14}   (µs per call)")
+    cells: dict[tuple[int, str], Cell] = {}
     memo_line = ""
     for size in sizes:
         resources = dataclasses.replace(base, caches=synthetic_caches(size))
-        row = measure_size(resources, contexts, seconds)
-        rows[size] = row
+        cells.update({(size, key): cell for key, cell in size_cells(resources, contexts).items()})
+        if size == 1000:
+            memo_line = memo_variant(resources, contexts, seconds)
+    timings = interleaved_best(cells, seconds, rounds)
+    rows = {size: {key: timings[(size, key)] for (s, key) in cells if s == size} for size in sizes}
+    header = f"{'caches':>7} {'decide n=all':>14} {'decide n=6':>12} {'rank_many all':>14} {'rank_many 6':>12}"
+    print(header + f" {'decide+body all':>16} {'decide+body 6':>14}   (µs per call, best of {rounds} slices)")
+    for size, row in rows.items():
         print(
             f"{size:>7,} {row['decide_all']:>14,.1f} {row['decide_6']:>12,.1f} {row['rank_all']:>14,.1f} "
             f"{row['rank_6']:>12,.1f} {row['body_all']:>16,.1f} {row['body_6']:>14,.1f}"
         )
-        if size == 1000:
-            memo_line = memo_variant(resources, contexts, seconds)
     first = rows[sizes[0]]
     print(f"\nratio to the {sizes[0]:,}-cache case:")
     for size, row in rows.items():
@@ -136,32 +161,37 @@ def in_process(sizes: Sequence[int], seconds: float) -> tuple[dict[int, dict[str
     return rows, memo_line
 
 
-def over_http(size: int, duration: float, warmup: float, connections: int, generator: str) -> list[str]:
+def over_http(size: int, duration: float, rounds: int, warmup: float, connections: int, generator: str) -> list[str]:
     mix_6 = lk.cloudflare_mix("/nearest?n=6")
     mix_all = lk.cloudflare_mix("/nearest")
     mix_redirect = [dataclasses.replace(r, path="/ospool/uc-shared/public/file.txt", expect_method="") for r in mix_6]
-    results: dict[str, lk.LoadResult] = {}
+    labels = {"n6": "/nearest?n=6", "all": "/nearest (all)", "redirect": "redirect (307)"}
     with lk.workdir("decision-cost-") as scratch:
         caches_file = scratch / f"caches-{size}.csv"
         write_caches_csv(synthetic_caches(size), caches_file)
-        with lk.running(lk.start_bare(scratch)) as bare:
-            plain = [lk.Request("/", {}, "plain")]
-            lk.warm_up(generator, bare, plain, warmup)
-            results["bare"] = lk.load(generator, bare, plain, duration, connections)
-        print(results["bare"].line("bare Starlette, fixed JSON"))
-        with lk.running(lk.start_locator(scratch, caches_file=str(caches_file))) as server:
+        with (
+            lk.running(lk.start_bare(scratch)) as bare,
+            lk.running(lk.start_locator(scratch, caches_file=str(caches_file))) as server,
+        ):
             lk.check_methods(server, mix_6)
-            for label, mix in (("/nearest?n=6", mix_6), ("/nearest (all)", mix_all), ("redirect (307)", mix_redirect)):
-                lk.warm_up(generator, server, mix, warmup)
-                results[label] = lk.load(generator, server, mix, duration, connections)
-                expected = "3xx" if "redirect" in label else "2xx"
-                print(results[label].line(f"locator {size:,} caches {label}", expected))
+            runs = [
+                lk.Run("bare", bare, [lk.Request("/", {}, "plain")]),
+                lk.Run("n6", server, mix_6),
+                lk.Run("all", server, mix_all),
+                lk.Run("redirect", server, mix_redirect),
+            ]
+            series = lk.interleaved(generator, runs, duration, rounds, warmup, connections)
+    print(lk.combine(series["bare"]).line("bare Starlette, fixed JSON"))
     lines = []
-    for label in ("/nearest?n=6", "/nearest (all)", "redirect (307)"):
-        share = lk.ratio(results[label].rps, results["bare"].rps)
+    for key, label in labels.items():
+        expected = "3xx" if key == "redirect" else "2xx"
+        result = lk.combine(series[key])
+        print(result.line(f"locator {size:,} caches {label}", expected))
+        ratios = lk.round_ratios(series[key], series["bare"])
+        met = "met" if sorted(ratios)[len(ratios) // 2] >= 0.5 else "not met"
         lines.append(
-            f"summary: decision_cost HTTP {size:,} caches {label}: {results[label].rps:,.0f} req/s = {share:.2f}x "
-            f"bare {results['bare'].rps:,.0f} req/s (target >= 0.5x: {'met' if share >= 0.5 else 'not met'})"
+            f"summary: decision_cost HTTP {size:,} caches {label}: {result.rps:,.0f} req/s = {lk.ratio_text(ratios)} "
+            f"bare {lk.combine(series['bare']).rps:,.0f} req/s (target >= 0.5x: {met})"
         )
     return lines
 
@@ -170,8 +200,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,100,1000,10000")
     parser.add_argument("--seconds", type=float, default=1.0, help="time budget per in-process figure")
+    parser.add_argument("--slices", type=int, default=5, help="interleaved slices per in-process figure")
     parser.add_argument("--http-size", type=int, default=1000)
     parser.add_argument("--http-duration", type=float, default=10.0, help="seconds per HTTP run (0: skip HTTP)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each HTTP run")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=30)
     parser.add_argument("--generator", choices=["wrk", "python"], default="wrk")
@@ -180,7 +212,7 @@ def main() -> None:
     print(lk.machine_line())
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"in process: decide() over the {len(lk.cloudflare_mix())} edge contexts of the Cloudflare mix")
-    rows, memo_line = in_process(sizes, args.seconds)
+    rows, memo_line = in_process(sizes, args.seconds, args.slices)
     print(memo_line or f"memo variant: not measured (no 1,000-cache size in --sizes; hook `{MEMO_HOOK}`)")
     summary = []
     if 10000 in rows:
@@ -194,8 +226,11 @@ def main() -> None:
         )
     if args.http_duration > 0:
         generator = lk.choose_generator(args.generator)
-        print(f"\nthrough HTTP: {generator}, {args.connections} connections, {args.http_duration:g} s per run")
-        summary += over_http(args.http_size, args.http_duration, args.warmup, args.connections, generator)
+        print(
+            f"\nthrough HTTP: {generator}, {args.connections} connections, {args.http_duration:g} s per series "
+            f"in {args.rounds} interleaved rounds"
+        )
+        summary += over_http(args.http_size, args.http_duration, args.rounds, args.warmup, args.connections, generator)
     print()
     print("\n".join(summary))
 

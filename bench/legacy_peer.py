@@ -2,7 +2,8 @@
 
     python bench/legacy_peer.py [--duration 15] [--connections 30] [--generator wrk|python]
 
-Same load shape as service_load.py (30 connections, wrk, one uvicorn worker each, servers one at a time).
+Same load shape as service_load.py (30 connections, wrk, one uvicorn worker each, loaded one at a time in
+interleaved rounds; the ratio is the median of the rounds' ratios).
 The legacy emulation runs as `python -m evaluation legacy-serve --quiet` and is asked as stashcp asked it,
 `/api/v1.0/geo/<client-ip>/<every cache host in data/caches.csv>`, for the client addresses of the
 locator's mix, in the mix's order. The locator is measured twice: with the realistic Cloudflare mix, and
@@ -42,6 +43,7 @@ def address_only(mix: list[lk.Request]) -> list[lk.Request]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the duration is split into")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=30)
     parser.add_argument("--generator", choices=["wrk", "python"], default="wrk")
@@ -52,38 +54,44 @@ def main() -> None:
     mix = lk.cloudflare_mix()
     legacy_mix = legacy_requests(mix)
     like_for_like = address_only(mix)
-    print(f"load: {generator}, {args.connections} connections, {args.duration:g} s per run after {args.warmup:g} s")
+    print(f"load: {generator}, {args.connections} connections, {args.duration:g} s per series in {args.rounds} rounds")
     print(f"legacy URL, e.g.: {legacy_mix[0].path[:110]}... ({len(legacy_mix[0].path)} characters)")
 
-    with lk.workdir("legacy-peer-") as scratch:
-        with lk.running(lk.start_legacy(scratch)) as legacy:
-            answers = {lk.http_get(legacy.url + r.path)[0] for r in legacy_mix}
-            sample = lk.http_get(legacy.url + legacy_mix[0].path)[1].decode().strip()
-            print(f"legacy status codes over the mix: {sorted(answers)}; answer, e.g.: {sample[:60]}...")
-            lk.warm_up(generator, legacy, legacy_mix, args.warmup)
-            old = lk.load(generator, legacy, legacy_mix, args.duration, args.connections)
-        print(old.line("legacy /api/v1.0/geo (emulation)"))
-        with lk.running(lk.start_locator(scratch)) as locator:
-            lk.check_methods(locator, mix)
-            methods = lk.check_methods(locator, like_for_like)
-            print(f"locator methods, address only: {methods}")
-            lk.warm_up(generator, locator, mix, args.warmup)
-            realistic = lk.load(generator, locator, mix, args.duration, args.connections)
-            print(realistic.line("locator /nearest, Cloudflare mix"))
-            lk.warm_up(generator, locator, like_for_like, args.warmup)
-            same_job = lk.load(generator, locator, like_for_like, args.duration, args.connections)
-            print(same_job.line("locator /nearest, address only"))
-
+    probes = [lk.speed_probe()]
+    with (
+        lk.workdir("legacy-peer-") as scratch,
+        lk.running(lk.start_legacy(scratch)) as legacy,
+        lk.running(lk.start_locator(scratch)) as locator,
+    ):
+        answers = {lk.http_get(legacy.url + r.path)[0] for r in legacy_mix}
+        sample = lk.http_get(legacy.url + legacy_mix[0].path)[1].decode().strip()
+        print(f"legacy status codes over the mix: {sorted(answers)}; answer, e.g.: {sample[:60]}...")
+        lk.check_methods(locator, mix)
+        print(f"locator methods, address only: {lk.check_methods(locator, like_for_like)}")
+        runs = [
+            lk.Run("legacy", legacy, legacy_mix),
+            lk.Run("mix", locator, mix),
+            lk.Run("address", locator, like_for_like),
+        ]
+        series = lk.interleaved(generator, runs, args.duration, args.rounds, args.warmup, args.connections)
+    probes.append(lk.speed_probe())
+    old, realistic, same_job = (lk.combine(series[k]) for k in ("legacy", "mix", "address"))
+    print(old.line("legacy /api/v1.0/geo (emulation)"))
+    print(realistic.line("locator /nearest, Cloudflare mix"))
+    print(same_job.line("locator /nearest, address only"))
+    for label, rounds in series.items():
+        print(f"  {label} per round: " + ", ".join(f"{r.rps:,.0f}" for r in rounds) + " req/s")
     for result in (old, realistic, same_job):
         print(lk.bottleneck_note(result))
+    print(f"CPU speed probe (ms, lower is faster) before and after: {', '.join(f'{p:.0f}' for p in probes)}")
     print()
-    one = lk.ratio(realistic.rps, old.rps)
-    two = lk.ratio(same_job.rps, old.rps)
-    print(f"locator is {one:.2f}x the legacy service on the same machine (Cloudflare mix)")
-    print(f"locator is {two:.2f}x the legacy service on the same machine (address only, like for like)")
+    one = lk.ratio_text(lk.round_ratios(series["mix"], series["legacy"]))
+    two = lk.ratio_text(lk.round_ratios(series["address"], series["legacy"]))
+    print(f"locator is {one} the legacy service on the same machine (Cloudflare mix)")
+    print(f"locator is {two} the legacy service on the same machine (address only, like for like)")
     print(
         f"summary: legacy_peer locator {realistic.rps:,.0f} req/s (Cloudflare mix) and {same_job.rps:,.0f} req/s "
-        f"(address only) vs legacy emulation {old.rps:,.0f} req/s: {one:.2f}x and {two:.2f}x; p99 "
+        f"(address only) vs legacy emulation {old.rps:,.0f} req/s: {one} and {two}; p99 "
         f"{realistic.p99_ms:.1f} / {same_job.p99_ms:.1f} vs {old.p99_ms:.1f} ms"
     )
 

@@ -14,6 +14,7 @@ import random
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,21 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def machine_line() -> str:
     """The line every benchmark prints first: figures only compare on the same machine."""
     return f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().release}"
+
+
+def speed_probe() -> float:
+    """Milliseconds for a fixed pure-Python loop (best of 3): this host's CPU speed right now.
+
+    Shared virtual machines change speed in phases (here up to 2x for seconds at a time); a probe that moves
+    during a run says the absolute figures moved with it, which is why results are ratios of interleaved rounds.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.perf_counter(), 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
 
 
 # --- the request mix -------------------------------------------------------------------------------------
@@ -178,6 +194,18 @@ class Server:
             if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
                 values[key] = int(rest.split()[0])
         return values
+
+    def wait_idle(self, timeout_s: float = 10.0) -> None:
+        """Wait until the server stops burning CPU: requests a load generator left in flight when it stopped
+        are still being answered, and would otherwise slow down whatever is measured next."""
+        deadline = time.monotonic() + timeout_s
+        before = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = self.cpu_seconds()
+            if now - before <= 1.0 / CLOCK_TICKS:
+                return
+            before = now
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -469,6 +497,7 @@ def warm_up(generator: str, server: Server, requests: Sequence[Request], seconds
     """A short unrecorded run first, so that memos, imports and sockets are warm for the measured one."""
     if seconds > 0:
         load(generator, server, requests, seconds)
+        server.wait_idle()
 
 
 def bottleneck_note(result: LoadResult) -> str:
@@ -490,6 +519,60 @@ def check_methods(server: Server, mix: Sequence[Request]) -> dict[str, int]:
             raise RuntimeError(f"{dict(request.headers)} decided by {method}, expected {request.expect_method}")
         methods[method] = methods.get(method, 0) + 1
     return methods
+
+
+@dataclass(frozen=True)
+class Run:
+    """One series of an interleaved comparison: a label, a server and the requests to rotate through."""
+
+    label: str
+    server: Server
+    requests: Sequence[Request]
+
+
+def combine(rounds: Sequence[LoadResult]) -> LoadResult:
+    """One result from several rounds: counts and time summed, latency percentiles the median of the rounds'."""
+    statuses: dict[str, int] = {}
+    for result in rounds:
+        for key, count in result.statuses.items():
+            statuses[key] = statuses.get(key, 0) + count
+    return LoadResult(
+        generator=rounds[0].generator,
+        requests=sum(r.requests for r in rounds),
+        duration_s=sum(r.duration_s for r in rounds),
+        p50_ms=statistics.median(r.p50_ms for r in rounds),
+        p99_ms=statistics.median(r.p99_ms for r in rounds),
+        max_ms=max(r.max_ms for r in rounds),
+        statuses=statuses,
+        socket_errors=sum(r.socket_errors for r in rounds),
+        server_cpu=statistics.fmean(r.server_cpu for r in rounds),
+        generator_cpu=statistics.fmean(r.generator_cpu for r in rounds),
+        extra={k: statistics.fmean(r.extra.get(k, 0.0) for r in rounds) for k in rounds[0].extra},
+    )
+
+
+def interleaved(
+    generator: str, runs: Sequence[Run], duration_s: float, rounds: int, warmup_s: float, connections: int = 30
+) -> dict[str, list[LoadResult]]:
+    """Run each series for `duration_s / rounds` seconds, round-robin, `rounds` times: every series sees the
+    same phases of the host, and each round's ratio compares neighbours in time."""
+    for run in runs:
+        warm_up(generator, run.server, run.requests, warmup_s)
+    results: dict[str, list[LoadResult]] = {run.label: [] for run in runs}
+    for _ in range(rounds):
+        for run in runs:
+            results[run.label].append(load(generator, run.server, run.requests, duration_s / rounds, connections))
+            run.server.wait_idle()
+    return results
+
+
+def round_ratios(subject: Sequence[LoadResult], baseline: Sequence[LoadResult]) -> list[float]:
+    return [ratio(a.rps, b.rps) for a, b in zip(subject, baseline, strict=True)]
+
+
+def ratio_text(ratios: Sequence[float]) -> str:
+    """`0.27x (rounds 0.25-0.29)`: the median of per-round ratios and their spread."""
+    return f"{statistics.median(ratios):.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def ratio(a: float, b: float) -> float:
