@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install serve test e2e lint fmt check deploy-check image-check airports data notebook notebook-clear clean
+.PHONY: help install serve test e2e lint fmt check bench deploy-check image-check airports data notebook notebook-clear clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,9 @@ fmt: $(INSTALLED)  ## format and fix what ruff can
 	$(VENV)/bin/ruff check --fix .
 
 check: lint test  ## what CI runs
+
+bench: $(INSTALLED)  ## run every benchmark in bench/ (about 12 minutes; installs wrk and siege with apt-get if missing)
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 deploy-check: $(INSTALLED)  ## render the k8s overlays (kubectl kustomize), validate them offline, lint the Dockerfile
 	$(PY) -m pytest tests/test_deploy.py
