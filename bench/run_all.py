@@ -4,7 +4,7 @@
 
 Each benchmark runs as its own process (its full output streams through), then the `summary:` lines they
 print are gathered into one block with the machine line and the date. `--quick` shortens every run (about
-3 minutes instead of about 12) for trying the suite out; its figures are noisier. Not a test: nothing fails
+3 minutes instead of about 9) for trying the suite out; its figures are noisier. Not a test: nothing fails
 on time. A benchmark that fails is reported in the block and the others still run.
 """
 
