@@ -39,7 +39,9 @@ def describe(label: str, memory: dict[str, int]) -> str:
 def distinct_addresses(count: int, seed: int = 11) -> list[lk.Request]:
     """Requests from `count` different random public IPv4 addresses (CF-Connecting-IP only): each one is a
     GeoIP lookup the memo has not seen, so the memo and the mapped database pages grow as far as they can."""
-    rng, seen, requests = random.Random(seed), set(), []
+    rng = random.Random(seed)
+    seen: set[ipaddress.IPv4Address] = set()
+    requests: list[lk.Request] = []
     while len(requests) < count:
         address = ipaddress.IPv4Address(rng.getrandbits(32))
         if address.is_global and not address.is_multicast and address not in seen:
