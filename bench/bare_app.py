@@ -1,11 +1,11 @@
 """The baseline for every HTTP benchmark: Starlette answering a fixed small JSON body on any GET path.
 
-    python bench/bare_app.py --port P [--log-level warning]
+    python bench/bare_app.py --port P [--log-level info]
 
-It runs under exactly the uvicorn settings `locator serve` uses (one worker, uvicorn's default access log,
-`proxy_headers=False`, the same log level), so that locator ÷ bare isolates what the locator itself costs:
-query parsing, the edge context, the cascade, the ranking and the bigger body. `locator serve` has no switch
-for uvicorn's access log; at log level `warning` its records are dropped by level in both servers alike.
+It runs under exactly the uvicorn call `locator serve` makes (one worker, the locator's logging
+configuration, uvicorn's access log off, `proxy_headers=False`), so that locator ÷ bare isolates what the
+locator itself costs: its middleware (request id, metrics, its own access log when on), query parsing, the
+edge context, the cascade, the ranking and the bigger body. The bare app logs nothing per request.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from locator.logs import logging_config
 
 BODY = {"service": "bare", "status": "ok", "caches": ["https://cache.example.org:8443"]}
 
@@ -32,10 +34,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8010)
-    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", default="json", choices=["json", "text"])
     args = parser.parse_args()
     # The same call as locator.cli.cmd_serve, minus the factory: same worker count, logging and proxy rules.
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level=args.log_level, proxy_headers=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        workers=1,
+        log_config=logging_config(args.log_level, args.log_format),
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 if __name__ == "__main__":

@@ -246,17 +246,21 @@ def base_env(**locator: str) -> dict[str, str]:
     return env
 
 
-def start_locator(log_dir: Path, log_level: str = "warning", name: str = "locator", **settings: str) -> Server:
-    """`python -m locator serve`, one worker, on a free port; extra LOCATOR_* settings by keyword."""
+def start_locator(log_dir: Path, access_log: bool = False, name: str = "locator", **settings: str) -> Server:
+    """`python -m locator serve`, one worker, on a free port, log level info (the default).
+
+    The access log (LOCATOR_ACCESS_LOG, on by default) is off unless asked for, as the bare app has none;
+    extra LOCATOR_* settings by keyword.
+    """
     port = free_port()
-    env = base_env(host=HOST, port=str(port), workers="1", log_level=log_level, **settings)
+    env = base_env(host=HOST, port=str(port), workers="1", access_log=str(access_log).lower(), **settings)
     return start_server(name, [PYTHON, "-m", "locator", "serve"], env, port, "/healthz", log_dir)
 
 
-def start_bare(log_dir: Path, log_level: str = "warning", name: str = "bare") -> Server:
-    """bench/bare_app.py with the same uvicorn settings as `locator serve` (see bare_app.py)."""
+def start_bare(log_dir: Path, name: str = "bare") -> Server:
+    """bench/bare_app.py with the same uvicorn call as `locator serve` (see bare_app.py)."""
     port = free_port()
-    argv = [PYTHON, str(BENCH / "bare_app.py"), "--port", str(port), "--log-level", log_level]
+    argv = [PYTHON, str(BENCH / "bare_app.py"), "--port", str(port)]
     return start_server(name, argv, base_env(), port, "/", log_dir)
 
 
