@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8010)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", default="json", choices=["json", "text"])
+    parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"], help="as LOCATOR_HTTP")
     args = parser.parse_args()
     # The same call as locator.cli.cmd_serve, minus the factory: same worker count, logging and proxy rules.
     uvicorn.run(
@@ -43,6 +44,7 @@ def main() -> None:
         host=args.host,
         port=args.port,
         workers=1,
+        http=args.http,
         log_config=logging_config(args.log_level, args.log_format),
         access_log=False,
         proxy_headers=False,

@@ -246,6 +246,11 @@ def base_env(**locator: str) -> dict[str, str]:
     return env
 
 
+def http_parser() -> str:
+    """The HTTP parser every server of a run uses (BENCH_HTTP: auto, h11 or httptools; auto by default)."""
+    return os.environ.get("BENCH_HTTP", "auto")
+
+
 def start_locator(log_dir: Path, access_log: bool = False, name: str = "locator", **settings: str) -> Server:
     """`python -m locator serve`, one worker, on a free port, log level info (the default).
 
@@ -253,14 +258,16 @@ def start_locator(log_dir: Path, access_log: bool = False, name: str = "locator"
     extra LOCATOR_* settings by keyword.
     """
     port = free_port()
-    env = base_env(host=HOST, port=str(port), workers="1", access_log=str(access_log).lower(), **settings)
+    env = base_env(
+        host=HOST, port=str(port), workers="1", access_log=str(access_log).lower(), http=http_parser(), **settings
+    )
     return start_server(name, [PYTHON, "-m", "locator", "serve"], env, port, "/healthz", log_dir)
 
 
 def start_bare(log_dir: Path, name: str = "bare") -> Server:
     """bench/bare_app.py with the same uvicorn call as `locator serve` (see bare_app.py)."""
     port = free_port()
-    argv = [PYTHON, str(BENCH / "bare_app.py"), "--port", str(port)]
+    argv = [PYTHON, str(BENCH / "bare_app.py"), "--port", str(port), "--http", http_parser()]
     return start_server(name, argv, base_env(), port, "/", log_dir)
 
 
@@ -414,7 +421,8 @@ def run_wrk(
         folder = scratch or stack.enter_context(workdir("wrk-"))
         script = folder / "mix.lua"
         script.write_text(wrk_lua(requests))
-        argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "--timeout", "10s"]
+        # wrk takes whole seconds only
+        argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--timeout", "10s"]
         argv += ["-s", str(script), server.url + requests[0].path]
         server_before, children_before = server.cpu_seconds(), children_cpu()
         started = time.perf_counter()

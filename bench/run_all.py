@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import subprocess
 import sys
 import time
@@ -19,8 +20,9 @@ import time
 import loadkit as lk
 
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
-    # name: (full arguments, --quick arguments)
+    # name: (full arguments, --quick arguments); service_load runs once per HTTP parser
     "service_load": ([], ["--duration", "5", "--warmup", "1"]),
+    "service_load_h11": ([], ["--duration", "5", "--warmup", "1"]),
     "siege_shape": ([], ["--requests", "20000"]),
     "legacy_peer": ([], ["--duration", "5", "--warmup", "1"]),
     "decision_cost": ([], ["--seconds", "0.3", "--http-duration", "5", "--warmup", "1"]),
@@ -43,10 +45,14 @@ def main() -> None:
     started = time.perf_counter()
     for name in names:
         full, quick = BENCHMARKS[name]
-        argv = [lk.PYTHON, str(lk.BENCH / f"{name}.py"), *(quick if args.quick else full)]
-        print(f"\n#### {name}: {' '.join(argv[1:])}", flush=True)
+        script = name.removesuffix("_h11")
+        env = {**os.environ, "BENCH_HTTP": "h11"} if name.endswith("_h11") else dict(os.environ)
+        argv = [lk.PYTHON, str(lk.BENCH / f"{script}.py"), *(quick if args.quick else full)]
+        print(f"\n#### {name}: {' '.join(argv[1:])} (HTTP parser {env.get('BENCH_HTTP', 'auto')})", flush=True)
         began = time.perf_counter()
-        process = subprocess.Popen(argv, cwd=lk.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            argv, cwd=lk.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         assert process.stdout is not None
         lines = []
         for line in process.stdout:

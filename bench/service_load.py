@@ -6,8 +6,9 @@ Three servers run as real subprocesses on free 127.0.0.1 ports under the same uv
 the locator's logging configuration, uvicorn's access log off, `proxy_headers=False`, log level info): the
 bare app (bench/bare_app.py, a fixed JSON body), the locator with its access log off
 (LOCATOR_ACCESS_LOG=false: the main figure, no access log on either side), and the locator as shipped
-(LOCATOR_ACCESS_LOG=true, one JSON line per request, written to a file here). The locator gets a realistic
-Cloudflare-fronted mix on /nearest (loadkit.cloudflare_mix). They are loaded in turn, never together: the
+(LOCATOR_ACCESS_LOG=true, one JSON line per request, written to a file here). Both get the same realistic
+Cloudflare-fronted mix on /nearest (loadkit.cloudflare_mix): the bare app ignores its headers. The HTTP
+parser is BENCH_HTTP (auto = httptools; `BENCH_HTTP=h11` for pure Python). They are loaded in turn, never together: the
 duration is split into interleaved rounds (bare, locator, locator with log, bare, ...), because this shared
 host changes speed in phases; each ratio is the median of the rounds' ratios. Load comes from wrk
 (installed with apt-get if missing), else from bench/pyload.py. Not a test: nothing fails on time.
@@ -35,13 +36,14 @@ def main() -> None:
     args = parser.parse_args()
 
     print(lk.machine_line())
+    print(f"HTTP parser (both servers): {lk.http_parser()} (BENCH_HTTP)")
     generator = lk.choose_generator(args.generator)
     mix = lk.cloudflare_mix()
     print(
         f"load: {generator}, {args.connections} connections, {args.duration:g} s per server in {args.rounds} "
         f"interleaved rounds, after {args.warmup:g} s of warm-up"
     )
-    print(f"locator mix on /nearest: {len(mix)} header sets rotated ({lk.describe_mix(mix)})")
+    print(f"mix on /nearest, sent to both servers: {len(mix)} header sets rotated ({lk.describe_mix(mix)})")
 
     probes = [lk.speed_probe()]
     with (
@@ -53,7 +55,9 @@ def main() -> None:
         methods = lk.check_methods(quiet, mix)
         lk.check_methods(logged, mix)
         runs = [
-            lk.Run("bare", bare, [lk.Request("/", {}, "plain")]),
+            # The same requests, headers and all: the bare app ignores them, so the ratio isolates what the
+            # locator does with them (the server's header parsing is paid by both).
+            lk.Run("bare", bare, mix),
             lk.Run("locator", quiet, mix),
             lk.Run("locator+log", logged, mix),
         ]
@@ -82,7 +86,8 @@ def main() -> None:
     print(f"\nlocator / bare throughput: {share}, access log off; p99 {result.p99_ms:.2f} ms vs {base.p99_ms:.2f} ms")
     print(f"locator with its access log / bare: {share_log}; with / without the access log: {log_cost}")
     print(
-        f"summary: service_load locator /nearest {result.rps:,.0f} req/s (p50 {result.p50_ms:.1f} ms, p99 "
+        f"summary: service_load [{lk.http_parser()}] locator /nearest {result.rps:,.0f} req/s "
+        f"(p50 {result.p50_ms:.1f} ms, p99 "
         f"{result.p99_ms:.1f} ms, errors {result.unexpected() + result.socket_errors}) = {share} bare Starlette "
         f"{base.rps:,.0f} req/s; with its access log {with_log.rps:,.0f} req/s = {share_log} bare; "
         f"{args.connections} connections, {generator}"

@@ -26,7 +26,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from evaluation.legacy import LegacyCrash, LegacyGeo, legacy_order_many
-from locator.addresses import client_network
 from locator.airports import AirportTable
 from locator.caches import Cache, CacheSet
 from locator.decide import order_many
@@ -214,16 +213,16 @@ class LocatorStrategy:
     def rank(self, records: pd.DataFrame, n: int | None = None) -> Ranking:
         located, contexts, codes = self.locations(records)
         width = _width(self.caches, n)
-        networks = [client_network(context.client_ip) for context in contexts]
+        clients = [context.client_ip for context in contexts]
         # A located client's order does not depend on time: one call ranks every distinct input.
-        by_input, _ = order_many(self.resources, located, networks, 0.0, width)
+        by_input, _ = order_many(self.resources, located, clients, 0.0, width)
         order = by_input[codes]
         # A sticky fallback order depends on when the job asked: decide those per (input, time).
         unlocated = [c for c, where in enumerate(located) if where.coordinate is None]
         rows = np.flatnonzero(np.isin(codes, unlocated))
         times = [record_time(text) for text in records["time"].to_numpy()[rows]]
         for (code, when), members in pd.Series(range(len(rows))).groupby([codes[rows], times]):
-            decided, _ = order_many(self.resources, [located[code]], [networks[code]], when, width)
+            decided, _ = order_many(self.resources, [located[code]], [clients[code]], when, width)
             order[rows[members.to_numpy()]] = decided[0]
         return Ranking(order, [str(located[code].method) for code in codes], [""] * len(records))
 

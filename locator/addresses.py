@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
@@ -13,11 +14,13 @@ IPNetwork = IPv4Network | IPv6Network
 MAX_ADDRESS_CHARS = 64
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_ip(text: str | None) -> IPAddress | None:
     """Parse `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]:443`; None when it is not an address.
 
     IPv4-mapped IPv6 (`::ffff:1.2.3.4`) comes back as the IPv4 address, so that it is looked up,
-    matched against overrides and grouped exactly like the plain IPv4 form.
+    matched against overrides and grouped exactly like the plain IPv4 form. Answers are memoised: the same
+    proxies and clients come back again and again, and parsing costs more than the lookup.
     """
     if text is None:
         return None

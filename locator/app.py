@@ -26,15 +26,16 @@ from locator.addresses import client_network
 from locator.decide import Decision, decide
 from locator.edge import EdgeContext, read_edge
 from locator.errors import Forbidden, LocatorError, ServiceUnavailable, Unauthorized
+from locator.logs import AccessLog
 from locator.metrics import DataCollector, Metrics
 from locator.observe import Observer
 from locator.openapi import openapi
 from locator.query import NearestQuery, parse_query
-from locator.redirect import redirect_headers
+from locator.redirect import MAX_LINKS, redirect_headers
 from locator.reload import Reloader
 from locator.resources import Resources, load_resources
 from locator.settings import Settings
-from locator.views import caches_body, nearest_body, nearest_text, worker_body
+from locator.views import caches_body, nearest_text, render_nearest, worker_body
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class LocatorApp:
         self.resources = resources
         self.metrics = Metrics(DataCollector(lambda: self.resources, lambda: self.reloader.errors()))
         self.reloader = Reloader(settings, lambda: self.resources, self.install, self.metrics)
+        self.access_log = AccessLog(settings.log_format) if settings.access_log else None
         self.spec = openapi()
 
     def install(self, resources: Resources) -> None:
@@ -80,26 +82,31 @@ class LocatorApp:
         edge = read_edge(header_map(request.scope), peer[0] if peer else None, self.settings.trusted_proxies)
         return edge.with_query(query.ip, query.colo)
 
-    def decide(self, request: Request, query: NearestQuery) -> Decision:
+    def decide(self, request: Request, query: NearestQuery, n: int | None = None) -> Decision:
         context = self.context(request, query)
-        decision = decide(self.resources, context, query.declared, query.n)
+        decision = decide(self.resources, context, query.declared, query.n if n is None else n)
         self.metrics.observe_decision(decision.location)
         facts = request.scope.get("locator")
-        if facts is not None:  # for the access log
+        if facts is not None and self.access_log is not None:
+            first = decision.first
             facts["method"] = decision.location.method.value
-            facts["cache"] = decision.caches[0].cache.name if decision.caches else None
+            facts["cache"] = None if first is None else first.name
             facts["client_network"] = client_network(context.client_ip)
         return decision
 
+    @staticmethod
+    def query(request: Request) -> NearestQuery:
+        return parse_query(request.query_params.multi_items()) if request.scope["query_string"] else NearestQuery()
+
     async def nearest(self, request: Request) -> Response:
-        query = parse_query(request.query_params.multi_items())
+        query = self.query(request)
         decision = self.decide(request, query)
         if query.format == "text":
             return PlainTextResponse(nearest_text(decision), headers=NO_STORE)
-        return JSONResponse(nearest_body(decision), headers=NO_STORE)
+        return Response(render_nearest(decision), media_type="application/json", headers=NO_STORE)
 
     async def worker_caches(self, request: Request) -> Response:
-        query = parse_query(request.query_params.multi_items())
+        query = self.query(request)
         return JSONResponse(worker_body(self.decide(request, query)), headers=NO_STORE)
 
     async def caches(self, request: Request) -> Response:
@@ -169,11 +176,11 @@ class LocatorApp:
         if request.method not in ("GET", "HEAD"):
             raise HTTPException(405, headers={"Allow": "GET, HEAD"})
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-        decision = self.decide(request, NearestQuery())
+        decision = self.decide(request, NearestQuery(), n=MAX_LINKS)  # the Location and Link caches only
         if not decision.caches:
             raise ServiceUnavailable("no cache is in service", "no_cache_available")
         headers = redirect_headers(decision.caches, raw_path.decode("latin-1"), scope["query_string"].decode("latin-1"))
-        self.metrics.redirects.inc()
+        self.metrics.count(self.metrics.redirects)
         await Response(status_code=307, headers=headers)(scope, receive, send)
 
     def routes(self) -> list[Route]:
@@ -206,18 +213,29 @@ class LocatorApp:
             loop.add_signal_handler(signal.SIGHUP, reload_now)
         except (RuntimeError, ValueError):  # not the main thread (a test client): no signals to catch
             log.debug("SIGHUP reload not available in this thread")
-        watcher = (
-            loop.create_task(self.watch(self.settings.reload_interval_s)) if self.settings.reload_interval_s else None
-        )
+        watchers = [loop.create_task(self.flush_buffers())]
+        if self.settings.reload_interval_s:
+            watchers.append(loop.create_task(self.watch(self.settings.reload_interval_s)))
         try:
             yield
         finally:
-            if watcher is not None:
+            for watcher in watchers:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+            self.metrics.flush()
+            if self.access_log is not None:
+                self.access_log.flush()
             with contextlib.suppress(RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
+
+    async def flush_buffers(self) -> None:
+        """Write the buffered access-log lines and counts twice a second."""
+        while True:
+            await asyncio.sleep(0.5)
+            self.metrics.flush()
+            if self.access_log is not None:
+                self.access_log.flush()
 
     async def watch(self, interval_s: float) -> None:
         while True:
@@ -254,7 +272,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     }
     app = Starlette(
         routes=locator.routes(),
-        middleware=[Middleware(Observer, metrics=locator.metrics, access_log=settings.access_log)],
+        middleware=[Middleware(Observer, metrics=locator.metrics, access_log=locator.access_log)],
         exception_handlers=handlers,
         lifespan=locator.lifespan,
     )

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from locator.files import table_reader
-from locator.geo import Coordinate, FloatArray, InvalidCoordinate
+from locator.geo import Coordinate, Destinations, FloatArray, InvalidCoordinate
 
 STATUSES = ("up", "down", "disabled")
 REQUIRED_COLUMNS = ("name", "endpoint", "latitude", "longitude")
@@ -63,14 +63,18 @@ def parse_endpoint(text: str) -> str:
     return endpoint.rstrip("/")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CacheSet:
-    """All configured caches, and those in service with their positions as arrays for vectorised ranking."""
+    """All configured caches, and those in service with their positions as arrays for vectorised ranking.
+
+    Compared and hashed by identity: a loaded list is one value, and renderings of it can be memoised.
+    """
 
     caches: tuple[Cache, ...]
     in_service: tuple[Cache, ...] = field(init=False)
     latitudes: FloatArray = field(init=False, repr=False)
     longitudes: FloatArray = field(init=False, repr=False)
+    destinations: Destinations = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         usable = tuple(cache for cache in self.caches if cache.in_service)
@@ -84,6 +88,7 @@ class CacheSet:
         )
         self.latitudes.flags.writeable = False
         self.longitudes.flags.writeable = False
+        object.__setattr__(self, "destinations", Destinations.of(self.latitudes, self.longitudes))
 
     def __len__(self) -> int:
         return len(self.in_service)

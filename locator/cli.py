@@ -52,6 +52,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=workers,
+        http=settings.http,
         log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,  # the app logs each request itself, with its decision
         # The app decides whom to believe (LOCATOR_TRUSTED_PROXIES) from the real socket peer; uvicorn's

@@ -8,7 +8,7 @@ headers; only our own edge or ingress may be believed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from locator.addresses import IPAddress, IPNetwork, in_networks, parse_ip
 
@@ -19,8 +19,7 @@ MAX_TEXT_CHARS = 256  # for city, country, region and postal code values
 NO_COUNTRY = frozenset({"", "XX", "T1", "A1", "A2", "EU", "AP"})
 
 
-@dataclass(frozen=True, slots=True)
-class EdgeReport:
+class EdgeReport(NamedTuple):
     """The client's location as the edge reported it: raw text, judged later by the cascade."""
 
     provider: str  # cloudflare | cloudfront | generic
@@ -54,9 +53,11 @@ EDGE_HEADERS: dict[str, tuple[str, str, str, str, str | None, str | None]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class EdgeContext:
-    """Client address, edge report and receiving colo, each with the reason it is missing when it is."""
+class EdgeContext(NamedTuple):
+    """Client address, edge report and receiving colo, each with the reason it is missing when it is.
+
+    NamedTuples here and for EdgeReport: every request builds them, and they cost less than frozen dataclasses.
+    """
 
     client_ip: IPAddress | None = None
     # peer | cf-connecting-ip | cloudfront-viewer-address | x-forwarded-for | query; or why missing:
@@ -65,19 +66,18 @@ class EdgeContext:
     edge: EdgeReport | None = None
     edge_missing: str = "absent"  # absent | untrusted_peer | ip_override
     colo: str | None = None
-    colo_source: str = (
-        "absent"  # cf-ray | x-edge-colo | query, or why missing: absent | untrusted_peer | malformed_colo
-    )
+    # cf-ray | x-edge-colo | query, or why missing: absent | untrusted_peer | malformed_colo
+    colo_source: str = "absent"
 
     def with_query(self, ip: IPAddress | None, colo: str | None) -> EdgeContext:
         """Apply `?ip=` and `?colo=`: pretend to be that client, without the caller's edge."""
         context = self
         if ip is not None:
-            context = replace(context, client_ip=ip, client_ip_source="query", edge=None, edge_missing="ip_override")
+            context = context._replace(client_ip=ip, client_ip_source="query", edge=None, edge_missing="ip_override")
             if context.colo_source in ("cf-ray", "x-edge-colo"):
-                context = replace(context, colo=None, colo_source="ip_override")
+                context = context._replace(colo=None, colo_source="ip_override")
         if colo is not None:
-            context = replace(context, colo=colo, colo_source="query")
+            context = context._replace(colo=colo, colo_source="query")
         return context
 
 
@@ -88,10 +88,11 @@ def clean_text(value: str | None) -> str | None:
     value = value.strip()
     if not value or len(value) > MAX_TEXT_CHARS:
         return None
-    try:
-        value = value.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        pass
+    if not value.isascii():
+        try:
+            value = value.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
     return value if value.isprintable() else None
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from haversine import haversine
 
 # IUGG mean Earth radius, the one the `haversine` package uses; the 2022 worker used 6371 km, which changes
 # distances by 1.4 ppm and no ordering.
@@ -59,27 +60,48 @@ class Coordinate:
         return self.latitude == 0.0 and self.longitude == 0.0
 
 
-def distance_matrix_km(
-    origin_lat: FloatArray, origin_lon: FloatArray, dest_lat: FloatArray, dest_lon: FloatArray
-) -> FloatArray:
-    """Haversine great-circle distances, shape (origins, destinations), in km.
+@dataclass(frozen=True)
+class Destinations:
+    """Positions prepared once for many distance computations (the caches): radians and cos(latitude)."""
 
-    Degrees in, km out. NaN in any input gives NaN for that pair (an unknown position stays unknown).
-    This is the only distance implementation used for ranking, by the service and the evaluation alike.
+    latitude_rad: FloatArray
+    longitude_rad: FloatArray
+    cos_latitude: FloatArray
+
+    @classmethod
+    def of(cls, latitude: FloatArray, longitude: FloatArray) -> Destinations:
+        lat = np.radians(np.asarray(latitude, dtype=np.float64))
+        prepared = cls(lat, np.radians(np.asarray(longitude, dtype=np.float64)), np.cos(lat))
+        for array in (prepared.latitude_rad, prepared.longitude_rad, prepared.cos_latitude):
+            array.flags.writeable = False
+        return prepared
+
+
+def distances_km(origin_lat: FloatArray, origin_lon: FloatArray, to: Destinations) -> FloatArray:
+    """Haversine great-circle distances from each origin (degrees) to each destination, shape (origins,
+    destinations), in km. NaN in a position gives NaN for its pairs: an unknown position stays unknown.
+
+    The one vectorised distance of the project: the service's ranking and the evaluation both use it.
     """
     lat1 = np.radians(np.asarray(origin_lat, dtype=np.float64))[:, np.newaxis]
     lon1 = np.radians(np.asarray(origin_lon, dtype=np.float64))[:, np.newaxis]
-    lat2 = np.radians(np.asarray(dest_lat, dtype=np.float64))[np.newaxis, :]
-    lon2 = np.radians(np.asarray(dest_lon, dtype=np.float64))[np.newaxis, :]
-    half_chord = np.sin((lat2 - lat1) * 0.5) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) * 0.5) ** 2
+    half_chord = (
+        np.sin((to.latitude_rad - lat1) * 0.5) ** 2
+        + np.cos(lat1) * to.cos_latitude * np.sin((to.longitude_rad - lon1) * 0.5) ** 2
+    )
     # Rounding can push the haversine a hair past 1 for antipodal points; arcsin would then give NaN.
     result: FloatArray = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(half_chord, 1.0)))
     return result
 
 
+def distance_matrix_km(
+    origin_lat: FloatArray, origin_lon: FloatArray, dest_lat: FloatArray, dest_lon: FloatArray
+) -> FloatArray:
+    """`distances_km` for destinations given in degrees."""
+    return distances_km(origin_lat, origin_lon, Destinations.of(dest_lat, dest_lon))
+
+
 def great_circle_km(a: Coordinate, b: Coordinate) -> float:
-    """Distance between two points in km (the same formula as distance_matrix_km, for one pair)."""
-    matrix = distance_matrix_km(
-        np.array([a.latitude]), np.array([a.longitude]), np.array([b.latitude]), np.array([b.longitude])
-    )
-    return float(matrix[0, 0])
+    """Distance between two points in km: the `haversine` package's scalar form of the same formula and
+    radius (NumPy costs more than the arithmetic for one pair; tests/test_geo.py checks they agree)."""
+    return float(haversine((a.latitude, a.longitude), (b.latitude, b.longitude), check=False))

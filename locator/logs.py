@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and belongs in the JSON object.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
@@ -25,6 +26,41 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             payload["error"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
+
+
+class AccessLog:
+    """One line per request, written in batches.
+
+    Through `logging`, a request line cost as much as deciding the request (a record, a formatter and a
+    flushed write each time). This writes the same JSON (or text) line itself, buffers it, and writes the
+    buffer when it holds BATCH lines or when `flush` is called: the app does so twice a second and at
+    shutdown, so a line reaches the log within half a second.
+    """
+
+    BATCH = 256
+
+    def __init__(self, log_format: str, stream: TextIO | None = None) -> None:
+        self.log_format = log_format
+        self.stream = stream
+        self._lines: list[str] = []
+
+    def write(self, fields: dict[str, Any]) -> None:
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        if self.log_format == "json":
+            line = json.dumps({"ts": now, "level": "info", "logger": "locator.access", "message": "request", **fields})
+        else:
+            line = f"{now} INFO locator.access: request " + " ".join(f"{k}={v}" for k, v in fields.items())
+        self._lines.append(line)
+        if len(self._lines) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        text, self._lines = "\n".join(self._lines) + "\n", []
+        stream = self.stream or sys.stderr
+        stream.write(text)
+        stream.flush()
 
 
 def logging_config(level: str, log_format: str) -> dict[str, Any]:

@@ -9,9 +9,11 @@ worker loads the same files.
 
 from __future__ import annotations
 
+import collections
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -99,14 +101,37 @@ class Metrics:
             ["file"],
             registry=self.registry,
         )
+        # Labelled children by label values: `labels()` costs more than the increment it serves.
+        self._children: dict[tuple[object, ...], Any] = {}
+        # Counts not yet added to their counters: a request adds about five, and each `inc` takes a lock.
+        self._pending: collections.Counter[tuple[Counter, tuple[str, ...]]] = collections.Counter()
+
+    def child(self, metric: Counter | Histogram, *values: str) -> Any:
+        if not values:
+            return metric  # a metric without labels counts on itself
+        key = (metric, *values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
+
+    def count(self, metric: Counter, *values: str) -> None:
+        """Add one to a labelled counter, at the next `flush` (twice a second, and before every scrape)."""
+        self._pending[(metric, values)] += 1
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, collections.Counter()
+        for (metric, values), amount in pending.items():
+            self.child(metric, *values).inc(amount)
 
     def observe_decision(self, location: Location) -> None:
-        self.decisions.labels(location.method.value).inc()
+        self.count(self.decisions, location.method.value)
         for source, reason in location.skipped.items():
-            self.skips.labels(source, reason).inc()
+            self.count(self.skips, source, reason)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition: this process's registry, or every worker's when they share a directory."""
+        self.flush()
         registry = self.registry
         if os.environ.get(MULTIPROCESS_ENV):
             registry = CollectorRegistry()

@@ -7,16 +7,14 @@ after the response logs what the handler decided, which the handler leaves in `s
 
 from __future__ import annotations
 
-import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from locator.logs import AccessLog
 from locator.metrics import Metrics
-
-log = logging.getLogger("locator.access")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 ROUTES = frozenset({"/", "/nearest", "/_caches", "/caches", "/healthz", "/readyz", "/metrics", "/openapi.json"})
@@ -28,7 +26,7 @@ def route_of(path: str) -> str:
 
 
 class Observer:
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog | None) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
@@ -39,7 +37,7 @@ class Observer:
             return
         started = time.perf_counter()
         given = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"").decode("latin-1")
-        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+        request_id = given if REQUEST_ID.match(given) else os.urandom(8).hex()
         scope["locator"] = facts = {"request_id": request_id}
         status = 500
 
@@ -55,17 +53,16 @@ class Observer:
         finally:
             elapsed = time.perf_counter() - started
             route = route_of(scope["path"])
-            self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(elapsed)
-            if self.access_log:
-                log.info(
-                    "request",
-                    extra={
+            self.metrics.count(self.metrics.requests, route, str(status))
+            self.metrics.child(self.metrics.latency, route).observe(elapsed)
+            if self.access_log is not None:
+                self.access_log.write(
+                    {
                         **facts,
                         "http_method": scope["method"],
                         "path": scope["path"],
                         "route": route,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 3),
-                    },
+                    }
                 )

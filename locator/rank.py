@@ -18,38 +18,69 @@ import numpy as np
 import numpy.typing as npt
 
 from locator.caches import CacheSet
-from locator.geo import FloatArray, distance_matrix_km
+from locator.geo import FloatArray, distances_km
 
 IndexArray = npt.NDArray[np.intp]
+
+
+def _first(keys: FloatArray, n: int) -> IndexArray:
+    """The stable order's first n of each row without sorting everything.
+
+    argpartition finds each row's n-th smallest key; every key up to it (ties at the cut included, so that
+    file order still decides among equals) is then sorted stably. A row whose candidates are too many
+    (a cut inside a run of unknown positions) falls back to a full stable sort.
+    """
+    cut = np.take_along_axis(keys, np.argpartition(keys, n - 1, axis=1)[:, n - 1 : n], axis=1)
+    rows = []
+    for row, limit in zip(keys, cut[:, 0], strict=True):
+        candidates = np.flatnonzero(row <= limit)
+        if len(candidates) > 4 * n:
+            rows.append(np.argsort(row, kind="stable")[:n])
+        else:
+            rows.append(candidates[np.argsort(row[candidates], kind="stable")][:n])
+    return np.array(rows, dtype=np.intp).reshape(len(keys), n)
 
 
 def rank_many(
     caches: CacheSet, origin_lat: FloatArray, origin_lon: FloatArray, n: int | None = None
 ) -> tuple[IndexArray, FloatArray]:
-    """Rank every cache for many origins at once: one distance matrix, one sort.
+    """Rank every cache for many origins at once: one distance matrix, then the order.
 
     Returns (order, distances), both shape (origins, min(n, caches)): `order[i]` indexes
     `caches.in_service` nearest first for origin i, `distances[i]` holds the matching km (NaN = unknown).
     """
-    distances = distance_matrix_km(origin_lat, origin_lon, caches.latitudes, caches.longitudes)
+    distances = distances_km(origin_lat, origin_lon, caches.destinations)
     # Unknown positions sort after every real distance; a stable sort keeps file order among equals.
     keys = np.where(np.isnan(distances), np.inf, distances)
-    order = np.argsort(keys, axis=1, kind="stable")
-    if n is not None:
-        order = order[:, :n]
+    count = keys.shape[1]
+    width = count if n is None else min(n, count)
+    if width == 0:
+        order = np.empty((len(keys), 0), dtype=np.intp)
+    elif width == 1:
+        order = np.argmin(keys, axis=1)[:, np.newaxis]  # argmin returns the first of equals: file order
+    elif width * 8 <= count:
+        order = _first(keys, width)
+    else:
+        order = np.argsort(keys, axis=1, kind="stable")[:, :width]
     return order, np.take_along_axis(distances, order, axis=1)
 
 
-def sticky_indices(count: int, client_network: str, now_s: float, period_s: int) -> list[int]:
-    """A random order of `count` caches that one client network keeps for `period_s` seconds.
+def sticky_indices(count: int, client_network: str, now_s: float, period_s: int, n: int | None = None) -> list[int]:
+    """A random order of `count` caches (its first n) that one client network keeps for `period_s` seconds.
 
     A fresh shuffle per request sends each job of a site to a different cache and ruins hit rates
     (Pelican #1587). Seeding with (network, time window) keeps it stable without any state, so every
     replica gives the same answer. Each network's window starts at its own offset, so the federation's
-    clients do not all switch caches at the same second.
+    clients do not all switch caches at the same second. A forward Fisher-Yates stops after n draws, so
+    asking for fewer caches costs less and gives the same first ones.
     """
     digest = blake2b(client_network.encode(), digest_size=8).digest()
     window = int((now_s + int.from_bytes(digest, "big") % period_s) // period_s)
-    order = list(range(count))
-    random.Random(f"{client_network}|{window}").shuffle(order)
+    rng = random.Random(f"{client_network}|{window}")
+    moved: dict[int, int] = {}  # the positions a swap has changed, so that a long list is never built
+    order = []
+    for i in range(count if n is None else min(n, count)):
+        j = rng.randrange(i, count)
+        order.append(moved.get(j, j))
+        moved[j] = moved.get(i, i)
     return order

@@ -9,7 +9,6 @@ file being written in place is not caught half-way.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -102,12 +101,7 @@ class Reloader:
             reloaded.append(name)
         if reloaded:
             self.install(
-                dataclasses.replace(
-                    resources,
-                    caches=caches,
-                    sources=dataclasses.replace(resources.sources, overrides=overrides),
-                    loaded_at=time.time() if "caches" in reloaded else resources.loaded_at,
-                )
+                resources.with_data(caches, overrides, time.time() if "caches" in reloaded else resources.loaded_at)
             )
             log.info(
                 "reloaded %s: %d caches in service, %d overrides",

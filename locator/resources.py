@@ -9,6 +9,7 @@ Each degradation is logged once and listed by /readyz.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from locator.airports import AirportDataError, AirportTable, ensure_store
 from locator.caches import CacheSet, load_caches
 from locator.geoip import GeoIPDatabase, GeoIPError
 from locator.locate import Policy, Sources
-from locator.overrides import load_overrides
+from locator.memo import Memos
+from locator.overrides import OverrideTable, load_overrides
 from locator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,17 @@ class Resources:
     sticky_s: int
     degraded: list[str] = field(default_factory=list)
     loaded_at: float = field(default_factory=time.time)
+    memos: Memos | None = None
+
+    def with_data(self, caches: CacheSet, overrides: OverrideTable, loaded_at: float) -> Resources:
+        """New resources for new data files: same GeoIP, airports and policy; fresh memos."""
+        return dataclasses.replace(
+            self,
+            caches=caches,
+            sources=dataclasses.replace(self.sources, overrides=overrides),
+            loaded_at=loaded_at,
+            memos=None if self.memos is None else Memos.of(self.memos.size),
+        )
 
     def close(self) -> None:
         """Release the GeoIP database (for commands that are done; a server keeps its resources to the end)."""
@@ -75,4 +88,5 @@ def load_resources(settings: Settings) -> Resources:
         far_from_colo_km=settings.far_from_colo_km,
         default_colo=settings.default_colo,
     )
-    return Resources(caches, sources, policy, settings.fallback_sticky_s, degraded)
+    memos = Memos.of(settings.memo_size) if settings.memo_size else None
+    return Resources(caches, sources, policy, settings.fallback_sticky_s, degraded, memos=memos)

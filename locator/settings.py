@@ -86,6 +86,7 @@ SETTINGS: tuple[Setting, ...] = (
         "skipped (0 disables the cross-check).",
     ),
     Setting("default_colo", "", "IATA code of the place this locator runs, used when no edge names a colo."),
+    Setting("memo_size", "4096", "Recent rankings kept by origin (clients share the edge's city positions); 0 = none."),
     Setting(
         "fallback_sticky_s",
         "1200",
@@ -94,6 +95,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", "Address `locator serve` listens on."),
     Setting("port", "8000", "Port `locator serve` listens on."),
     Setting("workers", "1", "Number of uvicorn worker processes for `locator serve`."),
+    Setting("http", "auto", "HTTP parser for `locator serve`: `httptools` (C, the default through `auto`) or `h11`."),
     Setting("allow_ip_override", "true", "Allow `?ip=` (locate another address, for testing); `false` answers 403."),
     Setting("metrics_token", "", "When set, /metrics needs `Authorization: Bearer <token>`; empty = open."),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
@@ -136,6 +138,13 @@ def _nonnegative_float(text: str) -> float:
     value = float(text)
     if not value >= 0 or value == float("inf"):
         raise ValueError("must be a finite number >= 0")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be an integer >= 0")
     return value
 
 
@@ -199,6 +208,13 @@ def _log_format(text: str) -> str:
     return value
 
 
+def _http(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("auto", "h11", "httptools"):
+        raise ValueError("must be auto, h11 or httptools")
+    return value
+
+
 def _log_level(text: str) -> str:
     level = text.strip().lower()
     if level not in {"debug", "info", "warning", "error"}:
@@ -216,10 +232,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_accuracy_km": _nonnegative_float,
     "far_from_colo_km": _nonnegative_float,
     "default_colo": _colo,
+    "memo_size": _nonnegative_int,
     "fallback_sticky_s": _positive_int,
     "host": str.strip,
     "port": _port,
     "workers": _positive_int,
+    "http": _http,
     "allow_ip_override": _bool,
     "metrics_token": _token,
     "log_level": _log_level,
@@ -242,10 +260,12 @@ class Settings:
     max_accuracy_km: float
     far_from_colo_km: float
     default_colo: str | None
+    memo_size: int
     fallback_sticky_s: int
     host: str
     port: int
     workers: int
+    http: str
     allow_ip_override: bool
     metrics_token: Secret
     log_level: str

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import json
 from typing import Any
+
+import numpy as np
+import orjson
 
 from locator.caches import Cache, CacheSet
 from locator.decide import Decision
@@ -30,37 +34,68 @@ def cache_position(cache: Cache) -> dict[str, float | None]:
     return {"latitude": cache.coordinate.latitude, "longitude": cache.coordinate.longitude}
 
 
-def nearest_body(decision: Decision) -> dict[str, Any]:
-    """The `/nearest` JSON: method, client, skipped sources and the ordered caches."""
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+@functools.lru_cache(maxsize=8)
+def cache_fragments(caches: CacheSet) -> tuple[str, ...]:
+    """Each cache's entry in /nearest up to its distance, rendered once per cache list: per request only
+    the distances are new (rendering whole dicts cost more than the decision itself)."""
+    return tuple(
+        f'{{"name":{_json(c.name)},"endpoint":{_json(c.endpoint)},'
+        f'"latitude":{_json(cache_position(c)["latitude"])},"longitude":{_json(cache_position(c)["longitude"])},'
+        '"distance_km":'
+        for c in caches.in_service
+    )
+
+
+def render_nearest(decision: Decision) -> bytes:
+    """The `/nearest` JSON: method, client, skipped sources, the edge's report and the ordered caches."""
     where = decision.location
-    return {
-        "method": str(where.method),
-        "client": {
-            "ip": where.client_ip,
-            "latitude": None if where.coordinate is None else where.coordinate.latitude,
-            "longitude": None if where.coordinate is None else where.coordinate.longitude,
-            "city": where.city,
-            "country": where.country,
-            "colo": where.colo,
-            "accuracy_km": where.accuracy_km,
-        },
-        "skipped": dict(where.skipped),
-        "edge": None if where.edge is None else dataclasses.asdict(where.edge),
-        "caches": [
-            {
-                "name": item.cache.name,
-                "endpoint": item.cache.endpoint,
-                **cache_position(item.cache),
-                "distance_km": _km(item.distance_km),
-            }
-            for item in decision.caches
-        ],
-    }
+    head = orjson.dumps(
+        {
+            "method": str(where.method),
+            "client": {
+                "ip": where.client_ip,
+                "latitude": None if where.coordinate is None else where.coordinate.latitude,
+                "longitude": None if where.coordinate is None else where.coordinate.longitude,
+                "city": where.city,
+                "country": where.country,
+                "colo": where.colo,
+                "accuracy_km": where.accuracy_km,
+            },
+            "skipped": where.skipped,
+            "edge": None if where.edge is None else where.edge._asdict(),
+        }
+    )
+    listed = _caches_json(decision.caches_in_service, decision.order.tobytes(), decision.distances.tobytes())
+    return b"".join((head[:-1], b',"caches":', listed, b"}"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _caches_json(caches: CacheSet, order: bytes, distances: bytes) -> bytes:
+    """The ordered cache list as JSON; many clients get the very same list (same origin), so it is kept."""
+    fragments = cache_fragments(caches)
+    entries = [
+        f"{fragments[index]}{'null' if km != km else repr(round(km, 3))}}}"
+        for index, km in zip(
+            np.frombuffer(order, dtype=np.intp).tolist(), np.frombuffer(distances).tolist(), strict=True
+        )
+    ]
+    return f"[{','.join(entries)}]".encode()
+
+
+def nearest_body(decision: Decision) -> dict[str, Any]:
+    """`render_nearest` as data (for the CLI's --json)."""
+    body: dict[str, Any] = json.loads(render_nearest(decision))
+    return body
 
 
 def nearest_text(decision: Decision) -> str:
     """One endpoint per line, nearest first: `curl -s .../nearest?format=text | head -1` in a job script."""
-    return "".join(f"{item.cache.endpoint}\n" for item in decision.caches)
+    in_service = decision.caches_in_service.in_service
+    return "".join(f"{in_service[index].endpoint}\n" for index in decision.order.tolist())
 
 
 def worker_body(decision: Decision) -> dict[str, Any]:

@@ -69,7 +69,9 @@ def test_redirect_paths_that_could_leave_the_cache_host(client: TestClient, path
 def test_trailing_slash_is_not_redirected_to_the_host_header(client: TestClient) -> None:
     response = client.get("/nearest/", headers={"host": "evil.example"})
     assert response.status_code == 307
-    assert response.headers["location"].startswith("https://") and "evil.example" not in response.headers["location"]
+    location = response.headers["location"]
+    assert location.endswith(".example.org:8443/nearest/") or location.endswith(".example.org:8000/nearest/")
+    assert "evil.example" not in location
 
 
 def test_redirect_query_with_control_characters(client: TestClient) -> None:

@@ -2,36 +2,44 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
-import pytest
 from starlette.testclient import TestClient
 
-from locator.logs import JSONFormatter, logging_config
+from locator.logs import AccessLog, JSONFormatter, logging_config
 from tests.conftest import ClientFactory
 
 
-def access_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "locator.access"]
+def capture(client: TestClient) -> io.StringIO:
+    """Send the app's access log to a buffer."""
+    stream = io.StringIO()
+    client.app.state.locator.access_log.stream = stream  # type: ignore[attr-defined]
+    return stream
 
 
-def test_one_line_per_request_with_its_decision(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="locator.access")
+def access_lines(client: TestClient, stream: io.StringIO) -> list[dict[str, object]]:
+    client.app.state.locator.access_log.flush()  # type: ignore[attr-defined]
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_one_line_per_request_with_its_decision(client: TestClient) -> None:
+    stream = capture(client)
     response = client.get("/nearest", headers={"cf-connecting-ip": "129.93.1.7"})
     client.get("/file.txt", params={"lat": "1"})
     client.get("/nearest", params={"lat": "x"})
-    records = access_lines(caplog)
+    records = access_lines(client, stream)
     assert len(records) == 3
-    line = json.loads(JSONFormatter().format(records[0]))
+    line = records[0]
     assert line["message"] == "request" and line["level"] == "info" and line["logger"] == "locator.access"
     assert line["request_id"] == response.headers["x-request-id"]
     assert (line["http_method"], line["path"], line["route"], line["status"]) == ("GET", "/nearest", "/nearest", 200)
     assert (line["method"], line["cache"], line["client_network"]) == ("geoip", "Kansas", "129.93.1.0/24")
     assert line["duration_ms"] >= 0
     assert "129.93.1.7" not in json.dumps(line)  # the network, not the address
-    assert json.loads(JSONFormatter().format(records[1]))["route"] == "redirect"
-    assert json.loads(JSONFormatter().format(records[2]))["status"] == 400
+    assert records[1]["route"] == "redirect"
+    assert records[2]["status"] == 400 and "method" not in records[2]  # rejected before any decision
 
 
 def test_request_ids_are_kept_when_sane_and_made_otherwise(client: TestClient) -> None:
@@ -42,12 +50,22 @@ def test_request_ids_are_kept_when_sane_and_made_otherwise(client: TestClient) -
     assert client.get("/healthz").headers["x-request-id"] != client.get("/healthz").headers["x-request-id"]
 
 
-def test_access_log_can_be_turned_off(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="locator.access")
+def test_access_log_can_be_turned_off(make_client: ClientFactory) -> None:
     client = make_client(access_log="false")
-    client.get("/nearest")
-    assert access_lines(caplog) == []
+    assert client.app.state.locator.access_log is None  # type: ignore[attr-defined]
     assert "x-request-id" in client.get("/nearest").headers  # ids still flow
+
+
+def test_access_log_in_text() -> None:
+    log = AccessLog("text", io.StringIO())
+    log.write({"request_id": "abc", "route": "/healthz", "status": 200})
+    assert log.stream is not None and log.stream.getvalue() == ""  # buffered until a flush or a full batch
+    log.flush()
+    line = log.stream.getvalue()  # type: ignore[attr-defined]
+    assert line.endswith(" INFO locator.access: request request_id=abc route=/healthz status=200\n")
+    for _ in range(AccessLog.BATCH):
+        log.write({"n": 1})
+    assert len(log.stream.getvalue().splitlines()) == 1 + AccessLog.BATCH  # type: ignore[attr-defined]
 
 
 def test_logging_config_formats() -> None:

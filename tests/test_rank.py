@@ -79,6 +79,22 @@ def test_many_origins_at_once_equal_one_at_a_time(caches: CacheSet, origins: lis
         assert [caches.in_service[i].name for i in order[row]] == [cache.name for cache, _ in one]
 
 
+ties = st.sampled_from([Coordinate(41.9, -87.6), Coordinate(39.1, -94.6), Coordinate(29.8, -95.3), None])
+
+
+@given(
+    st.lists(ties, min_size=1, max_size=120),
+    st.sampled_from([Coordinate(40.0, -90.0), Coordinate(30, -95)]),
+    st.integers(1, 15),
+)
+def test_a_short_list_of_many_is_the_full_rankings_prefix(
+    positions: list[Coordinate | None], origin: Coordinate, n: int
+) -> None:
+    """Partial sorting (n much smaller than the caches) keeps ties at the cut in file order."""
+    caches = CacheSet(tuple(Cache(f"c{i}", f"https://c{i}.example", p) for i, p in enumerate(positions)))
+    assert rank_caches(caches, origin, n) == rank_caches(caches, origin)[:n]
+
+
 def test_exact_ties_keep_file_order() -> None:
     same = Coordinate(29.8131, -95.3098)
     caches = CacheSet((Cache("HoustonB", "https://b.example", same), Cache("HoustonA", "https://a.example", same)))
@@ -87,6 +103,13 @@ def test_exact_ties_keep_file_order() -> None:
 
 def _cacheset(size: int) -> CacheSet:
     return CacheSet(tuple(Cache(f"c{i}", f"https://c{i}.example", Coordinate(i, i)) for i in range(size)))
+
+
+@given(st.integers(0, 300), st.integers(0, 20), st.floats(0, 1e9))
+def test_sticky_prefix_is_the_same_whatever_n(count: int, n: int, now: float) -> None:
+    full = sticky_indices(count, "192.0.2.0/24", now, 1200)
+    assert sorted(full) == list(range(count))
+    assert sticky_indices(count, "192.0.2.0/24", now, 1200, n) == full[:n]
 
 
 def test_sticky_order_is_stable_within_a_window_and_a_permutation() -> None:
