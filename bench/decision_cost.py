@@ -2,10 +2,11 @@
 
     python bench/decision_cost.py [--sizes 10,100,1000,10000] [--seconds 1.0] [--http-duration 10]
 
-In process: the whole `locator.decide.decide()` (locate with the embedded GeoIP and airports, then ranking
-and the RankedCache list) for the edge contexts of the Cloudflare mix, with n=None (every cache) and n=6;
-`rank_many` alone for one origin; and decide plus the /nearest JSON body as Starlette renders it. Each
-figure is the best of five slices taken round-robin over all sizes, in µs per call, with its ratio to the 10-cache case.
+In process: the whole `locator.decide.decide()` (locate with the embedded GeoIP and airports, then ranking)
+for the edge contexts of the Cloudflare mix, with n=None (every cache) and n=6, without the memos of recent
+answers (LOCATOR_MEMO_SIZE=0) and with them; `rank_many` alone for one origin; and decide plus the
+/nearest JSON body (locator.views.render_nearest). Each figure is the best of five slices taken round-robin
+over all sizes, in µs per call, with its ratio to the 10-cache case.
 
 Through HTTP: `locator serve` with a 1,000-cache file against bench/bare_app.py, wrk with the mix, on
 /nearest?n=6, /nearest (1,000 caches in every answer) and a redirect path. The issue's targets: 1,000 caches
@@ -18,16 +19,13 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import loadkit as lk
 import numpy as np
 
-import locator.decide
 from locator.caches import Cache, CacheSet
 from locator.decide import decide
 from locator.edge import EdgeContext, read_edge
@@ -35,11 +33,7 @@ from locator.geo import Coordinate
 from locator.rank import rank_many
 from locator.resources import Resources, load_resources
 from locator.settings import Settings
-from locator.views import nearest_body
-
-# Where a memo of recent answers would be measured, once locator.decide has one (another developer adds it).
-# Expected: a callable with decide()'s signature. Nothing here invents a memo.
-MEMO_HOOK = "decide_memoized"
+from locator.views import render_nearest
 
 
 def synthetic_caches(count: int, seed: int = 2024) -> CacheSet:
@@ -81,35 +75,23 @@ def best_us(call: Callable[[int], object], count: int, seconds: float) -> float:
     return best * 1e6
 
 
-def render(body: dict[str, Any]) -> bytes:
-    """What starlette.responses.JSONResponse.render does with the body."""
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
-
-
-def memo_variant(resources: Resources, contexts: Sequence[EdgeContext], seconds: float) -> str:
-    """The memo variant, measured only if locator.decide exposes MEMO_HOOK; otherwise says it is absent."""
-    memo = getattr(locator.decide, MEMO_HOOK, None)
-    if memo is None:
-        return f"memo variant: not measured (locator.decide has no `{MEMO_HOOK}`; no memo of answers exists yet)"
-    plain = best_us(lambda i: decide(resources, contexts[i], None, 6), len(contexts), seconds)
-    cached = best_us(lambda i: memo(resources, contexts[i], None, 6), len(contexts), seconds)
-    return f"memo variant ({MEMO_HOOK}, n=6): {cached:,.1f} µs vs decide {plain:,.1f} µs = {plain / cached:.1f}x faster"
-
-
 Cell = tuple[Callable[[int], object], int]  # a call taking the input index, and how many inputs it rotates through
 
 
 def size_cells(resources: Resources, contexts: Sequence[EdgeContext]) -> dict[str, Cell]:
-    """The six in-process figures for one cache set."""
+    """The in-process figures for one cache set: without memos, then with them (warm)."""
+    plain = dataclasses.replace(resources, memos=None)
     caches, count = resources.caches, len(contexts)
     lat, lon = np.array([40.8]), np.array([-96.667])  # one origin: Lincoln, Nebraska
     return {
-        "decide_all": (lambda i: decide(resources, contexts[i]), count),
-        "decide_6": (lambda i: decide(resources, contexts[i], None, 6), count),
+        "decide_all": (lambda i: decide(plain, contexts[i]), count),
+        "decide_6": (lambda i: decide(plain, contexts[i], None, 6), count),
         "rank_all": (lambda i: rank_many(caches, lat, lon), 1),
         "rank_6": (lambda i: rank_many(caches, lat, lon, 6), 1),
-        "body_all": (lambda i: render(nearest_body(decide(resources, contexts[i]))), count),
-        "body_6": (lambda i: render(nearest_body(decide(resources, contexts[i], None, 6))), count),
+        "body_all": (lambda i: render_nearest(decide(plain, contexts[i])), count),
+        "body_6": (lambda i: render_nearest(decide(plain, contexts[i], None, 6)), count),
+        "memo_all": (lambda i: decide(resources, contexts[i]), count),
+        "memo_6": (lambda i: decide(resources, contexts[i], None, 6), count),
     }
 
 
@@ -133,32 +115,31 @@ def interleaved_best(cells: dict[tuple[int, str], Cell], seconds: float, rounds:
     return {key: value * 1e6 for key, value in best.items()}
 
 
-def in_process(sizes: Sequence[int], seconds: float, rounds: int) -> tuple[dict[int, dict[str, float]], str]:
+def in_process(sizes: Sequence[int], seconds: float, rounds: int) -> dict[int, dict[str, float]]:
     settings = Settings.from_env({})
     base = load_resources(settings)
     contexts = [read_edge(r.headers, lk.HOST, settings.trusted_proxies) for r in lk.cloudflare_mix()]
     cells: dict[tuple[int, str], Cell] = {}
-    memo_line = ""
     for size in sizes:
-        resources = dataclasses.replace(base, caches=synthetic_caches(size))
+        resources = base.with_data(synthetic_caches(size), base.sources.overrides, 0.0)  # fresh memos per size
         cells.update({(size, key): cell for key, cell in size_cells(resources, contexts).items()})
-        if size == 1000:
-            memo_line = memo_variant(resources, contexts, seconds)
     timings = interleaved_best(cells, seconds, rounds)
     rows = {size: {key: timings[(size, key)] for (s, key) in cells if s == size} for size in sizes}
     header = f"{'caches':>7} {'decide n=all':>14} {'decide n=6':>12} {'rank_many all':>14} {'rank_many 6':>12}"
-    print(header + f" {'decide+body all':>16} {'decide+body 6':>14}   (µs per call, best of {rounds} slices)")
+    header += f" {'decide+body all':>16} {'decide+body 6':>14} {'memo all':>10} {'memo 6':>8}"
+    print(header + f"   (µs per call, best of {rounds} slices; memo = with the memos of recent answers, warm)")
     for size, row in rows.items():
         print(
             f"{size:>7,} {row['decide_all']:>14,.1f} {row['decide_6']:>12,.1f} {row['rank_all']:>14,.1f} "
-            f"{row['rank_6']:>12,.1f} {row['body_all']:>16,.1f} {row['body_6']:>14,.1f}"
+            f"{row['rank_6']:>12,.1f} {row['body_all']:>16,.1f} {row['body_6']:>14,.1f} {row['memo_all']:>10,.1f} "
+            f"{row['memo_6']:>8,.1f}"
         )
     first = rows[sizes[0]]
     print(f"\nratio to the {sizes[0]:,}-cache case:")
     for size, row in rows.items():
         print(f"{size:>7,} " + "  ".join(f"{key} {row[key] / first[key]:6.1f}x" for key in row))
     base.close()
-    return rows, memo_line
+    return rows
 
 
 def over_http(size: int, duration: float, rounds: int, warmup: float, connections: int, generator: str) -> list[str]:
@@ -175,7 +156,7 @@ def over_http(size: int, duration: float, rounds: int, warmup: float, connection
         ):
             lk.check_methods(server, mix_6)
             runs = [
-                lk.Run("bare", bare, [lk.Request("/", {}, "plain")]),
+                lk.Run("bare", bare, mix_6),  # the same requests; the bare app ignores their headers
                 lk.Run("n6", server, mix_6),
                 lk.Run("all", server, mix_all),
                 lk.Run("redirect", server, mix_redirect),
@@ -212,17 +193,19 @@ def main() -> None:
     print(lk.machine_line())
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"in process: decide() over the {len(lk.cloudflare_mix())} edge contexts of the Cloudflare mix")
-    rows, memo_line = in_process(sizes, args.seconds, args.slices)
-    print(memo_line or f"memo variant: not measured (no 1,000-cache size in --sizes; hook `{MEMO_HOOK}`)")
+    rows = in_process(sizes, args.seconds, args.slices)
     summary = []
     if 10000 in rows:
-        worst = rows[10000]["decide_all"]
-        best = rows[10000]["decide_6"]
+        row = rows[10000]
+
+        def verdict(us: float) -> str:
+            return "met" if us < 1000 else "not met"
+
         summary.append(
-            f"summary: decision_cost 10,000 caches: decide {worst / 1000:.2f} ms (n=all), {best / 1000:.2f} ms "
-            f"(n=6) per decision (target < 1 ms: {'met' if worst < 1000 else 'not met'} for n=all, "
-            f"{'met' if best < 1000 else 'not met'} for n=6); {sizes[0]:,} caches: "
-            f"{rows[sizes[0]]['decide_all']:.0f} µs"
+            f"summary: decision_cost 10,000 caches, no memo: decide {row['decide_all'] / 1000:.2f} ms (n=all, "
+            f"{verdict(row['decide_all'])}), {row['decide_6'] / 1000:.2f} ms (n=6, {verdict(row['decide_6'])}); "
+            f"with the memos {row['memo_all'] / 1000:.3f} ms (n=all), {row['memo_6'] / 1000:.3f} ms (n=6); "
+            f"target < 1 ms; {sizes[0]:,} caches: {rows[sizes[0]]['decide_all']:.0f} µs"
         )
     if args.http_duration > 0:
         generator = lk.choose_generator(args.generator)

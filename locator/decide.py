@@ -20,7 +20,7 @@ from locator.caches import Cache, CacheSet
 from locator.edge import EdgeContext
 from locator.geo import Coordinate, FloatArray
 from locator.locate import Location, locate
-from locator.rank import IndexArray, rank_many, sticky_indices
+from locator.rank import IndexArray, rank_many, sticky_indices, sticky_window
 from locator.resources import Resources
 
 
@@ -97,14 +97,19 @@ def decide(
         if memos is not None:
             memos.locations.put((declared, context), location)
     point = location.coordinate
-    key = (point.latitude, point.longitude, -1 if n is None else n) if point is not None else None
-    if key is not None and memos is not None and (hit := memos.rankings.get(key)) is not None:
+    now = time.time() if now_s is None else now_s
+    width = -1 if n is None else n
+    if point is not None:
+        key: tuple[object, ...] = (point.latitude, point.longitude, width)
+    else:  # a sticky order lasts its network's window
+        network = client_network(context.client_ip)
+        key = (network, sticky_window(network, now, resources.sticky_s), width)
+    if memos is not None and (hit := memos.rankings.get(key)) is not None:
         order, distances = hit
     else:
-        now = time.time() if now_s is None else now_s
         rows, km = order_many(resources, [location], [context.client_ip], now, n)
         order, distances = rows[0], km[0]
-        if key is not None and memos is not None:
+        if memos is not None:
             order.flags.writeable = distances.flags.writeable = False
             memos.rankings.put(key, (order, distances))
     return Decision(location, order, distances, resources.caches)

@@ -40,13 +40,13 @@ class Memos:
     - locations, by (declared position, edge context): a site's jobs come from a few NAT addresses through
       the same edge, and locating them again gives the same answer;
     - rankings, by (origin, n): many clients share an origin (the edge gives a city's position, GeoIP a
-      network's), and the ranking from it only changes with the cache list.
-    Sticky fallback orders are not kept: they change with time.
+      network's), and the ranking from it only changes with the cache list; a sticky fallback order by
+      (client network, its time window, n), for as long as the window lasts.
     """
 
     size: int
     locations: Memo[tuple[Coordinate | None, EdgeContext], Location]
-    rankings: Memo[tuple[float, float, int], tuple[IndexArray, FloatArray]]
+    rankings: Memo[tuple[object, ...], tuple[IndexArray, FloatArray]]
 
     @classmethod
     def of(cls, size: int) -> Memos:

@@ -23,6 +23,19 @@ from locator.geo import FloatArray, distances_km
 IndexArray = npt.NDArray[np.intp]
 
 
+def _stable_order(keys: FloatArray) -> IndexArray:
+    """Each row's stable ascending order: an unstable sort, then the rare runs of equal keys put back in
+    file order. The same result as kind="stable", in about half the time for thousands of caches."""
+    order = np.argsort(keys, axis=1, kind="quicksort")
+    ordered = np.take_along_axis(keys, order, axis=1)
+    for row in np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1)):
+        equal = np.concatenate(([False], ordered[row, 1:] == ordered[row, :-1], [False]))
+        edges = np.flatnonzero(equal[1:] != equal[:-1])  # each run of equal keys: [start, end]
+        for start, end in zip(edges[::2], edges[1::2], strict=True):
+            order[row, start : end + 1].sort()
+    return order
+
+
 def _first(keys: FloatArray, n: int) -> IndexArray:
     """The stable order's first n of each row without sorting everything.
 
@@ -35,7 +48,7 @@ def _first(keys: FloatArray, n: int) -> IndexArray:
     for row, limit in zip(keys, cut[:, 0], strict=True):
         candidates = np.flatnonzero(row <= limit)
         if len(candidates) > 4 * n:
-            rows.append(np.argsort(row, kind="stable")[:n])
+            rows.append(_stable_order(row[np.newaxis, :])[0, :n])
         else:
             rows.append(candidates[np.argsort(row[candidates], kind="stable")][:n])
     return np.array(rows, dtype=np.intp).reshape(len(keys), n)
@@ -61,8 +74,15 @@ def rank_many(
     elif width * 8 <= count:
         order = _first(keys, width)
     else:
-        order = np.argsort(keys, axis=1, kind="stable")[:, :width]
+        order = _stable_order(keys)[:, :width]
     return order, np.take_along_axis(distances, order, axis=1)
+
+
+def sticky_window(client_network: str, now_s: float, period_s: int) -> int:
+    """Which of its `period_s`-long windows a network is in: each network's windows start at their own
+    offset, so the federation's clients do not all switch caches at the same second."""
+    digest = blake2b(client_network.encode(), digest_size=8).digest()
+    return int((now_s + int.from_bytes(digest, "big") % period_s) // period_s)
 
 
 def sticky_indices(count: int, client_network: str, now_s: float, period_s: int, n: int | None = None) -> list[int]:
@@ -70,13 +90,10 @@ def sticky_indices(count: int, client_network: str, now_s: float, period_s: int,
 
     A fresh shuffle per request sends each job of a site to a different cache and ruins hit rates
     (Pelican #1587). Seeding with (network, time window) keeps it stable without any state, so every
-    replica gives the same answer. Each network's window starts at its own offset, so the federation's
-    clients do not all switch caches at the same second. A forward Fisher-Yates stops after n draws, so
-    asking for fewer caches costs less and gives the same first ones.
+    replica gives the same answer (see sticky_window). A forward Fisher-Yates stops after n draws, so asking
+    for fewer caches costs less and gives the same first ones.
     """
-    digest = blake2b(client_network.encode(), digest_size=8).digest()
-    window = int((now_s + int.from_bytes(digest, "big") % period_s) // period_s)
-    rng = random.Random(f"{client_network}|{window}")
+    rng = random.Random(f"{client_network}|{sticky_window(client_network, now_s, period_s)}")
     moved: dict[int, int] = {}  # the positions a swap has changed, so that a long list is never built
     order = []
     for i in range(count if n is None else min(n, count)):

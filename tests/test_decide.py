@@ -23,8 +23,9 @@ def test_memo_answers_repeated_origins_and_only_them(settings: Settings) -> None
     assert [c.cache.name for c in again.caches] == [c.cache.name for c in first.caches]
     assert again.order is first.order and again.location is first.location  # served from the memos
     decide(resources, EdgeContext(), CHICAGO)  # another n: another entry
-    decide(resources, EdgeContext())  # fallback: not memoised (it depends on the client and the time)
-    assert len(resources.memos.rankings) == 2
+    fallback = decide(resources, EdgeContext(), now_s=1_000.0)  # a sticky order: kept for its window
+    assert decide(resources, EdgeContext(), now_s=1_001.0).order is fallback.order
+    assert len(resources.memos.rankings) == 3
 
 
 def test_memo_is_bounded_and_new_data_starts_empty(make_settings) -> None:  # type: ignore[no-untyped-def]

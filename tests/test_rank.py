@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from locator.caches import Cache, CacheSet
 from locator.geo import Coordinate, great_circle_km
-from locator.rank import rank_many, sticky_indices
+from locator.rank import _stable_order, rank_many, sticky_indices
 
 coordinates = st.builds(Coordinate, st.floats(-90, 90), st.floats(-180, 180))
 # Few distinct positions, so that exact ties are common.
@@ -93,6 +93,18 @@ def test_a_short_list_of_many_is_the_full_rankings_prefix(
     """Partial sorting (n much smaller than the caches) keeps ties at the cut in file order."""
     caches = CacheSet(tuple(Cache(f"c{i}", f"https://c{i}.example", p) for i, p in enumerate(positions)))
     assert rank_caches(caches, origin, n) == rank_caches(caches, origin)[:n]
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from([0.5, 1.0, 2.0, float("inf")]) | st.floats(0, 10), min_size=5, max_size=5),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_stable_order_is_numpys_stable_sort(rows: list[list[float]]) -> None:
+    keys = np.array(rows)
+    assert (_stable_order(keys) == np.argsort(keys, axis=1, kind="stable")).all()
 
 
 def test_exact_ties_keep_file_order() -> None:
