@@ -227,7 +227,7 @@ def main() -> None:
         with lk.running(lk.start_bare(scratch)) as bare, lk.running(lk.start_locator(scratch)) as locator:
             checks = {path: lk.http_get(locator.url + path, headers)[0] for path in ("/nearest", REDIRECT_PATH)}
             print(f"status check with the edge headers: {checks} (expected 200 and 307)")
-            before = shape(bare, "/nearest", {})
+            before = shape(bare, "/nearest", headers)  # the same requests: the bare app ignores headers
             bare.wait_idle()
             print(before.line("bare Starlette, fixed JSON (before)"))
             nearest = shape(locator, "/nearest", headers)
@@ -236,7 +236,7 @@ def main() -> None:
             redirect = shape(locator, REDIRECT_PATH, headers)
             locator.wait_idle()
             print(redirect.line("locator redirect path (307)"))
-            after = shape(bare, "/nearest", {})
+            after = shape(bare, "/nearest", headers)
             print(after.line("bare Starlette, fixed JSON (after)"))
     base = dataclasses.replace(before, rate=(before.rate + after.rate) / 2)
     print(f"baseline: the mean of the bare runs before and after, {base.rate:,.0f} trans/s (the host's speed drifts)")

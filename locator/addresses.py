@@ -61,6 +61,7 @@ def in_networks(address: IPAddress | None, networks: Iterable[IPNetwork]) -> boo
     return any(address.version == net.version and address in net for net in networks)
 
 
+@functools.lru_cache(maxsize=8192)
 def client_network(address: IPAddress | None) -> str:
     """The client's network (/24 for IPv4, /48 for IPv6): the unit that shares a sticky fallback order."""
     if address is None:

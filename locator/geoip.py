@@ -17,7 +17,7 @@ import maxminddb
 
 from locator.addresses import IPAddress
 
-MEMO_SIZE = 65536  # recent addresses; GeoIP answers do not change while a database is open
+MEMO_SIZE = 16384  # recent addresses (the decision memo before it serves repeated clients); answers do not change
 
 
 class GeoIPError(ValueError):

@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import orjson
+
 # Attributes every LogRecord has; anything else was passed with `extra=` and belongs in the JSON object.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
@@ -47,7 +49,8 @@ class AccessLog:
     def write(self, fields: dict[str, Any]) -> None:
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
         if self.log_format == "json":
-            line = json.dumps({"ts": now, "level": "info", "logger": "locator.access", "message": "request", **fields})
+            record = {"ts": now, "level": "info", "logger": "locator.access", "message": "request", **fields}
+            line = orjson.dumps(record).decode()
         else:
             line = f"{now} INFO locator.access: request " + " ".join(f"{k}={v}" for k, v in fields.items())
         self._lines.append(line)
