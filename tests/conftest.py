@@ -7,12 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from mmdb_writer import MmdbU16, MMDBWriter
 from netaddr import IPSet
 from starlette.testclient import TestClient
 
 from locator.app import create_app
 from locator.settings import Settings
+
+# No test may fail on wall-clock time: Hypothesis's per-example deadline is off everywhere.
+hypothesis_settings.register_profile("locator", deadline=None)
+hypothesis_settings.load_profile("locator")
 
 CACHES_CSV = """\
 name,endpoint,latitude,longitude,status,site

@@ -26,5 +26,5 @@ def test_soak_and_faults_at_ci_size() -> None:
     assert "FAIL" not in result.stdout
     assert len(re.findall(r"^PASS ", result.stdout, re.MULTILINE)) == 9
     served = int(re.search(r"load: ([\d,]+) requests", result.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
-    assert served > 1000
+    assert served > 100  # load really ran (not a speed check)
     assert "failed requests: 0" in result.stdout and "temporary files left: none" in result.stdout
