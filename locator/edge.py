@@ -152,8 +152,14 @@ def read_report(headers: Mapping[str, str]) -> EdgeReport | None:
     return None
 
 
+# Where a trusted proxy names the client, in order of preference.
+CLIENT_IP_HEADERS = ("cf-connecting-ip", "cloudfront-viewer-address", "x-forwarded-for")
+# Where a trusted edge names the data centre that received the request, and how to read it.
+COLO_HEADERS = {"cf-ray": colo_from_ray, "x-edge-colo": parse_colo}
+
+
 def read_colo(headers: Mapping[str, str]) -> tuple[str | None, str]:
-    for name, parse in (("cf-ray", colo_from_ray), ("x-edge-colo", parse_colo)):
+    for name, parse in COLO_HEADERS.items():
         value = headers.get(name)
         if value is not None:
             colo = parse(value)
@@ -166,7 +172,7 @@ def read_client_ip(
 ) -> tuple[IPAddress | None, str]:
     """(address, where it came from), or (None, why not)."""
     if trusted:
-        for name in ("cf-connecting-ip", "cloudfront-viewer-address", "x-forwarded-for"):
+        for name in CLIENT_IP_HEADERS:
             if name in headers:
                 if name == "x-forwarded-for":
                     address = forwarded_client(headers[name], proxies)

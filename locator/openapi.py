@@ -6,6 +6,8 @@ query parameter is here, and real answers validate against these schemas.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from locator import __version__
@@ -73,9 +75,14 @@ QUERY_PARAMETERS: list[dict[str, Any]] = [
 for _parameter in QUERY_PARAMETERS:
     _parameter["allowEmptyValue"] = True  # `?lat=&lon=` is the same as no lat and lon (unset shell variables)
 
-# What a redirect path may hold: no control characters, and no leading '/' or '\' (which would make
-# `<endpoint>/<path>` name another host).
-REDIRECT_PATH = {"type": "string", "pattern": "^(?![/\\\\])[^\\x00-\\x1f\\x7f]*$"}
+
+def redirect_path(routes: Iterable[str]) -> dict[str, str]:
+    """What a redirect path may hold: not empty and not one of the service's own routes (those answer
+    themselves), no control characters, and no leading '/' or '\\' (which would make `<endpoint>/<path>`
+    name another host)."""
+    own = "|".join(re.escape(route.lstrip("/")) for route in routes if route != "/")
+    return {"type": "string", "pattern": f"^(?!(?:{own})$)(?![/\\\\])[^\\x00-\\x1f\\x7f]+$"}
+
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -224,6 +231,79 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+# The service's own routes; every other path is a redirect.
+ROUTES: dict[str, Any] = {
+    "/": {"get": {"summary": "What this service offers", "responses": {"200": _json("Index", "Endpoints.")}}},
+    "/nearest": {
+        "get": {
+            "summary": "The caches nearest to the caller, nearest first",
+            "parameters": QUERY_PARAMETERS,
+            "responses": {
+                "200": {
+                    "description": "The decision and the ordered caches.",
+                    "headers": NO_STORE,
+                    "content": {
+                        "application/json": {"schema": _ref("Nearest")},
+                        "text/plain": {"schema": {"type": "string"}},
+                    },
+                },
+                **ERRORS,
+            },
+        }
+    },
+    "/_caches": {
+        "get": {
+            "summary": "The same decision in the 2022 Cloudflare Worker's shape",
+            "parameters": QUERY_PARAMETERS,
+            "responses": {"200": _json("WorkerCaches", "Worker-compatible answer."), **ERRORS},
+        }
+    },
+    "/caches": {"get": {"summary": "Every configured cache", "responses": {"200": _json("CacheList", "Caches.")}}},
+    "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Health", "Alive.")}}},
+    "/readyz": {
+        "get": {
+            "summary": "Readiness, degraded modes, reload state",
+            "responses": {"200": _json("Ready", "Serving.")},
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics",
+            "responses": {
+                "200": {
+                    "description": "Text exposition format.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
+    "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1."}}}},
+}
+
+
+def redirect_route(routes: Iterable[str]) -> dict[str, Any]:
+    """The catch-all redirect, for any path that `routes` do not answer."""
+    return {
+        "get": {
+            "summary": "Redirect to <nearest cache><path>?<query> (any path without a route of its own)",
+            "parameters": [{"name": "path", "in": "path", "required": True, "schema": redirect_path(routes)}],
+            "responses": {
+                "307": {
+                    "description": "Temporary redirect; Link lists the nearest caches (at most 6).",
+                    "headers": {
+                        "Location": {"schema": {"type": "string"}},
+                        "Link": {"schema": {"type": "string"}},
+                        **NO_STORE,
+                    },
+                },
+                "400": _json("Error", "A path or query that could leave the cache host or inject headers."),
+                "405": ERRORS["405"],
+                "503": _json("Error", "No cache is in service."),
+            },
+        },
+    }
+
+
 def openapi() -> dict[str, Any]:
     """The whole document."""
     return {
@@ -234,75 +314,6 @@ def openapi() -> dict[str, Any]:
             "description": "Finds the OSDF data caches nearest to a client, from CDN edge headers, local GeoIP "
             "or the receiving data centre; answers with an ordered list or a 307 redirect.",
         },
-        "paths": {
-            "/": {"get": {"summary": "What this service offers", "responses": {"200": _json("Index", "Endpoints.")}}},
-            "/nearest": {
-                "get": {
-                    "summary": "The caches nearest to the caller, nearest first",
-                    "parameters": QUERY_PARAMETERS,
-                    "responses": {
-                        "200": {
-                            "description": "The decision and the ordered caches.",
-                            "headers": NO_STORE,
-                            "content": {
-                                "application/json": {"schema": _ref("Nearest")},
-                                "text/plain": {"schema": {"type": "string"}},
-                            },
-                        },
-                        **ERRORS,
-                    },
-                }
-            },
-            "/_caches": {
-                "get": {
-                    "summary": "The same decision in the 2022 Cloudflare Worker's shape",
-                    "parameters": QUERY_PARAMETERS,
-                    "responses": {"200": _json("WorkerCaches", "Worker-compatible answer."), **ERRORS},
-                }
-            },
-            "/caches": {
-                "get": {"summary": "Every configured cache", "responses": {"200": _json("CacheList", "Caches.")}}
-            },
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Health", "Alive.")}}},
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness, degraded modes, reload state",
-                    "responses": {"200": _json("Ready", "Serving.")},
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {
-                        "200": {
-                            "description": "Text exposition format.",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-            "/openapi.json": {
-                "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1."}}}
-            },
-            "/{path}": {
-                "get": {
-                    "summary": "Redirect to <nearest cache><path>?<query> (any path without a route of its own)",
-                    "parameters": [{"name": "path", "in": "path", "required": True, "schema": REDIRECT_PATH}],
-                    "responses": {
-                        "307": {
-                            "description": "Temporary redirect; Link lists the nearest caches (at most 6).",
-                            "headers": {
-                                "Location": {"schema": {"type": "string"}},
-                                "Link": {"schema": {"type": "string"}},
-                                **NO_STORE,
-                            },
-                        },
-                        "400": _json("Error", "A path or query that could leave the cache host or inject headers."),
-                        "405": ERRORS["405"],
-                        "503": _json("Error", "No cache is in service."),
-                    },
-                },
-            },
-        },
+        "paths": {**ROUTES, "/{path}": redirect_route(ROUTES)},
         "components": {"schemas": SCHEMAS},
     }

@@ -41,6 +41,23 @@ def wait_until_responds(url: str, process: subprocess.Popen[bytes], timeout_s: f
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")
 
 
+def serve(
+    caches: Path, data: Path, stdout: int | None = None, stderr: int | None = None, **settings: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`python -m locator serve` on a free port: `caches`, its airports store under `data`, and LOCATOR_<NAME>
+    settings by keyword. Returns the process and its port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "LOCATOR_CACHES_FILE": str(caches),
+        "LOCATOR_PORT": str(port),
+        "LOCATOR_AIRPORTS_STORE": str(data / "airports.sqlite"),
+        **{f"LOCATOR_{name.upper()}": value for name, value in settings.items()},
+    }
+    process = subprocess.Popen([sys.executable, "-m", "locator", "serve"], env=env, stdout=stdout, stderr=stderr)
+    return process, port
+
+
 def stop(process: subprocess.Popen[bytes]) -> int:
     process.send_signal(signal.SIGTERM)
     try:
@@ -77,16 +94,7 @@ def locator_url(cache_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "FarAway,http://127.0.0.1:9,-33.9,151.2\n"  # Sydney; port 9 (discard) never answers HTTP
         f"LocalChicago,{cache_server},41.8882,-87.6164\n"
     )
-    port = free_port()
-    env = {
-        **os.environ,
-        "LOCATOR_CACHES_FILE": str(data / "caches.csv"),
-        "LOCATOR_PORT": str(port),
-        "LOCATOR_AIRPORTS_STORE": str(data / "airports.sqlite"),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "locator", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    process, port = serve(data / "caches.csv", data, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     wait_until_responds(url + "/healthz", process)
     yield url

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.applications import Starlette
 
+from locator import edge
 from locator.app import create_app
 from locator.query import PARAMETERS
 from locator.settings import Settings
@@ -32,26 +33,11 @@ from tests.conftest import AIRPORTS_CSV, CACHES_CSV, OVERRIDES_CSV
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1500"))
 ENDPOINTS = [line.split(",")[1] for line in CACHES_CSV.splitlines()[1:]]
+# Every header the service reads, and a few it must ignore.
 EDGE_HEADERS = [
-    "cf-connecting-ip",
-    "cf-iplatitude",
-    "cf-iplongitude",
-    "cf-ipcity",
-    "cf-ipcountry",
-    "cf-region",
-    "cf-postal-code",
-    "cf-ray",
-    "cloudfront-viewer-address",
-    "cloudfront-viewer-latitude",
-    "cloudfront-viewer-longitude",
-    "cloudfront-viewer-city",
-    "cloudfront-viewer-country",
-    "x-edge-latitude",
-    "x-edge-longitude",
-    "x-edge-city",
-    "x-edge-country",
-    "x-edge-colo",
-    "x-forwarded-for",
+    *(name for names in edge.EDGE_HEADERS.values() for name in names if name),
+    *edge.CLIENT_IP_HEADERS,
+    *edge.COLO_HEADERS,
     "x-request-id",
     "authorization",
     "host",

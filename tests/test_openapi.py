@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -66,3 +67,15 @@ def test_redirect_is_described_with_its_headers(client: TestClient, spec: dict[s
     assert response.status_code == 307
     for header in described:
         assert header.lower() in response.headers
+
+
+def test_redirect_path_excludes_the_own_routes_only(client: TestClient, spec: dict[str, Any]) -> None:
+    """A generator following the document must never produce a path another route answers."""
+    pattern = re.compile(spec["paths"]["/{path}"]["get"]["parameters"][0]["schema"]["pattern"])
+    for route in set(spec["paths"]) - {"/", "/{path}"}:
+        assert not pattern.search(route.lstrip("/")), route
+        assert pattern.search(route.lstrip("/") + "/file.txt"), route  # a directory of that name still redirects
+        assert client.get(route + "/file.txt").status_code == 307
+    for bad in ("", "/evil.example", "\\evil.example", "a\r\nb"):
+        assert not pattern.search(bad), bad
+    assert pattern.search("ospool/uc-shared/public/file.txt")

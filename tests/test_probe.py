@@ -4,7 +4,6 @@ failure records, and `score` on what it collected."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from evaluation.probe import probe, site_name
 from locator.caches import load_caches
-from tests.test_e2e import free_port, stop, wait_until_responds
+from tests.test_e2e import free_port, serve, stop, wait_until_responds
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parent.parent
@@ -26,20 +25,10 @@ CACHES_2022 = REPO / "data" / "evaluation" / "2022" / "caches.csv"
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """A locator and the legacy emulation, both ranking the 2022 worker's caches."""
     data = tmp_path_factory.mktemp("services")
-    locator_port, legacy_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "LOCATOR_CACHES_FILE": str(CACHES_2022),
-        "LOCATOR_PORT": str(locator_port),
-        "LOCATOR_AIRPORTS_STORE": str(data / "airports.sqlite"),
-        "LOCATOR_LOG_LEVEL": "warning",
-    }
-    locator = subprocess.Popen(
-        [sys.executable, "-m", "locator", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    locator, locator_port = serve(
+        CACHES_2022, data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, log_level="warning"
     )
+    legacy_port = free_port()
     legacy = subprocess.Popen(
         [
             sys.executable,

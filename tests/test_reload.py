@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -17,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.conftest import CACHES_CSV
-from tests.test_e2e import free_port, stop, wait_until_responds
+from tests.test_e2e import serve, stop, wait_until_responds
 
 ONE_CACHE = "name,endpoint,latitude,longitude\nOnly,https://only.example.org:8443,41.9,-87.6\n"
 
@@ -124,17 +123,7 @@ def test_no_request_fails_while_files_flip_between_good_and_broken(client: TestC
 def test_sighup_reloads_a_real_server(tmp_path: Path) -> None:
     caches = tmp_path / "caches.csv"
     caches.write_text(CACHES_CSV)
-    port = free_port()
-    env = {
-        **os.environ,
-        "LOCATOR_CACHES_FILE": str(caches),
-        "LOCATOR_PORT": str(port),
-        "LOCATOR_AIRPORTS_STORE": str(tmp_path / "airports.sqlite"),
-        "LOCATOR_RELOAD_INTERVAL_S": "0",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "locator", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    process, port = serve(caches, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, reload_interval_s="0")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_responds(url + "/healthz", process)

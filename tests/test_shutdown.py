@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.test_e2e import free_port, wait_until_responds
+from tests.test_e2e import serve, wait_until_responds
 
 pytestmark = pytest.mark.e2e
 
@@ -23,16 +21,8 @@ def test_sigterm_finishes_the_request_in_flight(tmp_path: Path) -> None:
         f"c{i},https://c{i}.example.org:8443,{(i % 170) - 85}.5,{(i % 350) - 175}.25\n" for i in range(20_000)
     )
     (tmp_path / "caches.csv").write_text("name,endpoint,latitude,longitude\n" + rows)
-    port = free_port()
-    env = {
-        **os.environ,
-        "LOCATOR_CACHES_FILE": str(tmp_path / "caches.csv"),
-        "LOCATOR_PORT": str(port),
-        "LOCATOR_AIRPORTS_STORE": str(tmp_path / "airports.sqlite"),
-        "LOCATOR_LOG_FORMAT": "text",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "locator", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    process, port = serve(
+        tmp_path / "caches.csv", tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, log_format="text"
     )
     try:
         wait_until_responds(f"http://127.0.0.1:{port}/healthz", process)
