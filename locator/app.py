@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from locator import __version__
 from locator.addresses import client_network
 from locator.decide import Decision, decide
-from locator.edge import EdgeContext, read_edge
+from locator.edge import EdgeContext, edge_headers, read_edge
 from locator.errors import Forbidden, LocatorError, ServiceUnavailable, Unauthorized
 from locator.logs import AccessLog
 from locator.metrics import DataCollector, Metrics
@@ -47,18 +47,6 @@ def error_response(status: int, code: str, detail: str, headers: dict[str, str] 
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
-def header_map(scope: Scope) -> dict[str, str]:
-    """Request headers by lower-case name; repeated headers are joined with commas, as RFC 9110 allows.
-
-    Joining matters for X-Forwarded-For: a client's own header line must not hide the one our proxy added.
-    """
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
-        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
-    return headers
-
-
 class LocatorApp:
     """Routes and handlers over the current Resources, which a reload may replace at any time."""
 
@@ -78,8 +66,9 @@ class LocatorApp:
             raise Forbidden(
                 "the ip= test override is disabled here (LOCATOR_ALLOW_IP_OVERRIDE)", "ip_override_disabled"
             )
-        peer = request.scope.get("client")
-        edge = read_edge(header_map(request.scope), peer[0] if peer else None, self.settings.trusted_proxies)
+        scope = request.scope
+        peer = scope.get("client")
+        edge = read_edge(edge_headers(scope["headers"]), peer[0] if peer else None, self.settings.trusted_proxies)
         return edge.with_query(query.ip, query.colo)
 
     def decide(self, request: Request, query: NearestQuery, n: int | None = None) -> Decision:
@@ -185,8 +174,8 @@ class LocatorApp:
 
     def routes(self) -> list[Route]:
         return [
+            Route("/nearest", self.nearest, methods=["GET"]),  # first: the router tries routes in order
             Route("/", self.index, methods=["GET"]),
-            Route("/nearest", self.nearest, methods=["GET"]),
             Route("/_caches", self.worker_caches, methods=["GET"]),
             Route("/caches", self.caches, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),

@@ -7,7 +7,8 @@ headers; only our own edge or ingress may be believed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from locator.addresses import IPAddress, IPNetwork, in_networks, parse_ip
@@ -81,8 +82,12 @@ class EdgeContext(NamedTuple):
         return context
 
 
+@functools.lru_cache(maxsize=4096)
 def clean_text(value: str | None) -> str | None:
-    """Header text for display: None if empty or oversized; UTF-8 sent as raw bytes is decoded."""
+    """Header text for display: None if empty or oversized; UTF-8 sent as raw bytes is decoded.
+
+    Memoised: edges send the same few thousand city and country names over and over.
+    """
     if value is None:
         return None
     value = value.strip()
@@ -96,6 +101,7 @@ def clean_text(value: str | None) -> str | None:
     return value if value.isprintable() else None
 
 
+@functools.lru_cache(maxsize=1024)
 def clean_country(value: str | None) -> str | None:
     country = clean_text(value)
     if country is None or country.upper() in NO_COUNTRY:
@@ -139,7 +145,7 @@ def forwarded_client(chain: str, trusted: Sequence[IPNetwork]) -> IPAddress | No
 def read_report(headers: Mapping[str, str]) -> EdgeReport | None:
     """The first provider whose location headers are present (Cloudflare, CloudFront, generic)."""
     for provider, (lat, lon, city, country, region, postal) in EDGE_HEADERS.items():
-        if any(name in headers for name in (lat, lon, city, country)):
+        if lat in headers or lon in headers or city in headers or country in headers:
             return EdgeReport(
                 provider=provider,
                 latitude=headers.get(lat),
@@ -156,6 +162,32 @@ def read_report(headers: Mapping[str, str]) -> EdgeReport | None:
 CLIENT_IP_HEADERS = ("cf-connecting-ip", "cloudfront-viewer-address", "x-forwarded-for")
 # Where a trusted edge names the data centre that received the request, and how to read it.
 COLO_HEADERS = {"cf-ray": colo_from_ray, "x-edge-colo": parse_colo}
+
+
+# Every header the edge context reads, as ASGI servers name them (lower-case bytes).
+READ_HEADERS = frozenset(
+    name.encode()
+    for name in (
+        *(name for names in EDGE_HEADERS.values() for name in names if name),
+        *CLIENT_IP_HEADERS,
+        *COLO_HEADERS,
+    )
+)
+
+
+def edge_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The headers `read_edge` reads, by lower-case name; repeated ones are joined with commas (RFC 9110).
+
+    Joining matters for X-Forwarded-For: a client's own header line must not hide the one our proxy added.
+    Only these are decoded: cookies, user agents and the rest are none of the locator's business.
+    """
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        lowered = raw_name.lower()
+        if lowered in READ_HEADERS:
+            name, value = lowered.decode("latin-1"), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
 
 
 def read_colo(headers: Mapping[str, str]) -> tuple[str | None, str]:

@@ -3,10 +3,14 @@
 A pure ASGI middleware (no response buffering): it times the request, tags the response with
 `X-Request-ID` (the caller's, when it is a sane token, so that ids follow a request through proxies), and
 after the response logs what the handler decided, which the handler leaves in `scope["locator"]`.
+
+A made id is a random per-process prefix and a serial number: unique like a random id, without a
+`getrandom` system call on every request (strace showed one per request, a tenth of the service's syscalls).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -30,6 +34,8 @@ class Observer:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
+        self.id_prefix = os.urandom(5).hex()  # per process: each worker builds its own app
+        self.serial = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,7 +43,7 @@ class Observer:
             return
         started = time.perf_counter()
         given = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"").decode("latin-1")
-        request_id = given if REQUEST_ID.match(given) else os.urandom(8).hex()
+        request_id = given if REQUEST_ID.match(given) else f"{self.id_prefix}-{next(self.serial):x}"
         scope["locator"] = facts = {"request_id": request_id}
         status = 500
 
