@@ -30,7 +30,7 @@ from locator.logs import AccessLog
 from locator.metrics import DataCollector, Metrics
 from locator.observe import Observer
 from locator.openapi import openapi
-from locator.query import NearestQuery, parse_query
+from locator.query import NearestQuery, parse_query_string
 from locator.redirect import MAX_LINKS, redirect_headers
 from locator.reload import Reloader
 from locator.resources import Resources, load_resources
@@ -85,7 +85,7 @@ class LocatorApp:
 
     @staticmethod
     def query(request: Request) -> NearestQuery:
-        return parse_query(request.query_params.multi_items()) if request.scope["query_string"] else NearestQuery()
+        return parse_query_string(request.scope["query_string"])
 
     async def nearest(self, request: Request) -> Response:
         query = self.query(request)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from locator.addresses import IPAddress, parse_ip_literal
 from locator.edge import parse_colo
@@ -15,6 +17,7 @@ PARAMETERS = ("lat", "lon", "ip", "colo", "n", "format")
 FORMATS = ("json", "text")
 MAX_N = 100_000
 MAX_VALUE_CHARS = 64
+MAX_MEMO_QUERY_BYTES = 512  # every parameter at its longest, and then some
 DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -78,3 +81,20 @@ def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
         raise BadRequest(f"format {values['format']!r} is not one of {', '.join(FORMATS)}", "invalid_format")
 
     return NearestQuery(declared=declared, ip=ip, colo=colo, n=n, format=output)
+
+
+def parse_query_string(raw: bytes) -> NearestQuery:
+    """`parse_query` of a raw query string, decoded as Starlette decodes it.
+
+    Memoised: job scripts send the same few query strings (`?n=6`, their site's lat/lon) again and again,
+    and parsing one cost more than the whole decision. A bad one is not kept (it raises every time), nor
+    is an oversized one (1,024 of those would hold memory for nothing).
+    """
+    return _parse_short(raw) if len(raw) <= MAX_MEMO_QUERY_BYTES else _parse_raw(raw)
+
+
+def _parse_raw(raw: bytes) -> NearestQuery:
+    return parse_query(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+
+
+_parse_short = functools.lru_cache(maxsize=1024)(_parse_raw)

@@ -7,6 +7,7 @@ import math
 import pytest
 from starlette.testclient import TestClient
 
+from locator.query import MAX_MEMO_QUERY_BYTES
 from tests.conftest import ClientFactory
 
 LINCOLN = {"lat": "40.8", "lon": "-96.667"}
@@ -200,3 +201,15 @@ def test_all_caches_down_is_a_clear_startup_error(make_client: ClientFactory, da
     path.write_text("name,endpoint,latitude,longitude,status\nA,https://a.example:8443,1,1,down\n")
     with pytest.raises(CacheFileError, match="no cache has status 'up'"):
         make_client()
+
+
+def test_repeated_and_oversized_query_strings_answer_alike(client: TestClient) -> None:
+    """Query strings are memoised up to MAX_MEMO_QUERY_BYTES; past it they are parsed each time, alike."""
+    query = "lat=40.8&lon=-96.7&n=3"
+    busters = "&".join(f"bust{i}=1" for i in range(100))
+    assert len(busters) > MAX_MEMO_QUERY_BYTES
+    answers = [client.get(f"/nearest?{q}").json() for q in (query, query, f"{query}&{busters}")]
+    assert len(answers[0]["caches"]) == 3
+    assert answers[0]["method"] == answers[1]["method"] == answers[2]["method"] == "declared"
+    assert answers[0]["caches"] == answers[1]["caches"] == answers[2]["caches"]
+    assert [client.get("/nearest?n=0").status_code for _ in range(2)] == [400, 400]  # errors are not memoised
