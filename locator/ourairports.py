@@ -9,6 +9,7 @@ the output format may add codes that OurAirports lacks (two Cloudflare colos).
 from __future__ import annotations
 
 import csv
+import gzip
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -50,8 +51,12 @@ def select_airports(rows: Iterable[dict[str, str]]) -> dict[str, dict[str, str]]
 
 
 def build_airports_csv(source: Path, output: Path, supplement: Path | None = None) -> tuple[int, int]:
-    """Write the airports CSV atomically; returns (codes from OurAirports, codes from the supplement)."""
-    with source.open(newline="", encoding="utf-8") as handle:
+    """Write the airports CSV atomically; returns (codes from OurAirports, codes from the supplement).
+
+    `source` may be gzipped (`.gz`), as the copy in data/sources is.
+    """
+    opened = gzip.open(source, "rt", newline="", encoding="utf-8") if source.suffix == ".gz" else None
+    with opened or source.open(newline="", encoding="utf-8") as handle:
         table = select_airports(csv.DictReader(handle))
     from_source = len(table)
     added = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from locator.ourairports import build_airports_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
+SOURCES = DATA / "sources"  # copies of the extracts that tests and the airports build read: no ../shared needed
 
 CACHE_COLUMNS = (
     "name",
@@ -191,8 +193,17 @@ def main() -> None:
         cloudflare_colos_2022(shared),
     )
     print(f"data/evaluation/2022/cloudflare_colos.csv: {n} colos")
+    shutil.copyfile(shared / "cloudflare_colos.csv", SOURCES / "cloudflare_colos.csv")
+    with (
+        (shared / "airports_ourairports.csv").open("rb") as plain,
+        (SOURCES / "airports_ourairports.csv.gz").open("wb") as packed,
+    ):
+        # mtime 0 and no file name: the same extract always gives the same bytes, so git sees no change.
+        with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=0, compresslevel=9) as out:
+            shutil.copyfileobj(plain, out)
+    print("data/sources: airports_ourairports.csv.gz, cloudflare_colos.csv")
     from_source, added = build_airports_csv(
-        shared / "airports_ourairports.csv", DATA / "airports.csv", DATA / "airports_supplement.csv"
+        SOURCES / "airports_ourairports.csv.gz", DATA / "airports.csv", DATA / "airports_supplement.csv"
     )
     print(f"data/airports.csv: {from_source} codes from OurAirports + {added} from the supplement")
 
