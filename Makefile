@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install serve test e2e lint fmt check bench deploy-check image-check airports data notebook notebook-clear clean
+.PHONY: help install tools serve test e2e lint fmt check bench deploy-check image-check airports data notebook notebook-clear clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -15,13 +15,16 @@ $(INSTALLED): pyproject.toml requirements.lock
 
 install: $(INSTALLED)  ## create .venv and install the project with its dev tools
 
+tools:  ## curl and kubectl for the tests, from Debian's packages when missing (kubernetes-client)
+	scripts/ensure_tools.sh curl:curl kubectl:kubernetes-client
+
 serve: $(INSTALLED)  ## run the service on 127.0.0.1:8000 with the embedded defaults
 	$(VENV)/bin/locator serve
 
-test: $(INSTALLED)  ## run the whole test suite (unit, HTTP and end-to-end)
+test: $(INSTALLED) tools  ## run the whole test suite (unit, HTTP and end-to-end)
 	$(PY) -m pytest
 
-e2e: $(INSTALLED)  ## only the tests that start real processes
+e2e: $(INSTALLED) tools  ## only the tests that start real processes
 	$(PY) -m pytest -m e2e
 
 lint: $(INSTALLED)  ## ruff and mypy
@@ -38,7 +41,7 @@ check: lint test  ## what CI runs
 bench: $(INSTALLED)  ## run every benchmark in bench/ (about 9 minutes; installs wrk and siege with apt-get if missing)
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 
-deploy-check: $(INSTALLED)  ## render the k8s overlays (kubectl kustomize), validate them offline, lint the Dockerfile
+deploy-check: $(INSTALLED) tools  ## render the k8s overlays (kubectl kustomize), validate them offline, lint the Dockerfile
 	$(PY) -m pytest tests/test_deploy.py
 
 image-check:  ## replay deploy/Dockerfile without Docker: install, build the airports store, serve read-only

@@ -10,7 +10,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from starlette.testclient import TestClient
 
 from locator.decide import decide
@@ -33,8 +32,7 @@ def test_mix_has_the_planned_shares() -> None:
 
 def test_mix_is_decided_by_the_planned_cascade_steps() -> None:
     settings = Settings.from_env({})
-    if settings.geoip_db is None:
-        pytest.skip("the embedded GeoLite2 database is not installed")
+    assert settings.geoip_db is not None, "the embedded GeoLite2 database (maxminddb-geolite2) is not installed"
     resources = load_resources(settings)
     try:
         for request in loadkit.cloudflare_mix():

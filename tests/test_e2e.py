@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -107,7 +106,6 @@ def locator_url(cache_server: str, tmp_path_factory: pytest.TempPathFactory) -> 
     assert "Traceback" not in log
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_follows_the_redirect_to_the_nearest_cache_and_gets_the_file(locator_url: str) -> None:
     result = subprocess.run(
         [
@@ -127,7 +125,6 @@ def test_curl_follows_the_redirect_to_the_nearest_cache_and_gets_the_file(locato
     assert result.stdout == "hello from the nearest cache\n"
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_sees_a_307_with_location_and_links(locator_url: str, cache_server: str) -> None:
     result = subprocess.run(
         ["curl", "-sS", "-D", "-", "-o", "/dev/null", *CHICAGO_EDGE, f"{locator_url}/a/b?x=1"],
