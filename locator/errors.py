@@ -37,16 +37,6 @@ class UriTooLong(LocatorError):
     code = "uri_too_long"
 
 
-class NotFound(LocatorError):
-    status = 404
-    code = "not_found"
-
-
-class MethodNotAllowed(LocatorError):
-    status = 405
-    code = "method_not_allowed"
-
-
 class ServiceUnavailable(LocatorError):
     status = 503
     code = "unavailable"
