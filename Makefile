@@ -38,7 +38,7 @@ fmt: $(INSTALLED)  ## format and fix what ruff can
 
 check: lint test  ## what CI runs
 
-bench: $(INSTALLED)  ## run every benchmark in bench/ (about 9 minutes; installs wrk and siege with apt-get if missing)
+bench: $(INSTALLED)  ## run every benchmark in bench/ (about 6 minutes; installs wrk and siege with apt-get if missing)
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 deploy-check: $(INSTALLED) tools  ## render the k8s overlays (kubectl kustomize), validate them offline, lint the Dockerfile
