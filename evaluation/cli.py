@@ -119,7 +119,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     written = write_report(
         scored,
         summary,
-        harness.resources.caches,
+        harness.federation.caches,
         harness.names,
         args.out,
         f"Cache selection evaluation: {', '.join(p.name for p in args.records)}",

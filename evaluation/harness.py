@@ -14,10 +14,9 @@ import pandas as pd
 from evaluation.legacy import LegacyGeo
 from evaluation.score import DEFAULT_TOLERANCE_KM, score, summarize
 from evaluation.strategies import LegacyStrategy, LocatorStrategy, Strategy, WorkerStrategy, picks
-from locator.resources import Resources, load_resources
+from locator.federation import Federation
+from locator.resources import close, load_federation
 from locator.settings import Settings
-
-STRATEGY_NAMES = ("legacy", "worker", "locator")
 
 
 class HarnessError(ValueError):
@@ -26,7 +25,7 @@ class HarnessError(ValueError):
 
 @dataclass
 class Harness:
-    resources: Resources
+    federation: Federation
     strategies: list[Strategy]
 
     @property
@@ -37,12 +36,14 @@ class Harness:
         self, records: pd.DataFrame, tolerance_km: float = DEFAULT_TOLERANCE_KM
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
         """Pick (observed or computed), score and summarise."""
-        chosen = picks(records, self.strategies, self.resources.caches)
-        scored = score(records, chosen, self.resources.caches, self.names, tolerance_km)
+        federation = self.federation
+        chosen = picks(records, self.strategies, federation)
+        listed = [namespace.path for namespace in federation.namespaces if namespace.path is not None]
+        scored = score(records, chosen, federation.caches, listed, self.names, tolerance_km)
         return scored, summarize(scored, self.names, tolerance_km)
 
     def close(self) -> None:
-        self.resources.close()
+        close(self.federation)
 
 
 def far_from_colo_sweep(
@@ -76,14 +77,14 @@ def far_from_colo_sweep(
 def build_harness(caches_file: Path, environ: Mapping[str, str] | None = None, seed: int = 2022) -> Harness:
     """The strategies over `caches_file`, with the locator's settings (GeoIP database, airports, policy)."""
     settings = Settings.from_env(os.environ if environ is None else environ, caches_file=str(caches_file))
-    resources = load_resources(settings)
-    geoip = resources.sources.geoip
+    federation = load_federation(settings)
+    geoip = federation.sources.geoip
     if geoip is None:
-        resources.close()
+        close(federation)
         raise HarnessError("the legacy emulation needs a GeoIP database (LOCATOR_GEOIP_DB)")
     strategies: list[Strategy] = [
-        LegacyStrategy(LegacyGeo(geoip, resources.caches), resources.caches),
-        WorkerStrategy(resources.caches, resources.sources.airports, seed),
-        LocatorStrategy(resources),
+        LegacyStrategy(LegacyGeo(geoip, federation.caches), federation),
+        WorkerStrategy(federation, federation.sources.airports, seed),
+        LocatorStrategy(federation),
     ]
-    return Harness(resources, strategies)
+    return Harness(federation, strategies)

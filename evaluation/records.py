@@ -28,6 +28,8 @@ FIELDS: dict[str, str] = {
     "edge_city": "city the CDN edge reported",
     "edge_country": "country the CDN edge reported",
     "colo": "IATA code of the edge data centre that received the request",
+    "path": "the object's path the job read (empty, with no `namespace`: public data)",
+    "namespace": "the namespace prefix the job read from, when the path is not recorded",
     "legacy_pick": "observed pick of the legacy CVMFS GeoIP service (cache name, endpoint or host)",
     "worker_pick": "observed pick of the 2022 Cloudflare Worker",
     "locator_pick": "observed pick of this locator",
@@ -62,6 +64,11 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
         frame["synthetic"] = False
     frame["synthetic"] = frame["synthetic"].map(_truthy).astype(bool)
     return frame.reset_index(drop=True)
+
+
+def object_paths(records: pd.DataFrame) -> list[str]:
+    """What each record's job read: its `path`, else its `namespace`, else '' (public data)."""
+    return [path or namespace for path, namespace in zip(records["path"], records["namespace"], strict=True)]
 
 
 def _truthy(value: object) -> bool:

@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure  # not pyplot: no global state, nothing pops up or leaks
 
 from evaluation import basemap
+from evaluation.truth import truth
 from locator.caches import CacheSet
-from locator.rank import rank_many
 
 COLORS = {"legacy": "#d95f02", "worker": "#7570b3", "locator": "#1b9e77"}
 LABELS = {"legacy": "legacy CVMFS GeoIP", "worker": "2022 worker", "locator": "locator"}
@@ -30,12 +30,13 @@ def of(scored: pd.DataFrame, population: str) -> pd.DataFrame:
 
 
 def federation_figure(caches: CacheSet, sites: pd.DataFrame, title: str = "") -> Figure:
-    """Caches (sized by how many sites they are nearest to; down or disabled ones hollow) and sites (coloured
-    by the km to their nearest cache in service)."""
+    """Caches (sized by how many sites they are nearest to for public data; out of service hollow) and sites
+    (coloured by the km to their nearest cache open to public data)."""
     in_service = [(c.name, c.coordinate) for c in caches.in_service if c.coordinate is not None]
     lat, lon = sites["latitude"].to_numpy(float), sites["longitude"].to_numpy(float)
-    order, distances = rank_many(caches, lat, lon, 1)
-    catchment = pd.Series([caches.in_service[i].name for i in order[:, 0]]).value_counts()
+    nearest = truth(caches, lat.tolist(), lon.tolist(), [None] * len(lat))
+    distances = nearest["nearest_km"].to_numpy()[:, np.newaxis]
+    catchment = nearest["nearest"].value_counts()
     fig = Figure(figsize=(10.0, 5.4), layout="constrained")
     ax = fig.subplots()
     basemap.draw(ax, basemap.extent_of(lat, lon, 8.0))
@@ -94,6 +95,8 @@ def accuracy_figure(summary: dict[str, Any], population: str, strategies: Sequen
         label = f"{stats['correct']}/{stats['total']}"
         if stats["ties"]:
             label += f"\n{stats['ties']} tie{'s' if stats['ties'] > 1 else ''}"
+        if stats["refused"]:
+            label += f"\n{stats['refused']} refused"
         if stats["no_answer"]:
             label += f"\n{stats['no_answer']} no answer"
         ax.annotate(
@@ -196,6 +199,38 @@ def regret_figure(scored: pd.DataFrame, population: str, strategies: Sequence[st
     return fig
 
 
+def refused_figure(scored: pd.DataFrame, population: str, strategies: Sequence[str]) -> Figure:
+    """Picks of a cache that may not serve the record's namespace, per strategy and namespace: what being
+    namespace-blind costs (each such pick is a transfer the cache refuses)."""
+    rows = of(scored, population)
+    namespaces = sorted(set(rows["namespace"]), key=lambda ns: (ns != "", ns))
+    fig = Figure(figsize=(7.4, 3.8), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / max(len(strategies), 1)
+    x = np.arange(len(namespaces))
+    for k, s in enumerate(strategies):
+        counts = [int(rows.loc[rows["namespace"] == ns, f"{s}_refused"].sum()) for ns in namespaces]
+        totals = [int((rows["namespace"] == ns).sum()) for ns in namespaces]
+        bars = ax.bar(x + (k - (len(strategies) - 1) / 2) * width, counts, width, color=COLORS[s], label=LABELS[s])
+        for bar, count, total in zip(bars, counts, totals, strict=True):
+            if count:
+                ax.annotate(
+                    f"{100 * count / total:.0f}%",
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    xytext=(0, 1),
+                    textcoords="offset points",
+                )
+    ax.set_xticks(x, [ns or "public data" for ns in namespaces], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("picks the namespace refuses")
+    ax.set_title(f"Picks of a cache that does not serve the job's namespace ({population} observations)", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
 def method_table(scored: pd.DataFrame, population: str, strategy: str = "locator") -> pd.DataFrame:
     """Share of decisions by method, with accuracy and regret per method."""
     rows = of(scored, population)
@@ -215,14 +250,14 @@ def method_table(scored: pd.DataFrame, population: str, strategy: str = "locator
 
 
 def disagreements(scored: pd.DataFrame, population: str, strategies: Sequence[str]) -> pd.DataFrame:
-    """Records where any strategy was wrong: each strategy's pick, method and regret."""
+    """Records where any strategy was wrong: each strategy's pick, method, regret and refusal."""
     rows = of(scored, population)
     wrong = np.zeros(len(rows), dtype=bool)
     for s in strategies:
         wrong |= ~rows[f"{s}_correct"].to_numpy()
-    columns = ["site", "nearest", "nearest_km"]
+    columns = ["site", "namespace", "nearest", "nearest_km"]
     for s in strategies:
-        columns += [f"{s}_pick", f"{s}_method", f"{s}_regret_km"]
+        columns += [f"{s}_pick", f"{s}_method", f"{s}_regret_km", f"{s}_refused"]
     return rows.loc[wrong, columns].round(1).reset_index(drop=True)
 
 
@@ -245,6 +280,7 @@ def summary_table(summary: dict[str, Any], population: str, strategies: Sequence
                 "correct": f"{entry[s]['correct']}/{entry[s]['total']}",
                 "accuracy": f"{100 * (entry[s]['accuracy'] or 0):.1f}%",
                 "ties": entry[s]["ties"],
+                "refused": entry[s]["refused"],
                 "no answer": entry[s]["no_answer"],
                 "mean regret km": entry[s]["mean_regret_km"],
                 "max regret km": entry[s]["max_regret_km"],
@@ -282,8 +318,8 @@ def write_report(
         f"# {title}",
         "",
         f"A pick counts as correct when it is within {summary['tolerance_km']:g} km of the nearest cache "
-        "in service (a *tie* when it is not that cache itself); no answer counts as wrong. "
-        "Real and synthetic observations are reported separately.",
+        "in service that may serve the record's namespace (a *tie* when it is not that cache itself); a pick the "
+        "namespace refuses and no answer count as wrong. Real and synthetic observations are reported separately.",
         "",
     ]
     for population, entry in summary["populations"].items():
@@ -300,6 +336,7 @@ def write_report(
             ("accuracy", accuracy_figure(summary, population, strategies)),
             ("map", map_figure(scored, caches, population, strategies)),
             ("regret", regret_figure(scored, population, strategies)),
+            ("refused", refused_figure(scored, population, strategies)),
         ):
             path = out_dir / f"{name}_{population}.png"
             figure.savefig(path, dpi=130)

@@ -1,10 +1,12 @@
-"""Scoring: was each pick the cache nearest to the site's true position, and how many km did it cost?
+"""Scoring: was each pick the nearest cache that may serve the record's namespace, and what did it cost?
 
-Truth is THE ranking (locator.rank) from the site's position: the nearest cache in service. A pick within
+Truth is the nearest *eligible* cache to the site's true position (evaluation.truth: brute force, sharing
+no code with the ranking it judges); a record without a path or namespace is public data. A pick within
 `tolerance_km` of the nearest distance is correct, and flagged a tie when it is not the nearest itself
-(the 2022 study's SIUE case: Chicago 398.9 km, Kansas City 399.5 km). A strategy that gave no answer is
-counted wrong (`no_answer`); a record whose site position is unknown is not scored at all. Real and
-synthetic records are summarised separately, never pooled.
+(the 2022 study's SIUE case: Chicago 398.9 km, Kansas City 399.5 km). A pick of a cache that may not serve
+the namespace is `refused` (the job's transfer would fail there) and wrong; its km are not counted as
+regret. A strategy that gave no answer is wrong (`no_answer`); a record whose site position is unknown is
+not scored at all. Real and synthetic records are summarised separately, never pooled.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from haversine import haversine
 
+from evaluation.records import object_paths
+from evaluation.truth import listed_namespace, may_serve, truth
 from locator.caches import CacheSet
-from locator.geo import distance_matrix_km
-from locator.rank import rank_many
 
 DEFAULT_TOLERANCE_KM = 1.0
 
@@ -26,45 +29,46 @@ def score(
     records: pd.DataFrame,
     chosen: pd.DataFrame,
     caches: CacheSet,
+    listed: Sequence[str],
     strategies: Sequence[str],
     tolerance_km: float = DEFAULT_TOLERANCE_KM,
 ) -> pd.DataFrame:
-    """One row per record: the site, the nearest cache, and per strategy its pick, km, regret, verdict."""
+    """One row per record: the site, its namespace, the nearest eligible cache, and per strategy its pick,
+    km, regret and verdict. `listed` are the namespaces the files list."""
     out = records[["site", "synthetic", "latitude", "longitude", "client_ip", "colo"]].copy()
+    out["namespace"] = [listed_namespace(path, set(listed)) or "" for path in object_paths(records)]
     out = pd.concat([out, chosen], axis=1)
     out["scorable"] = records["latitude"].notna() & records["longitude"].notna()
+    scorable = out[out["scorable"]]
+    nearest = truth(
+        caches,
+        scorable["latitude"].tolist(),
+        scorable["longitude"].tolist(),
+        [namespace or None for namespace in scorable["namespace"]],
+    )
+    out["nearest"] = pd.Series("", index=out.index, dtype=object)
+    out["nearest_km"] = pd.Series(np.nan, index=out.index)
+    out.loc[out["scorable"], "nearest"] = nearest["nearest"].to_numpy()
+    out.loc[out["scorable"], "nearest_km"] = nearest["nearest_km"].to_numpy()
 
-    positions = records.loc[out["scorable"], ["latitude", "longitude"]]
-    site_codes, _ = pd.factorize(pd.util.hash_pandas_object(positions, index=False))
-    _, first = np.unique(site_codes, return_index=True)
-    unique = positions.to_numpy(dtype=float)[first]
-    if not np.array_equal(unique[site_codes], positions.to_numpy(dtype=float)):  # a hash collision: be exact
-        unique, site_codes = np.unique(positions.to_numpy(dtype=float), axis=0, return_inverse=True)
-        site_codes = site_codes.reshape(-1)
-    everyone = caches.caches
-    all_lat = np.array([np.nan if c.coordinate is None else c.coordinate.latitude for c in everyone])
-    all_lon = np.array([np.nan if c.coordinate is None else c.coordinate.longitude for c in everyone])
-    matrix = distance_matrix_km(unique[:, 0], unique[:, 1], all_lat, all_lon) if len(unique) else np.empty((0, 0))
-    column = {cache.name: i for i, cache in enumerate(everyone)}
-
-    nearest = pd.Series("", index=out.index, dtype=object)
-    nearest_km = pd.Series(np.nan, index=out.index)
-    if len(unique):
-        order, distances = rank_many(caches, unique[:, 0], unique[:, 1], 1)
-        nearest.loc[out["scorable"]] = [caches.in_service[i].name for i in order[site_codes, 0]]
-        nearest_km.loc[out["scorable"]] = distances[site_codes, 0]
-    out["nearest"] = nearest
-    out["nearest_km"] = nearest_km
-
+    by_name = {cache.name: cache for cache in caches.caches}
     for s in strategies:
-        km = pd.Series(np.nan, index=out.index)
-        scorable_picks = out.loc[out["scorable"], f"{s}_pick"]
-        if len(unique):
-            columns = np.array([column.get(name, -1) for name in scorable_picks])
-            values = matrix[site_codes, np.maximum(columns, 0)]
-            km.loc[out["scorable"]] = np.where(columns >= 0, values, np.nan)
-        out[f"{s}_km"] = km
-        out[f"{s}_regret_km"] = km - out["nearest_km"]
+        # Per distinct (pick, namespace, site): a site's jobs make the same few picks.
+        columns = [f"{s}_pick", "namespace", "latitude", "longitude"]
+        codes = out.groupby(columns, sort=False, dropna=False).ngroup().to_numpy()
+        uniques = out[columns].drop_duplicates()
+        km = np.full(len(uniques), np.nan)
+        refused = np.zeros(len(uniques), dtype=bool)
+        for row, (pick, namespace, lat, lon) in enumerate(uniques.itertuples(index=False)):
+            cache = by_name.get(pick)
+            if cache is None or np.isnan(lat) or np.isnan(lon):
+                continue
+            refused[row] = not may_serve(cache, namespace or None)
+            if cache.coordinate is not None and not refused[row]:
+                km[row] = haversine((lat, lon), (cache.coordinate.latitude, cache.coordinate.longitude))
+        out[f"{s}_km"] = km[codes]
+        out[f"{s}_regret_km"] = out[f"{s}_km"] - out["nearest_km"]
+        out[f"{s}_refused"] = refused[codes]
         out[f"{s}_correct"] = (out[f"{s}_regret_km"] <= tolerance_km).fillna(False).astype(bool)
         out[f"{s}_tie"] = out[f"{s}_correct"] & (out[f"{s}_pick"] != out["nearest"])
         out[f"{s}_no_answer"] = out[f"{s}_pick"] == ""
@@ -96,6 +100,7 @@ def summarize(scored: pd.DataFrame, strategies: Sequence[str], tolerance_km: flo
                 "total": total,
                 "accuracy": round(correct / total, 4) if total else None,
                 "ties": int(scorable[f"{s}_tie"].sum()),
+                "refused": int(scorable[f"{s}_refused"].sum()),
                 "no_answer": int(scorable[f"{s}_no_answer"].sum()),
                 "mean_regret_km": round(float(regret.mean()), 1) if len(regret) else None,
                 "max_regret_km": round(float(regret.max()), 1) if len(regret) else None,

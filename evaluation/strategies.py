@@ -1,19 +1,22 @@
 """The three strategies compared, each a function from observation records to ordered cache lists.
 
 - legacy:  the CVMFS GeoIP service, emulated (evaluation.legacy), asked as stashcp asked it through
-           WLCG WPAD: the job's own address is the caller.
+           WLCG WPAD: the job's own address is the caller. Namespace-blind.
 - worker:  the 2022 Cloudflare Worker's rules exactly (djw8605/cache-locator index.js): the edge's
            lat/lon only when it gave a city; else the colo in the airport table (an entry at 0,0 does
-           not count); else a random shuffle.
-- locator: this project's cascade and ranking, imported from locator/ (never a copy): each record is
-           turned into the Cloudflare headers its edge would have sent and read by locator.edge.
+           not count); else a random shuffle. Namespace-blind.
+- locator: this project's decision, imported from locator/ (never a copy): each record is turned into the
+           Cloudflare headers its edge would have sent, read by locator.edge, and decided by
+           locator.decide for the namespace of the record's path.
 
-Every strategy ranks all records at once: one distance matrix, not a loop of per-record distances.
-Inputs that repeat (a site's jobs share a few NAT addresses) are decided once.
+Orders index the snapshot's caches (all of them, file order); the legacy service and the worker rank the
+caches the files put in service, as their lists held only those. Inputs that repeat (a site's jobs share a
+few NAT addresses) are decided once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import math
 from collections.abc import Callable, Sequence
@@ -26,14 +29,17 @@ import numpy.typing as npt
 import pandas as pd
 
 from evaluation.legacy import LegacyCrash, LegacyGeo, legacy_order_many
+from evaluation.records import object_paths
 from locator.airports import AirportTable
-from locator.caches import Cache, CacheSet
-from locator.decide import order_many
+from locator.caches import Cache
+from locator.decide import Decision, decide
 from locator.edge import EdgeContext, read_edge
-from locator.locate import Location, locate
-from locator.rank import IndexArray, rank_many
-from locator.resources import Resources
+from locator.federation import Federation
+from locator.geo import distance_matrix_km
+from locator.namespaces import Namespace
+from locator.rank import sticky_window
 
+IndexArray = npt.NDArray[np.intp]
 NO_PICK = -1
 # The records stand for what a trusted edge sent; they are read as if from this proxy.
 RECORD_EDGE_PEER = "127.0.0.1"
@@ -42,8 +48,8 @@ RECORD_EDGE_PROXIES = (ipaddress.ip_network("127.0.0.1/32"),)
 
 @dataclass(frozen=True)
 class Ranking:
-    """Per record: the cache order (indexes into `caches.in_service`, all NO_PICK when there is no
-    answer), how the strategy decided, and why it gave no answer."""
+    """Per record: the cache order (indexes into the snapshot's caches, NO_PICK where there is no answer),
+    how the strategy decided, and why it gave no answer."""
 
     order: IndexArray
     method: list[str]
@@ -52,30 +58,19 @@ class Ranking:
 
 class Strategy(Protocol):
     name: str
-    caches: CacheSet
 
     def rank(self, records: pd.DataFrame, n: int | None = None) -> Ranking: ...
 
 
-def _unique(records: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, npt.NDArray[np.intp]]:
-    """The distinct input rows and, for each record, the index of its distinct row.
-
-    Rows are grouped by a 64-bit hash (vectorised), then checked against their group's first row, so a
-    hash collision can cost time (an exact fallback) but never merge two different inputs.
-    """
-    frame = records[list(columns)]
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    codes, _ = pd.factorize(hashes)
-    _, first = np.unique(codes, return_index=True)
-    uniques = frame.iloc[first].reset_index(drop=True)
-    if not (frame.to_numpy() == uniques.to_numpy()[codes]).all():
-        codes = frame.groupby(list(columns), sort=False, dropna=False).ngroup().to_numpy()
-        uniques = frame.drop_duplicates().reset_index(drop=True)
-    return uniques, codes.astype(np.intp)
+def distinct(records: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, IndexArray]:
+    """The distinct input rows and, for each record, the index of its distinct row."""
+    codes = records.groupby(list(columns), sort=False, dropna=False).ngroup().to_numpy()
+    return records[list(columns)].drop_duplicates().reset_index(drop=True), codes.astype(np.intp)
 
 
-def _width(caches: CacheSet, n: int | None) -> int:
-    return len(caches) if n is None else min(n, len(caches))
+def in_service(federation: Federation) -> IndexArray:
+    """The caches the files put in service, as indexes of the snapshot's caches."""
+    return np.array([i for i, cache in enumerate(federation.caches.caches) if cache.in_service], dtype=np.intp)
 
 
 def js_number(text: str) -> float:
@@ -99,14 +94,15 @@ def js_number(text: str) -> float:
 class LegacyStrategy:
     name = "legacy"
 
-    def __init__(self, geo: LegacyGeo, caches: CacheSet) -> None:
-        self.caches = caches
-        self.positions = geo.server_positions([cache.host for cache in caches.in_service])
+    def __init__(self, geo: LegacyGeo, federation: Federation) -> None:
+        self.listed = in_service(federation)
+        caches = federation.caches.caches
+        self.positions = geo.server_positions([caches[i].host for i in self.listed])
         self.geo = geo
 
     def rank(self, records: pd.DataFrame, n: int | None = None) -> Ranking:
-        uniques, codes = _unique(records, ["client_ip"])
-        width = _width(self.caches, n)
+        uniques, codes = distinct(records, ["client_ip"])
+        width = len(self.listed) if n is None else min(n, len(self.listed))
         order = np.full((len(uniques), width), NO_PICK, dtype=np.intp)
         errors = [""] * len(uniques)
         lats, lons, rows = [], [], []
@@ -126,7 +122,7 @@ class LegacyStrategy:
                 lons.append(position[1])
         if rows:
             ordered, crashed = legacy_order_many(np.array(lats), np.array(lons), self.positions)
-            order[rows] = ordered[:, :width]
+            order[rows] = self.listed[ordered[:, :width]]
             for row in np.array(rows)[crashed]:
                 order[row] = NO_PICK
                 errors[row] = "HTTP 500: ValueError: math domain error (acos)"
@@ -140,8 +136,10 @@ class LegacyStrategy:
 class WorkerStrategy:
     name = "worker"
 
-    def __init__(self, caches: CacheSet, airports: AirportTable | None, seed: int = 2022) -> None:
-        self.caches = caches
+    def __init__(self, federation: Federation, airports: AirportTable | None, seed: int = 2022) -> None:
+        self.listed = in_service(federation)
+        caches = federation.caches
+        self.latitudes, self.longitudes = caches.latitudes[self.listed], caches.longitudes[self.listed]
         self.airports = airports
         self.seed = seed
 
@@ -155,19 +153,20 @@ class WorkerStrategy:
         return math.nan, math.nan, "shuffle"
 
     def rank(self, records: pd.DataFrame, n: int | None = None) -> Ranking:
-        uniques, codes = _unique(records, ["edge_latitude", "edge_longitude", "edge_city", "colo"])
+        uniques, codes = distinct(records, ["edge_latitude", "edge_longitude", "edge_city", "colo"])
         origins = [self._origin(*row) for row in uniques.itertuples(index=False)]
-        width = _width(self.caches, n)
-        # NaN positions rank every cache as unknown: file order, which is also what the worker's sort
-        # does with NaN distances (its comparator then calls everything equal).
-        lat = np.array([o[0] for o in origins])
-        lon = np.array([o[1] for o in origins])
-        order, _ = rank_many(self.caches, lat, lon, width)
+        width = len(self.listed) if n is None else min(n, len(self.listed))
+        km = distance_matrix_km(
+            np.array([o[0] for o in origins]), np.array([o[1] for o in origins]), self.latitudes, self.longitudes
+        )
+        # The worker sorts by distance (Array.prototype.sort is stable); a NaN position makes its comparator
+        # call everything equal: list order. A cache without a position (never in its list) goes last.
+        keys = np.where(np.isnan(km), np.inf, km)
+        order = self.listed[np.argsort(keys, axis=1, kind="stable")[:, :width]][codes]
         method = np.array([o[2] for o in origins], dtype=object)[codes]
-        order = order[codes]
         for row in np.flatnonzero(method == "shuffle"):
-            shuffled = np.random.default_rng([self.seed, int(row)]).permutation(len(self.caches))
-            order[row] = shuffled[:width]
+            shuffled = np.random.default_rng([self.seed, int(row)]).permutation(len(self.listed))
+            order[row] = self.listed[shuffled[:width]]
         return Ranking(order, list(method), [""] * len(records))
 
 
@@ -198,50 +197,54 @@ def record_time(text: str) -> float:
 
 class LocatorStrategy:
     name = "locator"
-    COLUMNS = ("client_ip", "edge_latitude", "edge_longitude", "edge_city", "edge_country", "colo")
+    COLUMNS = ("client_ip", "edge_latitude", "edge_longitude", "edge_city", "edge_country", "colo", "object_path")
 
-    def __init__(self, resources: Resources) -> None:
-        self.resources = resources
-        self.caches = resources.caches
+    def __init__(self, federation: Federation) -> None:
+        self.federation = federation
 
-    def locations(self, records: pd.DataFrame) -> tuple[list[Location], list[EdgeContext], npt.NDArray[np.intp]]:
-        uniques, codes = _unique(records, self.COLUMNS)
-        contexts = [record_context(row) for row in uniques.itertuples(index=False)]
-        located = [locate(None, context, self.resources.sources, self.resources.policy) for context in contexts]
-        return located, contexts, codes
+    def namespace(self, path: str) -> Namespace | None:
+        return self.federation.namespaces.resolve(path) if path else None
 
     def rank(self, records: pd.DataFrame, n: int | None = None) -> Ranking:
-        located, contexts, codes = self.locations(records)
-        width = _width(self.caches, n)
-        clients = [context.client_ip for context in contexts]
-        # A located client's order does not depend on time: one call ranks every distinct input.
-        by_input, _ = order_many(self.resources, located, clients, 0.0, width)
-        order = by_input[codes]
-        # A sticky fallback order depends on when the job asked: decide those per (input, time).
-        unlocated = [c for c, where in enumerate(located) if where.coordinate is None]
-        rows = np.flatnonzero(np.isin(codes, unlocated))
-        times = [record_time(text) for text in records["time"].to_numpy()[rows]]
-        for (code, when), members in pd.Series(range(len(rows))).groupby([codes[rows], times]):
-            decided, _ = order_many(self.resources, [located[code]], [clients[code]], when, width)
-            order[rows[members.to_numpy()]] = decided[0]
-        return Ranking(order, [str(located[code].method) for code in codes], [""] * len(records))
+        inputs = records.assign(object_path=object_paths(records))
+        uniques, codes = distinct(inputs, self.COLUMNS)
+        when = np.array([record_time(text) for text in records["time"]])
+        width = len(self.federation.caches.caches) if n is None else n
+        order = np.full((len(records), width), NO_PICK, dtype=np.intp)
+        methods = np.empty(len(records), dtype=object)
+        by_code = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[by_code], np.arange(len(uniques) + 1))
+        for code, row in enumerate(uniques.itertuples(index=False)):
+            members = by_code[starts[code] : starts[code + 1]]
+            decision = decide(self.federation, record_context(row[:6]), None, self.namespace(row[6]), width)
+            methods[members] = str(decision.location.method)
+            if decision.location.coordinate is not None:
+                self._fill(order, members, decision)
+                continue
+            # An unlocated client's order lasts a sticky window: decide once per window the jobs asked in.
+            windows = [sticky_window(decision.network, t, self.federation.spread.sticky_s) for t in when[members]]
+            for _, group in pd.Series(members).groupby(windows):
+                at = group.to_numpy()
+                self._fill(order, at, dataclasses.replace(decision, now_s=float(when[at[0]])))
+        return Ranking(order, list(methods), [""] * len(records))
+
+    @staticmethod
+    def _fill(order: IndexArray, rows: IndexArray, decision: Decision) -> None:
+        places = [place.cache_index for place in decision.places]
+        order[rows, : len(places)] = places
 
 
 @dataclass(frozen=True)
 class CacheNames:
     """Matches an observed pick, written as a name, endpoint, host:port, host or `Label (Name)`, to a cache."""
 
-    caches: CacheSet
-
-    def index(self) -> dict[str, Cache]:
-        table: dict[str, Cache] = {}
-        for cache in self.caches.caches:
-            for key in (cache.name, cache.endpoint, cache.authority, cache.host):
-                table.setdefault(key.lower(), cache)
-        return table
+    caches: Sequence[Cache]
 
     def resolver(self) -> Callable[[str], Cache | None]:
-        table = self.index()
+        table: dict[str, Cache] = {}
+        for cache in self.caches:
+            for key in (cache.name, cache.endpoint, cache.authority, cache.host):
+                table.setdefault(key.lower(), cache)
 
         def resolve(text: str) -> Cache | None:
             key = text.strip().lower()
@@ -254,12 +257,13 @@ class CacheNames:
         return resolve
 
 
-def picks(records: pd.DataFrame, strategies: Sequence[Strategy], caches: CacheSet) -> pd.DataFrame:
+def picks(records: pd.DataFrame, strategies: Sequence[Strategy], federation: Federation) -> pd.DataFrame:
     """First picks per record and strategy: observed where the record has one, else computed.
 
     Columns per strategy s: s_pick (cache name, '' for none), s_source (observed | computed),
     s_method, s_error. An observed error (a timeout, a blocked hostname) is an observed failure: no pick.
     """
+    caches = federation.caches.caches
     resolve = CacheNames(caches).resolver()
     result = pd.DataFrame(index=records.index)
     for strategy in strategies:
@@ -277,8 +281,7 @@ def picks(records: pd.DataFrame, strategies: Sequence[Strategy], caches: CacheSe
         todo = records.index[~observed]
         if len(todo):
             ranking = strategy.rank(records.loc[todo], n=1)
-            first = ranking.order[:, 0]
-            pick.loc[todo] = [caches.in_service[i].name if i != NO_PICK else "" for i in first]
+            pick.loc[todo] = [caches[i].name if i != NO_PICK else "" for i in ranking.order[:, 0]]
             method.loc[todo] = ranking.method
             error.loc[todo] = ranking.error
         result[f"{s}_pick"] = pick
@@ -286,9 +289,3 @@ def picks(records: pd.DataFrame, strategies: Sequence[Strategy], caches: CacheSe
         result[f"{s}_method"] = method
         result[f"{s}_error"] = error
     return result
-
-
-def ordered_names(strategy: Strategy, record: pd.Series) -> list[str]:
-    """One record's whole ordered cache list by a strategy (empty when it gives no answer)."""
-    ranking = strategy.rank(pd.DataFrame([record]).reset_index(drop=True))
-    return [strategy.caches.in_service[i].name for i in ranking.order[0] if i != NO_PICK]

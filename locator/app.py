@@ -1,6 +1,7 @@
 """The HTTP service: request -> edge context -> location cascade -> ranking -> response.
 
-The only module of the service that imports Starlette; everything it answers is decided by locator.decide.
+The only module of the service that imports Starlette. Each request takes the snapshot in service once
+(`self.store.current`) and decides everything from it; reloads and health rounds swap snapshots meanwhile.
 """
 
 from __future__ import annotations
@@ -10,56 +11,101 @@ import contextlib
 import hmac
 import logging
 import signal
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import msgspec
+from cachetools import LRUCache
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from locator import __version__
-from locator.addresses import client_network
+from locator.bodies import (
+    Alive,
+    FileState,
+    HealthSummary,
+    Index,
+    Ready,
+    cache_list,
+    encode,
+    nearest,
+    nearest_text,
+    ranked_caches,
+    worker_caches,
+)
+from locator.bodies import Error as ErrorBody
 from locator.decide import Decision, decide
 from locator.edge import EdgeContext, edge_headers, read_edge
-from locator.errors import Forbidden, LocatorError, ServiceUnavailable, Unauthorized
+from locator.errors import Forbidden, LocatorError, NotFound, ServiceUnavailable, Unauthorized
+from locator.federation import Federation, SnapshotStore
 from locator.logs import AccessLog
 from locator.metrics import DataCollector, Metrics
+from locator.namespaces import Namespace
 from locator.observe import Observer
 from locator.openapi import openapi
+from locator.prober import Prober
 from locator.query import NearestQuery, parse_query_string
-from locator.redirect import MAX_LINKS, redirect_headers
+from locator.redirect import MAX_LINKS, checked_path, redirect_headers
 from locator.reload import Reloader
-from locator.resources import Resources, load_resources
+from locator.resources import load_federation
 from locator.settings import Settings
-from locator.views import caches_body, nearest_text, render_nearest, worker_body
 
 log = logging.getLogger(__name__)
 
 NO_STORE = {"cache-control": "no-store"}  # answers depend on who asks: no shared cache may keep them
+MEMO_ENTRY_BYTES = 600  # what an entry costs besides its rendered bytes: key tuple, position, strings
 
 
-def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+class JSONBody(Response):
+    media_type = "application/json"
+
+
+def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
     """The one error shape: {"error": code, "detail": text}."""
-    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+    return JSONBody(encode(ErrorBody(code, detail)), status_code=status, headers=headers)
 
 
 class LocatorApp:
-    """Routes and handlers over the current Resources, which a reload may replace at any time."""
+    """Routes and handlers over the snapshot store, with the one memo of rendered answers."""
 
-    def __init__(self, settings: Settings, resources: Resources) -> None:
+    def __init__(self, settings: Settings, store: SnapshotStore) -> None:
         self.settings = settings
-        self.resources = resources
-        self.metrics = Metrics(DataCollector(lambda: self.resources, lambda: self.reloader.errors()))
-        self.reloader = Reloader(settings, lambda: self.resources, self.install, self.metrics)
+        self.store = store
+        self.metrics = Metrics(DataCollector(lambda: self.store.current, lambda: self.reloader.errors()))
+        self.reloader = Reloader(settings, store, self.metrics)
+        self.prober = Prober(store, settings.health_path, settings.health_timeout_s, settings.health_concurrency)
         self.access_log = AccessLog(settings.log_format) if settings.access_log else None
         self.spec = openapi()
+        # Rendered rankings by everything they depend on (Decision.ranking_key), bounded in bytes: a site's
+        # jobs come from a few addresses through the same edge, and rendering is most of an answer's cost.
+        self.memo: LRUCache[tuple[object, ...], tuple[bytes, str | None]] | None = None
+        if settings.memo_mb > 0:
+            self.memo = LRUCache(int(settings.memo_mb * 1_000_000), getsizeof=lambda v: len(v[0]) + MEMO_ENTRY_BYTES)
+        self.memo_version = -1
 
-    def install(self, resources: Resources) -> None:
-        self.resources = resources  # one assignment: a request keeps the resources it started with
+    def rendered(self, decision: Decision, kind: str, render: Callable[[Decision], bytes]) -> tuple[bytes, str | None]:
+        """(the rendering of a decision's ranking, the first cache's name), from the memo when it has it."""
+        memo = self.memo
+        if memo is None:
+            first = decision.first
+            return render(decision), None if first is None else first.name
+        if self.memo_version != decision.federation.version:  # a new snapshot: every entry is stale
+            memo.clear()
+            self.memo_version = decision.federation.version
+        key = (kind, *decision.ranking_key)
+        found = memo.get(key)
+        if found is None:
+            first = decision.first
+            found = (render(decision), None if first is None else first.name)
+            with contextlib.suppress(ValueError):  # larger than the whole memo: serve it, keep nothing
+                memo[key] = found
+        return found
 
     def context(self, request: Request, query: NearestQuery) -> EdgeContext:
         if query.ip is not None and not self.settings.allow_ip_override:
@@ -71,17 +117,31 @@ class LocatorApp:
         edge = read_edge(edge_headers(scope["headers"]), peer[0] if peer else None, self.settings.trusted_proxies)
         return edge.with_query(query.ip, query.colo)
 
-    def decide(self, request: Request, query: NearestQuery, n: int | None = None) -> Decision:
+    def namespace(self, federation: Federation, path: str | None) -> Namespace | None:
+        """The namespace of a path; 404 no_namespace for a path in none when LOCATOR_UNLISTED_PATHS=refuse."""
+        if path is None:
+            return None
+        namespace = federation.namespaces.resolve(path)
+        if not namespace.listed and self.settings.unlisted_paths == "refuse":
+            raise NotFound(f"{path} is in no listed namespace (LOCATOR_UNLISTED_PATHS=refuse)", "no_namespace")
+        return namespace
+
+    def decide(self, request: Request, query: NearestQuery, path: str | None, n: int | None) -> Decision:
+        federation = self.store.current
+        namespace = self.namespace(federation, path)
         context = self.context(request, query)
-        decision = decide(self.resources, context, query.declared, query.n if n is None else n)
+        decision = decide(federation, context, query.declared, namespace, n, time.time())
         self.metrics.observe_decision(decision.location)
+        return decision
+
+    def log_decision(self, request: Request, decision: Decision, first: str | None) -> None:
         facts = request.scope.get("locator")
         if facts is not None and self.access_log is not None:
-            first = decision.first
             facts["method"] = decision.location.method.value
-            facts["cache"] = None if first is None else first.name
-            facts["client_network"] = client_network(context.client_ip)
-        return decision
+            facts["cache"] = first
+            facts["client_network"] = decision.network
+            if decision.namespace is not None:
+                facts["namespace"] = decision.namespace.path
 
     @staticmethod
     def query(request: Request) -> NearestQuery:
@@ -89,39 +149,58 @@ class LocatorApp:
 
     async def nearest(self, request: Request) -> Response:
         query = self.query(request)
-        decision = self.decide(request, query)
+        decision = self.decide(request, query, query.path, query.n)
         if query.format == "text":
-            return PlainTextResponse(nearest_text(decision), headers=NO_STORE)
-        return Response(render_nearest(decision), media_type="application/json", headers=NO_STORE)
+            text, first = self.rendered(decision, "text", lambda d: nearest_text(d).encode())
+            self.log_decision(request, decision, first)
+            self.served(first, query.path)
+            return PlainTextResponse(text, headers=NO_STORE)
+        listed, first = self.rendered(decision, "json", lambda d: encode(ranked_caches(d)))
+        self.log_decision(request, decision, first)
+        self.served(first, query.path)
+        return JSONBody(nearest(decision, msgspec.Raw(listed)), headers=NO_STORE)
+
+    @staticmethod
+    def served(first: str | None, path: str | None) -> None:
+        """503 when no cache at all may serve the request (every eligible one out of service)."""
+        if first is None:
+            raise ServiceUnavailable(f"no cache in service may serve {path or 'public data'}", "no_cache_available")
 
     async def worker_caches(self, request: Request) -> Response:
         query = self.query(request)
-        return JSONResponse(worker_body(self.decide(request, query)), headers=NO_STORE)
+        decision = self.decide(request, query, query.path, query.n)
+        self.log_decision(request, decision, None if decision.first is None else decision.first.name)
+        return JSONBody(encode(worker_caches(decision)), headers=NO_STORE)
 
     async def caches(self, request: Request) -> Response:
-        return JSONResponse(caches_body(self.resources.caches))
+        return JSONBody(encode(cache_list(self.store.current)))
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"}, headers=NO_STORE)
+        return JSONBody(encode(Alive("ok")), headers=NO_STORE)
 
     async def readyz(self, request: Request) -> Response:
-        resources = self.resources
-        sources = resources.sources
-        files = {name: state.report() for name, state in self.reloader.files.items()}
-        failing = any(report["error"] for report in files.values())
-        return JSONResponse(
-            {
-                "status": "degraded" if resources.degraded or failing else "ready",
-                "caches_in_service": len(resources.caches),
-                "overrides": len(sources.overrides),
-                "geoip": sources.geoip is not None,
-                "airports": 0 if sources.airports is None else len(sources.airports),
-                "degraded": resources.degraded,
-                "reload": files,
-                "loaded_at": resources.loaded_at,
-            },
-            headers=NO_STORE,
+        federation = self.store.current
+        sources = federation.sources
+        view = federation.health
+        files = {
+            name: FileState(None if state.path is None else str(state.path), state.loaded_at, state.error)
+            for name, state in self.reloader.files.items()
+        }
+        failing = any(state.error for state in files.values())
+        body = Ready(
+            "degraded" if federation.degraded or failing or view.distrusted else "ready",
+            int(federation.rankable.sum()),
+            len(federation.namespaces),
+            len(sources.overrides),
+            sources.geoip is not None,
+            0 if sources.airports is None else len(sources.airports),
+            list(federation.degraded),
+            HealthSummary(view.probing, self.settings.health_interval_s, view.distrusted, view.reason, view.counts()),
+            files,
+            federation.loaded_at,
+            federation.version,
         )
+        return JSONBody(encode(body), headers=NO_STORE)
 
     async def metrics_page(self, request: Request) -> Response:
         token = self.settings.metrics_token
@@ -135,28 +214,23 @@ class LocatorApp:
         return Response(body, media_type=content_type, headers=NO_STORE)
 
     async def openapi_page(self, request: Request) -> Response:
-        return JSONResponse(self.spec)
+        return JSONBody(encode(self.spec))
 
     async def index(self, request: Request) -> Response:
-        return JSONResponse(
-            {
-                "service": "OSDF cache locator",
-                "version": __version__,
-                "endpoints": {
-                    "/nearest": "ordered caches for the caller (lat, lon, ip, colo, n, format=json|text)",
-                    "/_caches": "the 2022 Cloudflare Worker's response shape",
-                    "/caches": "the configured caches",
-                    "/healthz": "liveness",
-                    "/readyz": "readiness, degraded modes and reload state",
-                    "/metrics": "Prometheus metrics",
-                    "/openapi.json": "this interface, described",
-                    "/<path>": "307 redirect to <nearest cache>/<path>",
-                },
-            }
-        )
+        endpoints = {
+            "/nearest": "ordered caches for the caller (lat, lon, ip, colo, n, format=json|text, path)",
+            "/_caches": "the 2022 Cloudflare Worker's response shape",
+            "/caches": "the configured caches, their health, and why each is or is not ranked",
+            "/healthz": "liveness",
+            "/readyz": "readiness, degraded modes, health prober and reload state",
+            "/metrics": "Prometheus metrics",
+            "/openapi.json": "this interface, described",
+            "/<path>": "307 redirect to <nearest cache serving the path's namespace>/<path>",
+        }
+        return JSONBody(encode(Index("OSDF cache locator", __version__, endpoints)))
 
     async def redirect(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Every path without a route of its own: 307 to the nearest cache, keeping path and query.
+        """Every path without a route of its own: 307 to the nearest eligible cache, keeping path and query.
 
         Installed as the router's default rather than a `/{path:path}` route, whose pattern would not
         match a path with an (encoded) newline and so could not reject it with a 400.
@@ -164,11 +238,15 @@ class LocatorApp:
         request = Request(scope, receive)
         if request.method not in ("GET", "HEAD"):
             raise HTTPException(405, headers={"Allow": "GET, HEAD"})
-        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-        decision = self.decide(request, NearestQuery(), n=MAX_LINKS)  # the Location and Link caches only
-        if not decision.caches:
-            raise ServiceUnavailable("no cache is in service", "no_cache_available")
-        headers = redirect_headers(decision.caches, raw_path.decode("latin-1"), scope["query_string"].decode("latin-1"))
+        raw_path = (scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1")
+        path, cleaned = checked_path(raw_path)
+        decision = self.decide(request, NearestQuery(), cleaned, MAX_LINKS)
+        listed, first = self.rendered(decision, "links", lambda d: "\n".join(c.endpoint for c, _ in d).encode())
+        self.log_decision(request, decision, first)
+        self.served(first, cleaned)
+        headers = redirect_headers(
+            listed.decode().split("\n"), path, cleaned, scope["query_string"].decode("latin-1"), decision.namespace
+        )
         self.metrics.count(self.metrics.redirects)
         await Response(status_code=307, headers=headers)(scope, receive, send)
 
@@ -186,10 +264,8 @@ class LocatorApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        """Watch the data files while serving; reload on SIGHUP. May run more than once (test clients do).
-
-        The resources stay open after shutdown: they belong to the app, and a process that exits frees them.
-        """
+        """Watch the data files and probe the caches while serving; reload on SIGHUP. May run more than
+        once (test clients do). The snapshot stays open after shutdown: a process that exits frees it."""
         tasks: set[asyncio.Task[Any]] = set()
 
         def reload_now() -> None:
@@ -205,6 +281,8 @@ class LocatorApp:
         watchers = [loop.create_task(self.flush_buffers())]
         if self.settings.reload_interval_s:
             watchers.append(loop.create_task(self.watch(self.settings.reload_interval_s)))
+        if self.settings.health_interval_s:
+            watchers.append(loop.create_task(self.prober.run(self.settings.health_interval_s)))
         try:
             yield
         finally:
@@ -249,11 +327,11 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "unexpected error; it has been logged")
 
 
-def create_app(settings: Settings | None = None, resources: Resources | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, federation: Federation | None = None) -> Starlette:
     """Build the app; loads the data now (so a broken file fails here, with its message) unless given."""
     settings = Settings.from_env() if settings is None else settings
-    resources = load_resources(settings) if resources is None else resources
-    locator = LocatorApp(settings, resources)
+    federation = load_federation(settings) if federation is None else federation
+    locator = LocatorApp(settings, SnapshotStore(federation))
     handlers: dict[Any, Any] = {
         LocatorError: locator_error,
         HTTPException: http_error,

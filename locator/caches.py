@@ -1,8 +1,9 @@
-"""The caches we rank, loaded from a CSV file: name, endpoint URL, position and status."""
+"""The caches we rank, loaded from a CSV file: endpoint, position, what each may serve, its capacity and status."""
 
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +13,12 @@ import numpy as np
 
 from locator.files import table_reader
 from locator.geo import Coordinate, Destinations, FloatArray, InvalidCoordinate
+from locator.namespaces import Namespace, check_path
 
 STATUSES = ("up", "down", "disabled")
 REQUIRED_COLUMNS = ("name", "endpoint", "latitude", "longitude")
+PUBLIC = "public"  # in the `namespaces` cell: also serves public data outside every listed namespace
+NOTHING = "none"  # the `namespaces` cell of a cache that serves nothing (kept listed, never ranked)
 
 
 class CacheFileError(ValueError):
@@ -23,7 +27,12 @@ class CacheFileError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Cache:
-    """One cache. `coordinate` is None when its position is unknown (it then ranks last)."""
+    """One cache. `coordinate` is None when its position is unknown (it then ranks last).
+
+    `status` is the operator's (up, down, disabled), `downtime` the federation's (OSG Topology, a director's
+    filter); either takes it out of service. `namespaces` are the listed namespaces it may serve and `public`
+    whether it serves public data outside them. `weight` is its capacity relative to co-located caches.
+    """
 
     name: str
     endpoint: str
@@ -31,6 +40,10 @@ class Cache:
     status: str = "up"
     site: str = ""
     ip: str = ""  # an address for the legacy service's GeoIP-of-the-server rule (evaluation only)
+    downtime: bool = False
+    weight: float = 1.0
+    namespaces: frozenset[str] = frozenset()
+    public: bool = True
 
     @property
     def authority(self) -> str:
@@ -43,7 +56,19 @@ class Cache:
 
     @property
     def in_service(self) -> bool:
-        return self.status == "up"
+        """In service by the files (the operator's status and the federation's downtime); health is apart."""
+        return self.status == "up" and not self.downtime
+
+    def serves(self, namespace: Namespace | None) -> bool:
+        """Whether it may serve a namespace (None, or one that is not listed: public data)."""
+        if namespace is None or not namespace.listed:
+            return self.public
+        return namespace.path in self.namespaces
+
+    @property
+    def served(self) -> str:
+        """The `namespaces` cell it was read from."""
+        return ";".join(sorted(self.namespaces) + ([PUBLIC] if self.public else [])) or NOTHING
 
 
 def parse_endpoint(text: str) -> str:
@@ -65,9 +90,10 @@ def parse_endpoint(text: str) -> str:
 
 @dataclass(frozen=True, eq=False)
 class CacheSet:
-    """All configured caches, and those in service with their positions as arrays for vectorised ranking.
+    """All configured caches, in file order, with their positions as arrays for vectorised distances.
 
-    Compared and hashed by identity: a loaded list is one value, and renderings of it can be memoised.
+    `in_service` are those the files put in service (status up, no downtime). Compared and hashed by
+    identity: a loaded list is one value.
     """
 
     caches: tuple[Cache, ...]
@@ -77,24 +103,50 @@ class CacheSet:
     destinations: Destinations = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        usable = tuple(cache for cache in self.caches if cache.in_service)
         nan = float("nan")
-        object.__setattr__(self, "in_service", usable)
-        object.__setattr__(
-            self, "latitudes", np.array([c.coordinate.latitude if c.coordinate else nan for c in usable])
-        )
-        object.__setattr__(
-            self, "longitudes", np.array([c.coordinate.longitude if c.coordinate else nan for c in usable])
-        )
-        self.latitudes.flags.writeable = False
-        self.longitudes.flags.writeable = False
-        object.__setattr__(self, "destinations", Destinations.of(self.latitudes, self.longitudes))
+        object.__setattr__(self, "in_service", tuple(cache for cache in self.caches if cache.in_service))
+        latitudes = np.array([c.coordinate.latitude if c.coordinate else nan for c in self.caches], dtype=float)
+        longitudes = np.array([c.coordinate.longitude if c.coordinate else nan for c in self.caches], dtype=float)
+        latitudes.flags.writeable = longitudes.flags.writeable = False
+        object.__setattr__(self, "latitudes", latitudes)
+        object.__setattr__(self, "longitudes", longitudes)
+        object.__setattr__(self, "destinations", Destinations.of(latitudes, longitudes))
 
     def __len__(self) -> int:
-        return len(self.in_service)
+        return len(self.caches)
 
     def by_name(self, name: str) -> Cache | None:
         return next((cache for cache in self.caches if cache.name == name), None)
+
+
+def parse_served(text: str) -> tuple[frozenset[str], bool]:
+    """The `namespaces` cell: `;`-separated namespace paths and `public`, or `none`. Empty means `public`
+    (a cache without restrictions, as in files from before namespaces)."""
+    items = [item.strip() for item in text.split(";") if item.strip()]
+    if not items:
+        return frozenset(), True
+    if NOTHING in items:
+        if len(items) > 1:
+            raise ValueError(f"namespaces {text!r}: '{NOTHING}' cannot be combined with anything else")
+        return frozenset(), False
+    paths = frozenset(check_path(item) for item in items if item != PUBLIC)
+    return paths, PUBLIC in items
+
+
+def parse_weight(text: str) -> float:
+    value = float(text) if text.strip() else 1.0
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"weight {text!r} is not a finite number >= 0")
+    return value
+
+
+def parse_flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("", "false", "no", "0"):
+        return False
+    if value in ("true", "yes", "1"):
+        return True
+    raise ValueError(f"{name} {text!r} is not true or false")
 
 
 def cache_from_row(row: dict[str, str]) -> Cache:
@@ -113,6 +165,7 @@ def cache_from_row(row: dict[str, str]) -> Cache:
     status = (row.get("status") or "up").strip().lower()
     if status not in STATUSES:
         raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    namespaces, public = parse_served(row.get("namespaces") or "")
     return Cache(
         name=name,
         endpoint=endpoint,
@@ -120,6 +173,10 @@ def cache_from_row(row: dict[str, str]) -> Cache:
         status=status,
         site=(row.get("site") or "").strip(),
         ip=(row.get("ip") or "").strip(),
+        downtime=parse_flag("downtime", row.get("downtime") or ""),
+        weight=parse_weight(row.get("weight") or ""),
+        namespaces=namespaces,
+        public=public,
     )
 
 
@@ -141,7 +198,7 @@ def parse_caches(lines: Iterable[str], source: str) -> CacheSet:
         caches.append(cache)
     result = CacheSet(tuple(caches))
     if not result.in_service:
-        raise CacheFileError(f"{source}: no cache has status 'up'")
+        raise CacheFileError(f"{source}: no cache is in service (status 'up' and no downtime)")
     return result
 
 

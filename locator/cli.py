@@ -9,23 +9,28 @@ import logging.config
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from locator import __version__
 from locator.airports import NAMESPACE, AirportDataError, build_store
+from locator.bodies import encode, nearest, nearest_text, ranked_caches
 from locator.caches import CacheFileError
 from locator.decide import decide
 from locator.edge import EdgeContext
 from locator.errors import LocatorError
+from locator.federation import FederationError
 from locator.kv import KVError, KVNamespace
 from locator.logs import logging_config
 from locator.metrics import MULTIPROCESS_ENV
+from locator.namespaces import NamespaceFileError
 from locator.overrides import OverridesError
 from locator.query import parse_query
-from locator.resources import load_resources
+from locator.resources import close, load_federation
 from locator.settings import SETTINGS, Settings, SettingsError, unknown_variables
-from locator.views import nearest_body, nearest_text
 
 log = logging.getLogger("locator")
 
@@ -41,7 +46,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log.warning("ignoring unknown setting %s (typo?)", name)
     # Load once here, so a broken data file stops start-up with its message before uvicorn starts,
     # and the airports store is built once rather than by every worker.
-    load_resources(settings).close()
+    close(load_federation(settings))
     workers = args.workers or settings.workers
     if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
         # Each worker counts into this directory, so that /metrics from any worker covers them all.
@@ -71,6 +76,7 @@ def cmd_nearest(args: argparse.Namespace, settings: Settings) -> int:
             ("ip", args.ip),
             ("colo", args.colo),
             ("n", args.n),
+            ("path", args.path),
         )
         if value is not None
     ]
@@ -78,13 +84,17 @@ def cmd_nearest(args: argparse.Namespace, settings: Settings) -> int:
         query = parse_query(items)
     except LocatorError as exc:
         raise CommandError(exc.detail) from None
-    resources = load_resources(settings)
+    federation = load_federation(settings)
     try:
-        decision = decide(resources, EdgeContext().with_query(query.ip, query.colo), query.declared, query.n)
+        namespace = None if query.path is None else federation.namespaces.resolve(query.path)
+        context = EdgeContext().with_query(query.ip, query.colo)
+        decision = decide(federation, context, query.declared, namespace, query.n, time.time())
+        places = decision.places
     finally:
-        resources.close()
+        close(federation)
     if args.json:
-        print(json.dumps(nearest_body(decision), indent=2))
+        body = nearest(decision, msgspec.Raw(encode(ranked_caches(decision))))
+        print(json.dumps(json.loads(body), indent=2))
         return 0
     where = decision.location
     position = (
@@ -93,11 +103,16 @@ def cmd_nearest(args: argparse.Namespace, settings: Settings) -> int:
         else (f"{where.coordinate.latitude:.4f},{where.coordinate.longitude:.4f}")
     )
     place = ", ".join(part for part in (where.city, where.country) if part)
+    served = "" if namespace is None else f" namespace={namespace.path or '-'}{'' if namespace.listed else ' (public)'}"
     print(
         f"# method={where.method} client={where.client_ip or '-'} at {position}"
-        f"{f' ({place})' if place else ''} colo={where.colo or '-'}",
+        f"{f' ({place})' if place else ''} colo={where.colo or '-'}{served}",
         file=sys.stderr,
     )
+    if not places:
+        raise CommandError(
+            "no cache in service may serve this" + ("" if query.path is None else f" path ({query.path})")
+        )
     sys.stdout.write(nearest_text(decision))
     return 0
 
@@ -161,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     nearest.add_argument("--lon", help="declared longitude (with --lat)")
     nearest.add_argument("--colo", help="IATA code of the receiving data centre")
     nearest.add_argument("-n", "--n", type=int, help="how many caches (default: all)")
+    nearest.add_argument("--path", help="the object's path: only caches serving its namespace (default: public data)")
     nearest.add_argument("--json", action="store_true", help="print the /nearest JSON instead")
     nearest.set_defaults(handler=cmd_nearest)
 
@@ -197,7 +213,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings.from_env()
         logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
         status = args.handler(args, settings)
-    except (CommandError, SettingsError, CacheFileError, OverridesError, AirportDataError, KVError) as exc:
+    except (
+        CommandError,
+        SettingsError,
+        CacheFileError,
+        NamespaceFileError,
+        OverridesError,
+        FederationError,
+        AirportDataError,
+        KVError,
+    ) as exc:
         print(f"locator: error: {exc}", file=sys.stderr)
         status = 2
     sys.exit(status)

@@ -32,6 +32,11 @@ class Forbidden(LocatorError):
     code = "forbidden"
 
 
+class NotFound(LocatorError):
+    status = 404
+    code = "not_found"
+
+
 class UriTooLong(LocatorError):
     status = 414
     code = "uri_too_long"

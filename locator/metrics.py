@@ -20,8 +20,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from locator.federation import Federation
 from locator.locate import Location
-from locator.resources import Resources
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds; a decision takes well under a millisecond, a slow one is what to look at.
@@ -29,25 +29,56 @@ LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 
 
 
 class DataCollector(Collector):
-    """Gauges read from the current resources at scrape time."""
+    """Gauges read from the snapshot in service at scrape time."""
 
-    def __init__(self, resources: Callable[[], Resources], reload_errors: Callable[[], dict[str, str | None]]) -> None:
-        self._resources = resources
+    def __init__(self, current: Callable[[], Federation], reload_errors: Callable[[], dict[str, str | None]]) -> None:
+        self._current = current
         self._reload_errors = reload_errors
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        resources = self._resources()
-        caches = GaugeMetricFamily("locator_caches", "Caches in the loaded cache file, by state.", labels=["state"])
-        caches.add_metric(["configured"], len(resources.caches.caches))
-        caches.add_metric(["in_service"], len(resources.caches.in_service))
+        federation = self._current()
+        view = federation.health
+        caches = GaugeMetricFamily(
+            "locator_caches",
+            "Caches: configured, in service by the files, and ranked (not failed by health probes).",
+            labels=["state"],
+        )
+        caches.add_metric(["configured"], len(federation.caches.caches))
+        caches.add_metric(["in_service"], len(federation.caches.in_service))
+        caches.add_metric(["ranked"], int(federation.rankable.sum()))
         yield caches
+        score = GaugeMetricFamily(
+            "locator_cache_health_score",
+            "Smoothed share of health probes a cache answered (1 = all; below 0.5 degraded, below 0.2 removed).",
+            labels=["cache"],
+        )
+        ranked = GaugeMetricFamily(
+            "locator_cache_ranked", "1 when a cache is ranked (up, no downtime, health not failed).", labels=["cache"]
+        )
+        state = GaugeMetricFamily(
+            "locator_cache_health", "1 for the health state each cache is in.", labels=["cache", "state"]
+        )
+        for index, cache in enumerate(federation.caches.caches):
+            health = view.of(cache.name)
+            score.add_metric([cache.name], health.score)
+            ranked.add_metric([cache.name], float(federation.rankable[index]))
+            state.add_metric([cache.name, health.state.value], 1.0)
+        yield score
+        yield ranked
+        yield state
+        yield GaugeMetricFamily(
+            "locator_health_prober_distrusted",
+            "1 while most caches fail their probes at once and the prober, not the caches, is blamed.",
+            value=1.0 if view.distrusted else 0.0,
+        )
         yield GaugeMetricFamily(
             "locator_cache_list_age_seconds",
             "Seconds since the cache list in service was loaded.",
-            value=time.time() - resources.loaded_at,
+            value=time.time() - federation.loaded_at,
         )
+        yield GaugeMetricFamily("locator_namespaces", "Listed namespaces.", value=len(federation.namespaces))
         yield GaugeMetricFamily(
-            "locator_overrides", "Networks in the overrides table.", value=len(resources.sources.overrides)
+            "locator_overrides", "Networks in the overrides table.", value=len(federation.sources.overrides)
         )
         failing = GaugeMetricFamily(
             "locator_reload_error",
@@ -61,7 +92,7 @@ class DataCollector(Collector):
             "locator_degraded", "1 when a part is missing and the service runs without it.", labels=["part"]
         )
         for part in ("geoip", "airports"):
-            degraded.add_metric([part], 1.0 if any(note.startswith(part) for note in resources.degraded) else 0.0)
+            degraded.add_metric([part], 1.0 if any(note.startswith(part) for note in federation.degraded) else 0.0)
         yield degraded
 
 

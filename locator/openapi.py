@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 description of the HTTP interface, served at /openapi.json.
 
-Written by hand to say what clients may rely on; tests/test_openapi.py keeps it true: every route and
-query parameter is here, and real answers validate against these schemas.
+The schemas are generated from the body types the service encodes (locator.bodies); only the paths are
+written here. tests/test_openapi.py keeps it true: every route and query parameter is here, and real
+answers validate against the schemas; schemathesis fuzzes the service from it.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from locator import __version__
-from locator.locate import Method
-from locator.query import FORMATS, MAX_N, MAX_VALUE_CHARS
+import msgspec
 
-NULLABLE_NUMBER = {"type": ["number", "null"]}
-NULLABLE_STRING = {"type": ["string", "null"]}
+from locator import __version__
+from locator.bodies import BODIES
+from locator.query import FORMATS, MAX_N, MAX_PATH_CHARS, MAX_VALUE_CHARS, N_PATTERN
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -28,6 +28,8 @@ def _json(name: str, description: str) -> dict[str, Any]:
 
 ERRORS = {
     "400": _json("Error", "Bad input: the error code names the parameter's problem."),
+    "403": _json("Error", "ip_override_disabled: `ip=` is turned off here (LOCATOR_ALLOW_IP_OVERRIDE)."),
+    "404": _json("Error", "no_namespace: `path` is in no listed namespace and LOCATOR_UNLISTED_PATHS=refuse."),
     "405": _json("Error", "Method not allowed (the Allow header lists the methods)."),
 }
 NO_STORE = {
@@ -62,14 +64,21 @@ QUERY_PARAMETERS: list[dict[str, Any]] = [
     {
         "name": "n",
         "in": "query",
-        "description": "At most this many caches; default all.",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_N},
+        "description": f"At most this many caches, a whole number from 1 to {MAX_N} in digits; default all.",
+        "schema": {"type": "string", "pattern": N_PATTERN},
     },
     {
         "name": "format",
         "in": "query",
         "description": "json (default) or text (one endpoint per line).",
         "schema": {"type": "string", "enum": list(FORMATS)},
+    },
+    {
+        "name": "path",
+        "in": "query",
+        "description": "The object's path: only caches that serve its namespace are ranked. Without it, the answer "
+        "is for public data (the caches open to any VO).",
+        "schema": {"type": "string", "pattern": "^/[^\\x00-\\x1f\\x7f]*$", "maxLength": MAX_PATH_CHARS},
     },
 ]
 for _parameter in QUERY_PARAMETERS:
@@ -82,153 +91,6 @@ def redirect_path(routes: Iterable[str]) -> dict[str, str]:
     name another host)."""
     own = "|".join(re.escape(route.lstrip("/")) for route in routes if route != "/")
     return {"type": "string", "pattern": f"^(?!(?:{own})$)(?![/\\\\])[^\\x00-\\x1f\\x7f]+$"}
-
-
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error", "detail"],
-        "additionalProperties": False,
-        "properties": {
-            "error": {"type": "string", "pattern": "^[a-z_]+$", "description": "machine-readable code"},
-            "detail": {"type": "string", "description": "what was wrong, for people"},
-        },
-    },
-    "Client": {
-        "type": "object",
-        "required": ["ip", "latitude", "longitude", "city", "country", "colo", "accuracy_km"],
-        "additionalProperties": False,
-        "properties": {
-            "ip": NULLABLE_STRING,
-            "latitude": NULLABLE_NUMBER,
-            "longitude": NULLABLE_NUMBER,
-            "city": NULLABLE_STRING,
-            "country": NULLABLE_STRING,
-            "colo": NULLABLE_STRING,
-            "accuracy_km": NULLABLE_NUMBER,
-        },
-    },
-    "EdgeReport": {
-        "type": ["object", "null"],
-        "required": ["provider", "latitude", "longitude", "city", "country", "region", "postal_code"],
-        "additionalProperties": False,
-        "properties": {
-            "provider": {"type": "string", "enum": ["cloudflare", "cloudfront", "generic"]},
-            **{name: NULLABLE_STRING for name in ("latitude", "longitude", "city", "country", "region", "postal_code")},
-        },
-    },
-    "RankedCache": {
-        "type": "object",
-        "required": ["name", "endpoint", "latitude", "longitude", "distance_km"],
-        "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string"},
-            "endpoint": {"type": "string", "format": "uri"},
-            "latitude": NULLABLE_NUMBER,
-            "longitude": NULLABLE_NUMBER,
-            "distance_km": {**NULLABLE_NUMBER, "description": "null when unknown (no position, or a fallback order)"},
-        },
-    },
-    "Nearest": {
-        "type": "object",
-        "required": ["method", "client", "skipped", "edge", "caches"],
-        "additionalProperties": False,
-        "properties": {
-            "method": {"type": "string", "enum": [m.value for m in Method]},
-            "client": _ref("Client"),
-            "skipped": {
-                "type": "object",
-                "description": "each location source tried before the one used, and why it was skipped",
-                "additionalProperties": {"type": "string"},
-            },
-            "edge": _ref("EdgeReport"),
-            "caches": {"type": "array", "items": _ref("RankedCache")},
-        },
-    },
-    "WorkerCaches": {
-        "type": "object",
-        "description": "The 2022 Cloudflare Worker's /_caches shape.",
-        "required": ["city", "latitude", "longitude", "postalCode", "region", "AITA", "caches", "matched"],
-        "additionalProperties": False,
-        "properties": {
-            "city": NULLABLE_STRING,
-            "latitude": NULLABLE_STRING,
-            "longitude": NULLABLE_STRING,
-            "postalCode": NULLABLE_STRING,
-            "region": NULLABLE_STRING,
-            "AITA": NULLABLE_STRING,
-            "caches": {
-                "type": "array",
-                "description": "[host:port, km] pairs, nearest first (km null when unknown)",
-                "items": {
-                    "type": "array",
-                    "items": {"anyOf": [{"type": "string"}, NULLABLE_NUMBER]},
-                    "minItems": 2,
-                    "maxItems": 2,
-                },
-            },
-            "matched": {"type": "string"},
-        },
-    },
-    "CacheList": {
-        "type": "object",
-        "required": ["count", "in_service", "caches"],
-        "additionalProperties": False,
-        "properties": {
-            "count": {"type": "integer"},
-            "in_service": {"type": "integer"},
-            "caches": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "endpoint", "latitude", "longitude", "status", "site"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "name": {"type": "string"},
-                        "endpoint": {"type": "string"},
-                        "latitude": NULLABLE_NUMBER,
-                        "longitude": NULLABLE_NUMBER,
-                        "status": {"type": "string", "enum": ["up", "down", "disabled"]},
-                        "site": {"type": "string"},
-                    },
-                },
-            },
-        },
-    },
-    "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
-    "Ready": {
-        "type": "object",
-        "required": [
-            "status",
-            "caches_in_service",
-            "overrides",
-            "geoip",
-            "airports",
-            "degraded",
-            "reload",
-            "loaded_at",
-        ],
-        "additionalProperties": False,
-        "properties": {
-            "status": {"type": "string", "enum": ["ready", "degraded"]},
-            "caches_in_service": {"type": "integer"},
-            "overrides": {"type": "integer"},
-            "geoip": {"type": "boolean"},
-            "airports": {"type": "integer"},
-            "degraded": {"type": "array", "items": {"type": "string"}},
-            "reload": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": "object",
-                    "required": ["path", "loaded_at", "error"],
-                    "properties": {"path": NULLABLE_STRING, "loaded_at": {"type": "number"}, "error": NULLABLE_STRING},
-                },
-            },
-            "loaded_at": {"type": "number"},
-        },
-    },
-    "Index": {"type": "object", "required": ["service", "version", "endpoints"]},
-}
 
 
 # The service's own routes; every other path is a redirect.
@@ -259,10 +121,10 @@ ROUTES: dict[str, Any] = {
         }
     },
     "/caches": {"get": {"summary": "Every configured cache", "responses": {"200": _json("CacheList", "Caches.")}}},
-    "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Health", "Alive.")}}},
+    "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Alive", "Alive.")}}},
     "/readyz": {
         "get": {
-            "summary": "Readiness, degraded modes, reload state",
+            "summary": "Readiness, degraded modes, health prober and reload state",
             "responses": {"200": _json("Ready", "Serving.")},
         }
     },
@@ -273,7 +135,8 @@ ROUTES: dict[str, Any] = {
                 "200": {
                     "description": "Text exposition format.",
                     "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
+                },
+                "401": _json("Error", "LOCATOR_METRICS_TOKEN is set and the bearer token is missing or wrong."),
             },
         }
     },
@@ -289,16 +152,27 @@ def redirect_route(routes: Iterable[str]) -> dict[str, Any]:
             "parameters": [{"name": "path", "in": "path", "required": True, "schema": redirect_path(routes)}],
             "responses": {
                 "307": {
-                    "description": "Temporary redirect; Link lists the nearest caches (at most 6).",
+                    "description": "Temporary redirect to the nearest cache that serves the path's namespace.",
                     "headers": {
                         "Location": {"schema": {"type": "string"}},
-                        "Link": {"schema": {"type": "string"}},
+                        "Link": {
+                            "description": 'Up to 6 caches: `<url>; rel="duplicate"; pri=N; depth=D` (RFC 6249; D: '
+                            "path segments below the namespace prefix, as Pelican's director)",
+                            "schema": {"type": "string"},
+                        },
+                        "X-Pelican-Namespace": {
+                            "description": "`namespace=<prefix>, require-token=<true|false>`; absent for a public "
+                            "path above listed namespaces",
+                            "schema": {"type": "string"},
+                        },
                         **NO_STORE,
                     },
                 },
                 "400": _json("Error", "A path or query that could leave the cache host or inject headers."),
+                "404": _json("Error", "no_namespace: the path is in no listed namespace (LOCATOR_UNLISTED_PATHS)."),
                 "405": ERRORS["405"],
-                "503": _json("Error", "No cache is in service."),
+                "414": _json("Error", "uri_too_long: path and query longer than 4,096 characters."),
+                "503": _json("Error", "No cache in service may serve the path's namespace."),
             },
         },
     }
@@ -315,5 +189,11 @@ def openapi() -> dict[str, Any]:
             "or the receiving data centre; answers with an ordered list or a 307 redirect.",
         },
         "paths": {**ROUTES, "/{path}": redirect_route(ROUTES)},
-        "components": {"schemas": SCHEMAS},
+        "components": {"schemas": schemas()},
     }
+
+
+def schemas() -> dict[str, Any]:
+    """JSON Schemas of every body, generated from the types in locator.bodies."""
+    _, components = msgspec.json.schema_components(BODIES, ref_template="#/components/schemas/{name}")
+    return components

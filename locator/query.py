@@ -12,12 +12,15 @@ from locator.addresses import IPAddress, parse_ip_literal
 from locator.edge import parse_colo
 from locator.errors import BadRequest
 from locator.geo import Coordinate, InvalidCoordinate
+from locator.namespaces import has_control
 
-PARAMETERS = ("lat", "lon", "ip", "colo", "n", "format")
+PARAMETERS = ("lat", "lon", "ip", "colo", "n", "format", "path")
 FORMATS = ("json", "text")
 MAX_N = 100_000
+N_PATTERN = "^([1-9][0-9]{0,4}|100000)$"  # `n`: digits for 1 to MAX_N, nothing else (no sign, 0 first or point)
 MAX_VALUE_CHARS = 64
-MAX_MEMO_QUERY_BYTES = 512  # every parameter at its longest, and then some
+MAX_PATH_CHARS = 1024  # `path`: an object's path in the federation
+MAX_MEMO_QUERY_BYTES = 512  # short query strings only: a path makes a query string unlike any other
 DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -28,6 +31,7 @@ class NearestQuery:
     colo: str | None = None
     n: int | None = None
     format: str = "json"
+    path: str | None = None
 
 
 def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
@@ -42,8 +46,9 @@ def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
             continue
         if key in values:
             raise BadRequest(f"parameter {key!r} given more than once", "duplicate_parameter")
-        if len(value) > MAX_VALUE_CHARS:
-            raise BadRequest(f"parameter {key!r} is longer than {MAX_VALUE_CHARS} characters", "value_too_long")
+        limit = MAX_PATH_CHARS if key == "path" else MAX_VALUE_CHARS
+        if len(value) > limit:
+            raise BadRequest(f"parameter {key!r} is longer than {limit} characters", "value_too_long")
         values[key] = value
     values = {key: value for key, value in values.items() if value}
 
@@ -72,7 +77,7 @@ def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
     n = None
     if "n" in values:
         text = values["n"]
-        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_N:
+        if not re.fullmatch(N_PATTERN, text):
             raise BadRequest(f"n {text!r} is not a whole number from 1 to {MAX_N}", "invalid_n")
         n = int(text)
 
@@ -80,7 +85,11 @@ def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
     if output not in FORMATS:
         raise BadRequest(f"format {values['format']!r} is not one of {', '.join(FORMATS)}", "invalid_format")
 
-    return NearestQuery(declared=declared, ip=ip, colo=colo, n=n, format=output)
+    path = values.get("path")
+    if path is not None and (not path.startswith("/") or has_control(path)):
+        raise BadRequest(f"path {path!r} is not an absolute path without control characters", "invalid_path")
+
+    return NearestQuery(declared=declared, ip=ip, colo=colo, n=n, format=output, path=path)
 
 
 def parse_query_string(raw: bytes) -> NearestQuery:

@@ -1,103 +1,138 @@
-"""THE ranking: caches by great-circle distance from one or many origins; pure, shared with the evaluation.
+"""THE ranking: one pure function from (snapshot, client position, namespace, client network, n) to the caches
+in order, each with the reason for its place. The service, the CLI and the evaluation all call `rank`.
 
-Rules, in order of precedence:
-1. Only caches in service (status `up`) are ranked; down and disabled ones never appear.
-2. Ascending haversine distance in km from the origin.
-3. Exact ties keep the cache file's order (stable sort), so an answer never flickers between equals.
-4. Caches whose position is unknown come last, in file order, with distance None.
-5. `n` keeps the first n (None: all).
-When there is no origin at all, `sticky_indices` gives a random order that is stable per client network.
+Rules, in order:
+1. Only candidates are ranked: caches that may serve the namespace (a listed namespace: the caches listing it;
+   no namespace, or a path in none: the caches open to public data), in service by the files (status `up`, no
+   downtime) and not `failed` by their health probes.
+2. Healthy caches with a position, by great-circle distance from the client, except that those within
+   `spread_km` of the nearest one (co-located caches: two in Houston, two in Amsterdam) are ordered by a
+   weighted rendezvous hash of the client's network: the same site always gets the same first cache (hit
+   rates), and sites split between the caches in proportion to their weights (capacity).
+   Reasons: `nearest` (alone in that band), `spread` (placed by the hash), `distance` (farther out).
+3. `degraded` caches (failing health probes) after every healthy one, by distance.
+4. `no_position`: caches without a position last, in file order.
+5. A client with no position at all gets every candidate in weighted rendezvous order of its network and
+   the current `sticky_s` window (`unlocated`): stable for a site while the window lasts, on every replica,
+   and spread over the federation in proportion to the weights (Pelican #1587: a fresh shuffle per request
+   sends one site's jobs everywhere and ruins hit rates).
+Distances are km, haversine (locator.geo); exact ties are broken by file order.
 """
 
 from __future__ import annotations
 
-import random
-from hashlib import blake2b
+from typing import NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 
-from locator.caches import CacheSet
-from locator.geo import FloatArray, distances_km
+from locator.federation import Federation, IndexArray, SeedArray, seed_of
+from locator.geo import Coordinate, FloatArray, distances_km
+from locator.namespaces import Namespace
 
-IndexArray = npt.NDArray[np.intp]
+REASONS = ("nearest", "spread", "distance", "degraded", "no_position", "unlocated")
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-def _stable_order(keys: FloatArray) -> IndexArray:
-    """Each row's stable ascending order: an unstable sort, then the rare runs of equal keys put back in
-    file order. The same result as kind="stable", in about half the time for thousands of caches."""
-    order = np.argsort(keys, axis=1, kind="quicksort")
-    ordered = np.take_along_axis(keys, order, axis=1)
-    for row in np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1)):
-        equal = np.concatenate(([False], ordered[row, 1:] == ordered[row, :-1], [False]))
-        edges = np.flatnonzero(equal[1:] != equal[:-1])  # each run of equal keys: [start, end]
-        for start, end in zip(edges[::2], edges[1::2], strict=True):
-            order[row, start : end + 1].sort()
+class Place(NamedTuple):
+    """One cache's place in an answer: its index in the snapshot's caches, km (None when unknown), why."""
+
+    cache_index: int
+    distance_km: float | None
+    reason: str
+
+
+def rendezvous_scores(seeds: SeedArray, weights: FloatArray, key: str) -> FloatArray:
+    """Weighted rendezvous (highest random weight) scores of caches for a key; the highest goes first.
+
+    Each (key, cache) pair hashes to u in (0, 1) (splitmix64 of the cache's seed and the key's hash), and the
+    score -w / ln(u) makes a cache first with probability w / sum(w) over any set (Schindelhauer and
+    Schomaker 2005). Adding or removing one cache moves only the keys that pick, or picked, that cache.
+    """
+    z = seeds ^ np.uint64(seed_of(key))
+    z = z + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z = z ^ (z >> np.uint64(31))
+    u = ((z >> np.uint64(11)).astype(np.float64) + 0.5) / 9007199254740992.0  # 2**53: u in (0, 1)
+    scores: FloatArray = -weights / np.log(u)
+    return scores
+
+
+def sticky_window(network: str, now_s: float, period_s: int) -> int:
+    """Which `period_s`-long window a network is in; each network's windows start at their own offset, so
+    the federation's unlocated clients do not all switch caches at the same second."""
+    return int((now_s + seed_of(network) % period_s) // period_s)
+
+
+def _by_score(indices: IndexArray, scores: FloatArray) -> IndexArray:
+    """Highest score first; equal scores (only weight 0) in file order."""
+    order: IndexArray = indices[np.lexsort((indices, -scores))]
     return order
 
 
-def _first(keys: FloatArray, n: int) -> IndexArray:
-    """The stable order's first n of each row without sorting everything.
-
-    argpartition finds each row's n-th smallest key; every key up to it (ties at the cut included, so that
-    file order still decides among equals) is then sorted stably. A row whose candidates are too many
-    (a cut inside a run of unknown positions) falls back to a full stable sort.
-    """
-    cut = np.take_along_axis(keys, np.argpartition(keys, n - 1, axis=1)[:, n - 1 : n], axis=1)
-    rows = []
-    for row, limit in zip(keys, cut[:, 0], strict=True):
-        candidates = np.flatnonzero(row <= limit)
-        if len(candidates) > 4 * n:
-            rows.append(_stable_order(row[np.newaxis, :])[0, :n])
-        else:
-            rows.append(candidates[np.argsort(row[candidates], kind="stable")][:n])
-    return np.array(rows, dtype=np.intp).reshape(len(keys), n)
-
-
-def rank_many(
-    caches: CacheSet, origin_lat: FloatArray, origin_lon: FloatArray, n: int | None = None
-) -> tuple[IndexArray, FloatArray]:
-    """Rank every cache for many origins at once: one distance matrix, then the order.
-
-    Returns (order, distances), both shape (origins, min(n, caches)): `order[i]` indexes
-    `caches.in_service` nearest first for origin i, `distances[i]` holds the matching km (NaN = unknown).
-    """
-    distances = distances_km(origin_lat, origin_lon, caches.destinations)
-    # Unknown positions sort after every real distance; a stable sort keeps file order among equals.
-    keys = np.where(np.isnan(distances), np.inf, distances)
-    count = keys.shape[1]
-    width = count if n is None else min(n, count)
-    if width == 0:
-        order = np.empty((len(keys), 0), dtype=np.intp)
-    elif width == 1:
-        order = np.argmin(keys, axis=1)[:, np.newaxis]  # argmin returns the first of equals: file order
-    elif width * 8 <= count:
-        order = _first(keys, width)
-    else:
-        order = _stable_order(keys)[:, :width]
-    return order, np.take_along_axis(distances, order, axis=1)
-
-
-def sticky_window(client_network: str, now_s: float, period_s: int) -> int:
-    """Which of its `period_s`-long windows a network is in: each network's windows start at their own
-    offset, so the federation's clients do not all switch caches at the same second."""
-    digest = blake2b(client_network.encode(), digest_size=8).digest()
-    return int((now_s + int.from_bytes(digest, "big") % period_s) // period_s)
-
-
-def sticky_indices(count: int, client_network: str, now_s: float, period_s: int, n: int | None = None) -> list[int]:
-    """A random order of `count` caches (its first n) that one client network keeps for `period_s` seconds.
-
-    A fresh shuffle per request sends each job of a site to a different cache and ruins hit rates
-    (Pelican #1587). Seeding with (network, time window) keeps it stable without any state, so every
-    replica gives the same answer (see sticky_window). A forward Fisher-Yates stops after n draws, so asking
-    for fewer caches costs less and gives the same first ones.
-    """
-    rng = random.Random(f"{client_network}|{sticky_window(client_network, now_s, period_s)}")
-    moved: dict[int, int] = {}  # the positions a swap has changed, so that a long list is never built
-    order = []
-    for i in range(count if n is None else min(n, count)):
-        j = rng.randrange(i, count)
-        order.append(moved.get(j, j))
-        moved[j] = moved.get(i, i)
+def _by_distance(indices: IndexArray, km: FloatArray, limit: int) -> IndexArray:
+    """The `limit` nearest, nearest first, equal distances in file order, without sorting everything."""
+    if limit <= 0 or not len(indices):
+        return indices[:0]
+    if limit * 8 < len(indices):
+        cut = np.partition(km, limit - 1)[limit - 1]
+        keep = km <= cut  # ties at the cut included, so that file order still decides among equals
+        indices, km = indices[keep], km[keep]
+    order: IndexArray = indices[np.lexsort((indices, km))][:limit]
     return order
+
+
+def rank(
+    federation: Federation,
+    origin: Coordinate | None,
+    namespace: Namespace | None,
+    network: str,
+    n: int | None = None,
+    now_s: float = 0.0,
+) -> tuple[Place, ...]:
+    """The caches in order for one client (see the module docstring for the rules).
+
+    `network` is the client's /24 or /48 (`locator.addresses.client_network`); `now_s` matters only to an
+    unlocated client, whose order lasts a window of `sticky_s` seconds.
+    """
+    candidates = federation.candidates(namespace)
+    limit = len(candidates) if n is None else min(n, len(candidates))
+    if limit == 0:
+        return ()
+    demoted = federation.demoted[candidates]
+    weights, seeds = federation.weights[candidates], federation.seeds[candidates]
+
+    if origin is None:
+        window = sticky_window(network, now_s, federation.spread.sticky_s)
+        scores = rendezvous_scores(seeds, weights, f"{network}|{window}")
+        positions = np.arange(len(candidates))
+        order = np.concatenate([_by_score(positions[~demoted], scores[~demoted]), positions[demoted]])
+        return tuple(Place(int(candidates[i]), None, "degraded" if demoted[i] else "unlocated") for i in order[:limit])
+
+    lat, lon = np.array([origin.latitude]), np.array([origin.longitude])
+    destinations = federation.caches.destinations
+    km = distances_km(lat, lon, destinations)[0][candidates]
+    known = ~np.isnan(km)
+    positions = np.arange(len(candidates))
+    places: list[Place] = []
+
+    healthy = positions[known & ~demoted]
+    if len(healthy):
+        nearest = float(km[healthy].min())
+        in_band = km[healthy] <= nearest + federation.spread.spread_km
+        band, outside = healthy[in_band], healthy[~in_band]
+        reason = "nearest" if len(band) == 1 else "spread"
+        band = _by_score(band, rendezvous_scores(seeds[band], weights[band], network))
+        places.extend(Place(int(candidates[i]), float(km[i]), reason) for i in band[:limit])
+        rest = _by_distance(outside, km[outside], limit - len(places))
+        places.extend(Place(int(candidates[i]), float(km[i]), "distance") for i in rest)
+    if len(places) < limit:
+        slow = positions[known & demoted]
+        slow = _by_distance(slow, km[slow], limit - len(places))
+        places.extend(Place(int(candidates[i]), float(km[i]), "degraded") for i in slow)
+    if len(places) < limit:
+        places.extend(Place(int(candidates[i]), None, "no_position") for i in positions[~known][: limit - len(places)])
+    return tuple(places)

@@ -1,25 +1,28 @@
-"""Live data: the caches and overrides files are reloaded when they change (or on SIGHUP), without a restart.
+"""Live data: the caches, namespaces and overrides files are reloaded when they change (or on SIGHUP).
 
-A reload parses the file off the event loop, then swaps in new resources with one assignment: a request
-uses the resources it started with, so none fails or sees half a list. A file that does not parse (or is
-gone) keeps the previous data in service; the error goes to the log, /readyz and a metric, and the next
-change of the file is tried again. A file is only read once its modification time is SETTLE_S old, so a
-file being written in place is not caught half-way.
+A reload parses the files off the event loop, then swaps in a new snapshot built on the one in service at
+that moment (its health, GeoIP and airports stay), with one assignment: a request uses the snapshot it
+started with, so none fails or sees half a list. Reloads run one at a time (the timer and SIGHUP share a
+lock), so a slow reload can never put older content back over a newer one. A file that does not parse (or
+a cache naming a namespace the namespaces file lacks) keeps the previous data in service; the error goes to
+the log, /readyz and a metric, and the next change of the file is tried again. A file is only read once
+its modification time is SETTLE_S old, so a file being written in place is not caught half-way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from locator.caches import CacheFileError, load_caches
+from locator.caches import CacheFileError, CacheSet, load_caches
+from locator.federation import Federation, FederationError, SnapshotStore
 from locator.metrics import Metrics
-from locator.overrides import OverridesError, load_overrides
-from locator.resources import Resources
+from locator.namespaces import NamespaceFileError, NamespaceTable, load_namespaces
+from locator.overrides import OverridesError, OverrideTable, load_overrides
 from locator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,37 +50,53 @@ class FileState:
     loaded_at: float
     error: str | None = None
 
-    def report(self) -> dict[str, Any]:
-        return {"path": None if self.path is None else str(self.path), "loaded_at": self.loaded_at, "error": self.error}
+
+Loaded = CacheSet | NamespaceTable | OverrideTable
+
+
+def read(name: str, path: Path | None) -> Loaded:
+    if name == "caches":
+        if path is None:
+            raise CacheFileError("no caches file configured")
+        return load_caches(path)
+    if name == "namespaces":
+        return load_namespaces(path)
+    return load_overrides(path)
+
+
+def with_file(federation: Federation, name: str, value: Loaded, loaded_at: float) -> Federation:
+    if isinstance(value, CacheSet):
+        return federation.replace(caches=value, loaded_at=loaded_at)
+    if isinstance(value, NamespaceTable):
+        return federation.replace(namespaces=value)
+    return federation.replace(sources=dataclasses.replace(federation.sources, overrides=value))
 
 
 class Reloader:
-    """Checks the two files and swaps new resources in through `install`."""
+    """Checks the data files and swaps a new snapshot into the store when they changed."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        current: Callable[[], Resources],
-        install: Callable[[Resources], None],
-        metrics: Metrics,
-    ) -> None:
-        self.current = current
-        self.install = install
+    def __init__(self, settings: Settings, store: SnapshotStore, metrics: Metrics) -> None:
+        self.store = store
         self.metrics = metrics
+        self._lock = threading.Lock()
         now = time.time()
-        self.files = {
-            "caches": FileState(settings.caches_file, signature(settings.caches_file), now),
-            "overrides": FileState(settings.overrides_file, signature(settings.overrides_file), now),
+        paths = {
+            "caches": settings.caches_file,
+            "namespaces": settings.namespaces_file,
+            "overrides": settings.overrides_file,
         }
+        self.files = {name: FileState(path, signature(path), now) for name, path in paths.items()}
 
     def errors(self) -> dict[str, str | None]:
         return {name: state.error for name, state in self.files.items()}
 
     def check(self, force: bool = False) -> list[str]:
         """Reload the files that changed (all of them when `force`); returns the names reloaded."""
-        resources = self.current()
-        caches, overrides = resources.caches, resources.sources.overrides
-        reloaded = []
+        with self._lock:
+            return self._check(force)
+
+    def _check(self, force: bool) -> list[str]:
+        loaded: dict[str, Loaded] = {}
         for name, state in self.files.items():
             seen = signature(state.path)
             if not force and seen == state.seen:
@@ -86,28 +105,39 @@ class Reloader:
                 continue  # still being written, perhaps: look again next time
             state.seen = seen
             try:
-                if name == "caches":
-                    caches = load_caches(state.path) if state.path is not None else caches
-                else:
-                    overrides = load_overrides(state.path)
-            except (CacheFileError, OverridesError, OSError) as exc:
-                state.error = str(exc)
-                self.metrics.reload_failures.labels(name).inc()
-                log.error("reload failed, the previous %s stay in service: %s", name, exc, extra={"file": name})
-                continue
-            state.error = None
-            state.loaded_at = time.time()
+                loaded[name] = read(name, state.path)
+            except (CacheFileError, NamespaceFileError, OverridesError, OSError) as exc:
+                self._failed(name, str(exc))
+        if not loaded:
+            return []
+        now = time.time()
+
+        def change(current: Federation) -> Federation:
+            for name, value in loaded.items():
+                current = with_file(current, name, value, now)
+            return current
+
+        try:
+            installed = self.store.update(change)
+        except FederationError as exc:
+            for name in loaded:
+                self._failed(name, str(exc))
+            return []
+        for name in loaded:
+            state = self.files[name]
+            state.error, state.loaded_at = None, now
             self.metrics.reloads.labels(name).inc()
-            reloaded.append(name)
-        if reloaded:
-            self.install(
-                resources.with_data(caches, overrides, time.time() if "caches" in reloaded else resources.loaded_at)
-            )
-            log.info(
-                "reloaded %s: %d caches in service, %d overrides",
-                " and ".join(reloaded),
-                len(caches),
-                len(overrides),
-                extra={"files": reloaded},
-            )
-        return reloaded
+        log.info(
+            "reloaded %s: %d caches in service, %d namespaces, %d overrides",
+            " and ".join(loaded),
+            int(installed.rankable.sum()),
+            len(installed.namespaces),
+            len(installed.sources.overrides),
+            extra={"files": list(loaded), "snapshot": installed.version},
+        )
+        return list(loaded)
+
+    def _failed(self, name: str, error: str) -> None:
+        self.files[name].error = error
+        self.metrics.reload_failures.labels(name).inc()
+        log.error("reload failed, the previous %s stay in service: %s", name, error, extra={"file": name})

@@ -1,7 +1,7 @@
-"""Loading everything the service needs from the settings, with clear errors and documented degraded modes.
+"""Loading the federation from the settings, with clear errors and documented degraded modes.
 
 - caches file: required; a missing or invalid file stops start-up with one message.
-- overrides file: optional; missing means none, an invalid one stops start-up.
+- namespaces and overrides files: optional; missing means none, an invalid one stops start-up.
 - GeoIP database: missing or unreadable -> serve without local GeoIP (edge, colo and fallback still work).
 - airports: the store is (re)built from the CSV when needed; if neither works -> serve without the colo step.
 Each degradation is logged once and listed by /readyz.
@@ -9,48 +9,19 @@ Each degradation is logged once and listed by /readyz.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import time
-from dataclasses import dataclass, field
 
 from locator.airports import AirportDataError, AirportTable, ensure_store
-from locator.caches import CacheSet, load_caches
+from locator.caches import load_caches
+from locator.federation import Federation, Spread
 from locator.geoip import GeoIPDatabase, GeoIPError
+from locator.health import HealthView
 from locator.locate import Policy, Sources
-from locator.memo import Memos
-from locator.overrides import OverrideTable, load_overrides
+from locator.namespaces import load_namespaces
+from locator.overrides import load_overrides
 from locator.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Resources:
-    """The loaded data and the policy: what a request's decision depends on besides the request."""
-
-    caches: CacheSet
-    sources: Sources
-    policy: Policy
-    sticky_s: int
-    degraded: list[str] = field(default_factory=list)
-    loaded_at: float = field(default_factory=time.time)
-    memos: Memos | None = None
-
-    def with_data(self, caches: CacheSet, overrides: OverrideTable, loaded_at: float) -> Resources:
-        """New resources for new data files: same GeoIP, airports and policy; fresh memos."""
-        return dataclasses.replace(
-            self,
-            caches=caches,
-            sources=dataclasses.replace(self.sources, overrides=overrides),
-            loaded_at=loaded_at,
-            memos=None if self.memos is None else Memos.of(self.memos.size),
-        )
-
-    def close(self) -> None:
-        """Release the GeoIP database (for commands that are done; a server keeps its resources to the end)."""
-        if isinstance(self.sources.geoip, GeoIPDatabase):
-            self.sources.geoip.close()
 
 
 def open_geoip(settings: Settings, degraded: list[str]) -> GeoIPDatabase | None:
@@ -73,9 +44,11 @@ def open_airports(settings: Settings, degraded: list[str]) -> AirportTable | Non
         return None
 
 
-def load_resources(settings: Settings) -> Resources:
-    """Load caches, overrides, GeoIP and airports; raises CacheFileError/OverridesError for fatal problems."""
+def load_federation(settings: Settings) -> Federation:
+    """Load every data file into one snapshot; raises CacheFileError, NamespaceFileError, OverridesError or
+    FederationError for the fatal problems (each message names the file)."""
     caches = load_caches(settings.caches_file)
+    namespaces = load_namespaces(settings.namespaces_file)
     overrides = load_overrides(settings.overrides_file)
     degraded: list[str] = []
     sources = Sources(
@@ -83,10 +56,18 @@ def load_resources(settings: Settings) -> Resources:
     )
     for note in degraded:
         log.warning("degraded: %s", note)
-    policy = Policy(
-        max_accuracy_km=settings.max_accuracy_km,
-        far_from_colo_km=settings.far_from_colo_km,
-        default_colo=settings.default_colo,
+    return Federation(
+        caches,
+        namespaces,
+        health=HealthView(probing=settings.health_interval_s > 0),
+        sources=sources,
+        policy=Policy(settings.max_accuracy_km, settings.far_from_colo_km, settings.default_colo),
+        spread=Spread(settings.spread_km, settings.fallback_sticky_s),
+        degraded=tuple(degraded),
     )
-    memos = Memos.of(settings.memo_size) if settings.memo_size else None
-    return Resources(caches, sources, policy, settings.fallback_sticky_s, degraded, memos=memos)
+
+
+def close(federation: Federation) -> None:
+    """Release the GeoIP database (for commands that are done; a server keeps its snapshot to the end)."""
+    if isinstance(federation.sources.geoip, GeoIPDatabase):
+        federation.sources.geoip.close()

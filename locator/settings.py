@@ -49,6 +49,16 @@ SETTINGS: tuple[Setting, ...] = (
         "CSV of caches to rank (name, endpoint, latitude, longitude, status).",
     ),
     Setting(
+        "namespaces_file",
+        str(DATA_DIR / "namespaces.csv"),
+        "CSV of listed namespaces (path, require_token); a missing file means none: every path is public data.",
+    ),
+    Setting(
+        "unlisted_paths",
+        "public",
+        "A path in no listed namespace: `public` (public data, served by the caches open to it) or `refuse` (404).",
+    ),
+    Setting(
         "overrides_file",
         str(DATA_DIR / "overrides.csv"),
         "Optional CSV of operator overrides (network, latitude, longitude, note); a missing file means none.",
@@ -86,7 +96,20 @@ SETTINGS: tuple[Setting, ...] = (
         "skipped (0 disables the cross-check).",
     ),
     Setting("default_colo", "", "IATA code of the place this locator runs, used when no edge names a colo."),
-    Setting("memo_size", "4096", "Recent rankings kept by origin (clients share the edge's city positions); 0 = none."),
+    Setting(
+        "memo_mb",
+        "32",
+        "Megabytes of recently rendered answers kept (clients share the edge's city positions); 0 = none.",
+    ),
+    Setting(
+        "spread_km",
+        "50",
+        "Caches within this many km of the nearest one share its clients by a weighted rendezvous hash.",
+    ),
+    Setting("health_interval_s", "30", "Seconds between health probes of every cache; 0 = no probing."),
+    Setting("health_timeout_s", "5", "Seconds a health probe may take before it counts as failed."),
+    Setting("health_path", "/", "Path requested from each cache endpoint by the probe; any answer below 500 is alive."),
+    Setting("health_concurrency", "16", "Health probes in flight at once."),
     Setting(
         "fallback_sticky_s",
         "1200",
@@ -141,13 +164,6 @@ def _nonnegative_float(text: str) -> float:
     return value
 
 
-def _nonnegative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("must be an integer >= 0")
-    return value
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -159,6 +175,27 @@ def _port(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:
         raise ValueError("must be a port number 1-65535")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _nonnegative_float(text)
+    if value == 0:
+        raise ValueError("must be a finite number > 0")
+    return value
+
+
+def _unlisted(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("public", "refuse"):
+        raise ValueError("must be public or refuse")
+    return value
+
+
+def _probe_path(text: str) -> str:
+    value = text.strip()
+    if not value.startswith("/") or any(ord(ch) < 0x21 or ord(ch) > 0x7E for ch in value):
+        raise ValueError("must be an absolute URL path without spaces or control characters")
     return value
 
 
@@ -224,6 +261,8 @@ def _log_level(text: str) -> str:
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "caches_file": _path,
+    "namespaces_file": _optional_path,
+    "unlisted_paths": _unlisted,
     "overrides_file": _optional_path,
     "airports_csv": _path,
     "airports_store": _path,
@@ -232,7 +271,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_accuracy_km": _nonnegative_float,
     "far_from_colo_km": _nonnegative_float,
     "default_colo": _colo,
-    "memo_size": _nonnegative_int,
+    "memo_mb": _nonnegative_float,
+    "spread_km": _nonnegative_float,
+    "health_interval_s": _nonnegative_float,
+    "health_timeout_s": _positive_float,
+    "health_path": _probe_path,
+    "health_concurrency": _positive_int,
     "fallback_sticky_s": _positive_int,
     "host": str.strip,
     "port": _port,
@@ -252,6 +296,8 @@ class Settings:
     """Everything the service, the CLI and the evaluation may be configured with."""
 
     caches_file: Path
+    namespaces_file: Path | None
+    unlisted_paths: str
     overrides_file: Path | None
     airports_csv: Path
     airports_store: Path
@@ -260,7 +306,12 @@ class Settings:
     max_accuracy_km: float
     far_from_colo_km: float
     default_colo: str | None
-    memo_size: int
+    memo_mb: float
+    spread_km: float
+    health_interval_s: float
+    health_timeout_s: float
+    health_path: str
+    health_concurrency: int
     fallback_sticky_s: int
     host: str
     port: int

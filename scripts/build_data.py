@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from locator.ourairports import build_airports_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
+K8S = ROOT / "deploy" / "k8s"
 SOURCES = DATA / "sources"  # copies of the extracts that tests and the airports build read: no ../shared needed
 
 CACHE_COLUMNS = (
@@ -27,6 +29,9 @@ CACHE_COLUMNS = (
     "latitude",
     "longitude",
     "status",
+    "downtime",
+    "weight",
+    "namespaces",
     "site",
     "city",
     "country",
@@ -37,12 +42,30 @@ CACHE_COLUMNS = (
 PELICAN_PORT = 8443
 
 
-def current_caches(shared: Path) -> list[dict[str, str]]:
-    """Active, enabled, production OSDF caches from OSG Topology (2026-08-21)."""
+def served_namespaces(shared: Path) -> dict[str, list[str]]:
+    """Cache -> the namespaces OSG Topology's own rule lets it serve (AllowedVOs x AllowedCaches)."""
+    served: dict[str, list[str]] = {}
+    with (shared / "osdf_namespace_caches.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            served.setdefault(row["cache"], []).append(row["namespace"])
+    return served
+
+
+def namespaces_cell(allowed_vos: str, namespaces: list[str]) -> str:
+    """The caches file's `namespaces` cell: the listed namespaces a cache serves, plus `public` when it is open
+    to public data outside them (AllowedVOs ANY or ANY_PUBLIC); `none` when it serves nothing."""
+    vos = set(allowed_vos.split(";"))
+    items = sorted(set(namespaces)) + (["public"] if vos & {"ANY", "ANY_PUBLIC"} else [])
+    return ";".join(items) or "none"
+
+
+def topology_caches(shared: Path, production: bool) -> list[dict[str, str]]:
+    """Active, enabled OSDF caches from OSG Topology (2026-08-21): production ones, or the ITB ones."""
+    served = served_namespaces(shared)
     rows = []
     with (shared / "caches.csv").open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            if (row["active"], row["disable"], row["production"]) != ("true", "false", "true"):
+            if (row["active"], row["disable"], row["production"] == "true") != ("true", "false", production):
                 continue
             down = row["downtime_at_snapshot"] == "true"
             rows.append(
@@ -51,7 +74,10 @@ def current_caches(shared: Path) -> list[dict[str, str]]:
                     "endpoint": f"https://{row['fqdn']}:{PELICAN_PORT}",
                     "latitude": row["latitude"],
                     "longitude": row["longitude"],
-                    "status": "down" if down else "up",
+                    "status": "up",
+                    "downtime": "true" if down else "false",
+                    "weight": "1",
+                    "namespaces": namespaces_cell(row["allowed_vos"], served.get(row["name"], [])),
                     "site": row["site"],
                     "city": row["city"],
                     "country": row["country"],
@@ -60,6 +86,23 @@ def current_caches(shared: Path) -> list[dict[str, str]]:
                 }
             )
     return rows
+
+
+def namespaces(shared: Path) -> list[dict[str, str]]:
+    """The namespaces OSG Topology lists (/osdf/namespaces), with whether reading needs a token."""
+    listing = json.loads((shared / "osdf_namespaces.json").read_text(encoding="utf-8"))
+    vo: dict[str, str] = {}
+    with (shared / "osdf_namespace_caches.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            vo[row["namespace"]] = row["namespace_vo"]
+    return [
+        {
+            "path": entry["path"],
+            "require_token": "true" if entry["usetokenonread"] else "false",
+            "vo": vo.get(entry["path"], ""),
+        }
+        for entry in sorted(listing["namespaces"], key=lambda entry: entry["path"])
+    ]
 
 
 def worker_2022_caches(shared: Path) -> list[dict[str, str]]:
@@ -74,6 +117,9 @@ def worker_2022_caches(shared: Path) -> list[dict[str, str]]:
                     "latitude": row["latitude"],
                     "longitude": row["longitude"],
                     "status": "up",
+                    "downtime": "false",
+                    "weight": "1",
+                    "namespaces": "public",
                     "site": row["topology_site_2022"],
                     "city": "",
                     "country": "United States",
@@ -172,8 +218,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     shared = parser.parse_args().shared
-    n = write_csv(DATA / "caches.csv", CACHE_COLUMNS, current_caches(shared))
-    print(f"data/caches.csv: {n} caches")
+    production = topology_caches(shared, production=True)
+    n = write_csv(DATA / "caches.csv", CACHE_COLUMNS, production)
+    shutil.copyfile(DATA / "caches.csv", K8S / "base" / "caches.csv")
+    print(f"data/caches.csv (and its copy in deploy/k8s/base): {n} caches")
+    n = write_csv(K8S / "overlays" / "large" / "caches.csv", CACHE_COLUMNS, production + topology_caches(shared, False))
+    print(f"deploy/k8s/overlays/large/caches.csv: {n} caches (production and ITB)")
+    n = write_csv(DATA / "namespaces.csv", ("path", "require_token", "vo"), namespaces(shared))
+    shutil.copyfile(DATA / "namespaces.csv", K8S / "base" / "namespaces.csv")
+    print(f"data/namespaces.csv (and its copy in deploy/k8s/base): {n} namespaces")
     n = write_csv(DATA / "evaluation" / "2022" / "caches.csv", CACHE_COLUMNS, worker_2022_caches(shared))
     print(f"data/evaluation/2022/caches.csv: {n} caches")
     study = DATA / "evaluation" / "2022"
@@ -193,7 +246,8 @@ def main() -> None:
         cloudflare_colos_2022(shared),
     )
     print(f"data/evaluation/2022/cloudflare_colos.csv: {n} colos")
-    shutil.copyfile(shared / "cloudflare_colos.csv", SOURCES / "cloudflare_colos.csv")
+    for name in ("cloudflare_colos.csv", "osdf_namespace_caches.csv", "osdf_namespaces.json"):
+        shutil.copyfile(shared / name, SOURCES / name)
     with (
         (shared / "airports_ourairports.csv").open("rb") as plain,
         (SOURCES / "airports_ourairports.csv.gz").open("wb") as packed,
@@ -201,7 +255,7 @@ def main() -> None:
         # mtime 0 and no file name: the same extract always gives the same bytes, so git sees no change.
         with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=0, compresslevel=9) as out:
             shutil.copyfileobj(plain, out)
-    print("data/sources: airports_ourairports.csv.gz, cloudflare_colos.csv")
+    print("data/sources: the OurAirports extract, the Cloudflare colos, Topology's namespaces and its pair table")
     from_source, added = build_airports_csv(
         SOURCES / "airports_ourairports.csv.gz", DATA / "airports.csv", DATA / "airports_supplement.csv"
     )

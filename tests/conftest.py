@@ -101,9 +101,17 @@ def geoip_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+NAMESPACES_CSV = """\
+path,require_token
+/ligo/secret,true
+/ligo/public,false
+"""
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     (tmp_path / "caches.csv").write_text(CACHES_CSV)
+    (tmp_path / "namespaces.csv").write_text(NAMESPACES_CSV)
     (tmp_path / "airports.csv").write_text(AIRPORTS_CSV)
     (tmp_path / "overrides.csv").write_text(OVERRIDES_CSV)
     return tmp_path
@@ -116,6 +124,8 @@ def make_settings(data_dir: Path, geoip_db: Path) -> Callable[..., Settings]:
     def build(**overrides: str) -> Settings:
         environ = {
             "LOCATOR_CACHES_FILE": str(data_dir / "caches.csv"),
+            "LOCATOR_NAMESPACES_FILE": str(data_dir / "namespaces.csv"),
+            "LOCATOR_HEALTH_INTERVAL_S": "0",  # the health tests turn probing on against their own servers
             "LOCATOR_OVERRIDES_FILE": str(data_dir / "overrides.csv"),
             "LOCATOR_AIRPORTS_CSV": str(data_dir / "airports.csv"),
             "LOCATOR_AIRPORTS_STORE": str(data_dir / "airports.sqlite"),

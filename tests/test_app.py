@@ -18,8 +18,9 @@ def test_nearest_json_shape(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert set(body) == {"method", "client", "skipped", "edge", "caches"}
+    assert set(body) == {"method", "client", "skipped", "edge", "namespace", "caches"}
     assert body["edge"] is None  # no edge headers
+    assert body["namespace"] is None  # no path: public data
     assert set(body["client"]) == {"ip", "latitude", "longitude", "city", "country", "colo", "accuracy_km"}
     first = body["caches"][0]
     assert first == {
@@ -28,6 +29,9 @@ def test_nearest_json_shape(client: TestClient) -> None:
         "latitude": 39.1024,
         "longitude": -94.5986,
         "distance_km": pytest.approx(258.283, abs=0.001),  # haversine package: 258.2827
+        "weight": 1.0,
+        "health": "unknown",  # the prober is off in these tests
+        "reason": "nearest",
     }
 
 
@@ -125,9 +129,25 @@ def test_worker_shape_for_colo_and_shuffle(client: TestClient) -> None:
 def test_caches_lists_every_configured_cache_with_status(client: TestClient) -> None:
     body = client.get("/caches").json()
     assert body["count"] == 8 and body["in_service"] == 6
-    status = {cache["name"]: cache["status"] for cache in body["caches"]}
-    assert status["LincolnDown"] == "down" and status["DenverDisabled"] == "disabled"
-    assert status["Chicago"] == "up"
+    caches = {cache["name"]: cache for cache in body["caches"]}
+    assert caches["LincolnDown"]["status"] == "down" and caches["DenverDisabled"]["status"] == "disabled"
+    assert not caches["LincolnDown"]["in_service"]
+    assert caches["LincolnDown"]["reason"] == "out of service: status down in the caches file"
+    assert caches["Chicago"] == {
+        "name": "Chicago",
+        "endpoint": "https://chicago.example.org:8443",
+        "latitude": 41.8882,
+        "longitude": -87.6164,
+        "status": "up",
+        "downtime": False,
+        "weight": 1.0,
+        "namespaces": [],
+        "public": True,
+        "site": "Internet2Chicago",
+        "in_service": True,
+        "health": {"state": "unknown", "score": 1.0, "probes": 0, "last": "not probed", "checked_at": None},
+        "reason": "ranked as healthy: not probed (probing is off)",
+    }
 
 
 def test_health_and_readiness(client: TestClient) -> None:
@@ -139,6 +159,14 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready["airports"] == 9  # the 0,0 row is never loaded
     assert ready["geoip"] is True
     assert ready["degraded"] == []
+    assert ready["namespaces"] == 2
+    assert ready["health"] == {
+        "probing": False,
+        "interval_s": 0.0,
+        "distrusted": False,
+        "reason": "",
+        "states": {"unknown": 0, "ok": 0, "degraded": 0, "failed": 0},
+    }
 
 
 def test_index_describes_the_service(client: TestClient) -> None:
@@ -163,7 +191,7 @@ def test_redirect_link_header_lists_six_caches_in_order(client: TestClient) -> N
     links = client.get("/a/b", headers=headers).headers["link"].split(", ")
     assert len(links) == 6
     for rank, (link, cache) in enumerate(zip(links, nearest, strict=False), start=1):
-        assert link == f'<{cache["endpoint"]}/a/b>; rel="duplicate"; pri={rank}'
+        assert link == f'<{cache["endpoint"]}/a/b>; rel="duplicate"; pri={rank}; depth=1'
 
 
 def test_redirect_head_and_percent_encoding_are_kept(client: TestClient) -> None:
@@ -199,7 +227,7 @@ def test_all_caches_down_is_a_clear_startup_error(make_client: ClientFactory, da
 
     path = Path(str(data_dir)) / "caches.csv"
     path.write_text("name,endpoint,latitude,longitude,status\nA,https://a.example:8443,1,1,down\n")
-    with pytest.raises(CacheFileError, match="no cache has status 'up'"):
+    with pytest.raises(CacheFileError, match="no cache is in service"):
         make_client()
 
 

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from locator.decide import decide
 from locator.edge import read_edge
-from locator.resources import load_resources
+from locator.resources import close, load_federation
 from locator.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -33,13 +33,13 @@ def test_mix_has_the_planned_shares() -> None:
 def test_mix_is_decided_by_the_planned_cascade_steps() -> None:
     settings = Settings.from_env({})
     assert settings.geoip_db is not None, "the embedded GeoLite2 database (maxminddb-geolite2) is not installed"
-    resources = load_resources(settings)
+    federation = load_federation(settings)
     try:
         for request in loadkit.cloudflare_mix():
             context = read_edge(request.headers, loadkit.HOST, settings.trusted_proxies)
-            assert decide(resources, context).location.method == request.expect_method, request.headers
+            assert decide(federation, context).location.method == request.expect_method, request.headers
     finally:
-        resources.close()
+        close(federation)
 
 
 def test_wrk_script_holds_every_request() -> None:

@@ -18,7 +18,9 @@ def test_shipped_cache_files_load() -> None:
     current = load_caches(REPO / "data" / "caches.csv")
     assert len(current.caches) == 42
     assert all(cache.endpoint.startswith("https://") for cache in current.caches)
-    assert current.by_name("FZU_STASH") is not None and current.by_name("FZU_STASH").status == "down"
+    fzu = current.by_name("FZU_STASH")
+    assert fzu is not None and fzu.downtime and fzu.status == "up" and not fzu.in_service
+    assert len(current.in_service) == 41
     worker = load_caches(REPO / "data" / "evaluation" / "2022" / "caches.csv")
     assert [c.authority for c in worker.caches][:2] == [
         "osg.chic.nrp.internet2.edu:8000",
@@ -43,7 +45,14 @@ def test_shipped_overrides_are_empty() -> None:
         (HEADER + "A,https://a.example,1,2,maybe\n", "status 'maybe'"),
         (HEADER + "A,https://a.example,1,2,up\nA,https://b.example,1,2,up\n", "line 3: duplicate cache name"),
         (HEADER + ",https://a.example,1,2,up\n", "name is empty"),
-        (HEADER, "no cache has status 'up'"),
+        (HEADER, "no cache is in service"),
+        ("name,endpoint,latitude,longitude,downtime\nA,https://a.example,1,2,true\n", "no cache is in service"),
+        ("name,endpoint,latitude,longitude,weight\nA,https://a.example,1,2,-1\n", "line 2: weight '-1'"),
+        ("name,endpoint,latitude,longitude,weight\nA,https://a.example,1,2,nan\n", "line 2: weight 'nan'"),
+        ("name,endpoint,latitude,longitude,downtime\nA,https://a.example,1,2,soon\n", "downtime 'soon'"),
+        ("name,endpoint,latitude,longitude,namespaces\nA,https://a.example,1,2,gwdata\n", "must start with '/'"),
+        ("name,endpoint,latitude,longitude,namespaces\nA,https://a.example,1,2,/a/\n", "trailing"),
+        ("name,endpoint,latitude,longitude,namespaces\nA,https://a.example,1,2,none;public\n", "cannot be combined"),
     ],
 )
 def test_bad_cache_files(tmp_path: Path, content: str, message: str) -> None:

@@ -51,6 +51,7 @@ def serve(
         "LOCATOR_CACHES_FILE": str(caches),
         "LOCATOR_PORT": str(port),
         "LOCATOR_AIRPORTS_STORE": str(data / "airports.sqlite"),
+        "LOCATOR_HEALTH_INTERVAL_S": "0",  # no probes of the fixture caches unless a test asks for them
         **{f"LOCATOR_{name.upper()}": value for name, value in settings.items()},
     }
     process = subprocess.Popen([sys.executable, "-m", "locator", "serve"], env=env, stdout=stdout, stderr=stderr)

@@ -157,12 +157,13 @@ def test_legacy_strategy_uses_the_same_emulation(real_db: GeoIPDatabase) -> None
     from evaluation.records import from_rows
     from evaluation.strategies import LegacyStrategy
     from locator.caches import Cache
+    from locator.federation import Federation
 
     # servers without coordinates: the emulation places them by their `ip` only
     caches = CacheSet(
         tuple(Cache(f"s{i}", f"https://s{i}.example", None, ip=ip) for i, ip in enumerate(SERVERS.split(","), start=1))
     )
-    strategy = LegacyStrategy(LegacyGeo(real_db, caches), caches)
+    strategy = LegacyStrategy(LegacyGeo(real_db, caches), Federation(caches))
     records = from_rows(
         [{"client_ip": c} for c, _ in SAMPLES] + [{"client_ip": "127.0.0.1"}, {"client_ip": "23.129.65.1"}]
     )

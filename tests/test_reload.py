@@ -142,4 +142,4 @@ def test_sighup_reloads_a_real_server(tmp_path: Path) -> None:
         assert process.stderr is not None
         with process.stderr:
             log = process.stderr.read().decode()
-    assert '"message": "reloaded caches and overrides' in log
+    assert '"message": "reloaded caches and namespaces and overrides' in log

@@ -21,18 +21,19 @@ def test_report_for_real_and_synthetic_records(tmp_path: Path) -> None:
     try:
         records = pd.concat([read_records([STUDY_2022_DIR / "observations.csv"]), generate(300)], ignore_index=True)
         scored, summary = harness.evaluate(records)
-        written = write_report(scored, summary, harness.resources.caches, harness.names, tmp_path)
+        written = write_report(scored, summary, harness.federation.caches, harness.names, tmp_path)
     finally:
         harness.close()
     names = {path.name for path in written}
     for population in ("real", "synthetic"):
-        for figure in ("accuracy", "map", "regret"):
+        for figure in ("accuracy", "map", "regret", "refused"):
             assert f"{figure}_{population}.png" in names
             assert (tmp_path / f"{figure}_{population}.png").read_bytes().startswith(PNG)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     text = (tmp_path / "report.md").read_text()
     assert "## Real observations" in text and "## Synthetic observations" in text
-    assert "| locator | 1/3 |" in text.replace("| locator ", "| locator ", 1)
+    # UColorado wrong (colo), ASU right (colo), SIUE right by its unlocated (weighted rendezvous) order
+    assert "| locator | 2/3 |" in text
     sites = pd.read_csv(tmp_path / "sites.csv")
     assert len(sites) == 303 and {"legacy_regret_km", "worker_correct", "locator_method"} <= set(sites.columns)
     assert set(method_table(scored, "synthetic").index) <= {
@@ -44,4 +45,4 @@ def test_report_for_real_and_synthetic_records(tmp_path: Path) -> None:
         "fallback",
     }
     wrong = disagreements(scored, "real", harness.names)
-    assert set(wrong["site"]) == {"UColorado_HEP", "SIUE-CC-production", "ASU-DELL_M420"}
+    assert set(wrong["site"]) == {"UColorado_HEP", "ASU-DELL_M420"}  # at SIUE every strategy is right or tied

@@ -12,6 +12,7 @@ from evaluation.score import score, summarize
 from locator.caches import Cache, CacheSet
 from locator.geo import Coordinate
 
+SIUE_POINT = Coordinate(38.80, -90.0)
 CACHES = CacheSet(
     (
         Cache("Chicago", "https://chicago.example", Coordinate(41.8882, -87.6164)),
@@ -20,8 +21,11 @@ CACHES = CacheSet(
         Cache("HoustonB", "https://houston-b.example", Coordinate(29.8131, -95.3098)),
         Cache("Nowhere", "https://nowhere.example", None),
         Cache("Down", "https://down.example", Coordinate(38.79, -90.0), status="down"),
+        # LIGO-only, right beside SIUE: nearest for /igwn/ligo, refused for anything else
+        Cache("LigoOnly", "https://ligo.example", SIUE_POINT, namespaces=frozenset({"/igwn/ligo"}), public=False),
     )
 )
+LISTED = ["/igwn/ligo"]
 SIUE = (38.7931, -89.9961)  # Chicago 398.9 km, Kansas 399.5 km
 STRATEGIES = ["legacy"]
 
@@ -36,7 +40,7 @@ def scored_for(rows: list[dict[str, object]], tolerance_km: float = 1.0) -> pd.D
             "legacy_error": records["legacy_error"],
         }
     )
-    return score(records, chosen, CACHES, STRATEGIES, tolerance_km)
+    return score(records, chosen, CACHES, LISTED, STRATEGIES, tolerance_km)
 
 
 def test_a_near_tie_is_correct_within_the_tolerance_and_flagged() -> None:
@@ -121,3 +125,21 @@ def test_summary_has_the_documented_fields() -> None:
     scored = scored_for([{"site": "a", "latitude": 41.9, "longitude": -87.6, "legacy_pick": "Kansas"}])
     stats = summarize(scored, STRATEGIES, 1.0)["populations"]["real"]["strategies"]["legacy"]
     assert {"correct", "total", "accuracy", "mean_regret_km", "max_regret_km"} <= set(stats)
+
+
+def test_truth_is_the_nearest_cache_the_namespace_allows_and_blind_picks_are_refused() -> None:
+    siue = {"site": "SIUE", "latitude": SIUE[0], "longitude": SIUE[1]}
+    rows = [
+        {**siue, "legacy_pick": "LigoOnly"},  # public data (no path): the LIGO-only cache refuses it
+        {**siue, "legacy_pick": "LigoOnly", "path": "/igwn/ligo/O4/frame.gwf"},  # LIGO data: right
+        {**siue, "legacy_pick": "Chicago", "namespace": "/igwn/ligo"},  # a prefix only; Chicago serves no LIGO
+        {**siue, "legacy_pick": "LigoOnly", "path": "/igwn/ligo-other/x"},  # whole segments: public data
+    ]
+    result = scored_for(rows)
+    assert list(result["namespace"]) == ["", "/igwn/ligo", "/igwn/ligo", ""]
+    assert list(result["nearest"]) == ["Chicago", "LigoOnly", "LigoOnly", "Chicago"]
+    assert list(result["legacy_refused"]) == [True, False, True, True]
+    assert list(result["legacy_correct"]) == [False, True, False, False]
+    assert math.isnan(result["legacy_regret_km"][0])  # a refused pick's km is not regret
+    summary = summarize(result, STRATEGIES, 1.0)["populations"]["real"]["strategies"]["legacy"]
+    assert (summary["refused"], summary["correct"]) == (3, 1)

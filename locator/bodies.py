@@ -1,0 +1,315 @@
+"""The response bodies, declared once as types: the service encodes them and /openapi.json is generated
+from them (locator.openapi), so the description is the code's own. Built from a Decision or a snapshot."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from locator.caches import Cache
+from locator.decide import Decision
+from locator.federation import Federation
+from locator.health import CacheHealth, State
+from locator.locate import Method
+from locator.namespaces import Namespace
+
+Reason = Literal["nearest", "spread", "distance", "degraded", "no_position", "unlocated"]
+
+
+class Body(msgspec.Struct, forbid_unknown_fields=True):
+    """Every body: its schema allows no other properties than those declared."""
+
+
+class Error(Body):
+    """Every error answer: a machine-readable code and a sentence for people."""
+
+    error: str
+    detail: str
+
+
+class Client(Body):
+    ip: str | None
+    latitude: float | None
+    longitude: float | None
+    city: str | None
+    country: str | None
+    colo: str | None
+    accuracy_km: float | None
+
+
+class EdgeReport(Body):
+    """What a trusted CDN edge reported (text as received), used or not."""
+
+    provider: Literal["cloudflare", "cloudfront", "generic"]
+    latitude: str | None
+    longitude: str | None
+    city: str | None
+    country: str | None
+    region: str | None
+    postal_code: str | None
+
+
+class NamespaceInfo(Body):
+    """The namespace the answer is for: `listed` false means public data (path: its own prefix, or null)."""
+
+    path: str | None
+    require_token: bool
+    listed: bool
+
+
+class RankedCache(Body):
+    name: str
+    endpoint: str
+    latitude: float | None
+    longitude: float | None
+    distance_km: Annotated[float | None, Meta(description="null when unknown: no position, or a client without one")]
+    weight: Annotated[float, Meta(description="capacity relative to co-located caches (LOCATOR_SPREAD_KM)")]
+    health: State
+    reason: Annotated[
+        Reason,
+        Meta(
+            description="why it is in this place: nearest; spread (within LOCATOR_SPREAD_KM of the nearest, placed "
+            "by the weighted rendezvous hash of the client network); distance; degraded (failing health probes); "
+            "no_position; unlocated (client without a position: weighted rendezvous of its network)"
+        ),
+    ]
+
+
+class Nearest(Body):
+    method: Method
+    client: Client
+    skipped: Annotated[dict[str, str], Meta(description="each location source tried before the one used, and why")]
+    edge: EdgeReport | None
+    namespace: Annotated[NamespaceInfo | None, Meta(description="null: no path given, so public data")]
+    caches: list[RankedCache]
+
+
+class WorkerCaches(Body):
+    """The 2022 Cloudflare Worker's /_caches shape, for its job scripts."""
+
+    city: str | None
+    latitude: str | None
+    longitude: str | None
+    postalCode: str | None  # noqa: N815 - the worker's own names
+    region: str | None
+    AITA: str | None  # noqa: N815
+    caches: Annotated[
+        list[Annotated[list[str | float | None], Meta(min_length=2, max_length=2)]],
+        Meta(description="[host:port, km] nearest first; km null when unknown, 0 in a random order"),
+    ]
+    matched: str
+
+
+class Health(Body):
+    state: State
+    score: float
+    probes: int
+    last: str
+    checked_at: float | None
+
+
+class CacheEntry(Body):
+    name: str
+    endpoint: str
+    latitude: float | None
+    longitude: float | None
+    status: Literal["up", "down", "disabled"]
+    downtime: bool
+    weight: float
+    namespaces: list[str]
+    public: bool
+    site: str
+    in_service: Annotated[bool, Meta(description="ranked at all: up, no downtime, health not failed")]
+    health: Health
+    reason: Annotated[str, Meta(description="why it is, or is not, ranked, in words")]
+
+
+class CacheList(Body):
+    count: int
+    in_service: int
+    caches: list[CacheEntry]
+
+
+class Alive(Body):
+    status: Literal["ok"]
+
+
+class FileState(Body):
+    path: str | None
+    loaded_at: float
+    error: str | None
+
+
+class HealthSummary(Body):
+    probing: bool
+    interval_s: float
+    distrusted: bool
+    reason: str
+    states: dict[str, int]
+
+
+class Ready(Body):
+    status: Literal["ready", "degraded"]
+    caches_in_service: int
+    namespaces: int
+    overrides: int
+    geoip: bool
+    airports: int
+    degraded: list[str]
+    health: HealthSummary
+    reload: dict[str, FileState]
+    loaded_at: float
+    snapshot: int
+
+
+class Index(Body):
+    service: str
+    version: str
+    endpoints: dict[str, str]
+
+
+BODIES: tuple[type[msgspec.Struct], ...] = (
+    Error,
+    Nearest,
+    WorkerCaches,
+    CacheList,
+    Alive,
+    Ready,
+    Index,
+)
+
+# What the 2022 worker said in `matched`, kept word for word for the methods it had.
+WORKER_MATCHED = {
+    Method.DECLARED: "Using lat/lon declared by the client",
+    Method.OVERRIDE: "Using lat/lon from an operator override",
+    Method.EDGE: "Using lat/log from GeoIP",
+    Method.GEOIP: "Using lat/lon from the locator's GeoIP database",
+    Method.COLO: "Using lat/log from Airport Code",
+    Method.FALLBACK: "Using random shuffle of caches",
+}
+
+encode = msgspec.json.Encoder().encode
+
+
+def _km(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _position(cache: Cache) -> tuple[float | None, float | None]:
+    point = cache.coordinate
+    return (None, None) if point is None else (point.latitude, point.longitude)
+
+
+def namespace_info(namespace: Namespace | None) -> NamespaceInfo | None:
+    return None if namespace is None else NamespaceInfo(namespace.path, namespace.require_token, namespace.listed)
+
+
+def ranked_caches(decision: Decision) -> list[RankedCache]:
+    health = decision.federation.health
+    return [
+        RankedCache(
+            cache.name,
+            cache.endpoint,
+            *_position(cache),
+            _km(place.distance_km),
+            cache.weight,
+            health.effective(cache.name),
+            place.reason,  # type: ignore[arg-type]
+        )
+        for cache, place in decision
+    ]
+
+
+def nearest(decision: Decision, caches: msgspec.Raw) -> bytes:
+    """The /nearest JSON, with the ranked caches already encoded (`encode(ranked_caches(decision))`)."""
+    where = decision.location
+    point = where.coordinate
+    edge = where.edge
+    body = Nearest(
+        where.method,
+        Client(
+            where.client_ip,
+            None if point is None else point.latitude,
+            None if point is None else point.longitude,
+            where.city,
+            where.country,
+            where.colo,
+            where.accuracy_km,
+        ),
+        where.skipped,
+        None if edge is None else EdgeReport(*edge),  # type: ignore[arg-type]
+        namespace_info(decision.namespace),
+        caches,  # type: ignore[arg-type]  # pre-encoded list[RankedCache]
+    )
+    return encode(body)
+
+
+def nearest_text(decision: Decision) -> str:
+    """One endpoint per line, nearest first: `curl -s .../nearest?format=text | head -1` in a job script."""
+    return "".join(f"{cache.endpoint}\n" for cache, _ in decision)
+
+
+def worker_caches(decision: Decision) -> WorkerCaches:
+    """Like the worker's `request.cf` fields, city, latitude, longitude, postal code and region are what the
+    edge reported (text), whether used or not; without an edge they describe the position used. Caches are
+    `[host:port, km]` as the worker listed them; a random order has 0 km, as in the worker."""
+    where = decision.location
+    shuffled = where.method is Method.FALLBACK
+    caches: list[list[str | float | None]] = [
+        [cache.authority, 0.0 if shuffled else _km(place.distance_km)] for cache, place in decision
+    ]
+    edge = where.edge
+    if edge is not None:
+        place = (edge.city, edge.latitude, edge.longitude, edge.postal_code, edge.region)
+    else:
+        point = where.coordinate
+        lat, lon = (None, None) if point is None else (str(point.latitude), str(point.longitude))
+        place = (where.city, lat, lon, None, None)
+    return WorkerCaches(*place, where.colo, caches, WORKER_MATCHED[where.method])
+
+
+def health_body(health: CacheHealth) -> Health:
+    return Health(health.state, health.score, health.probes, health.last, health.checked_at)
+
+
+def service_reason(federation: Federation, cache: Cache) -> str:
+    """Why a cache is, or is not, ranked: the files first, then its health."""
+    if cache.status != "up":
+        return f"out of service: status {cache.status} in the caches file"
+    if cache.downtime:
+        return "out of service: in downtime (the federation's)"
+    view = federation.health
+    health = view.of(cache.name)
+    if view.distrusted and health.state is not State.UNKNOWN:
+        return f"ranked as healthy: the prober is distrusted ({health.state}: {health.last})"
+    return {
+        State.UNKNOWN: "ranked as healthy: not probed" + ("" if view.probing else " (probing is off)"),
+        State.OK: f"healthy: {health.last}",
+        State.DEGRADED: f"ranked after the healthy caches: probe score {health.score}, last {health.last}",
+        State.FAILED: f"not ranked: probe score {health.score}, last {health.last}",
+    }[health.state]
+
+
+def cache_list(federation: Federation) -> CacheList:
+    """Every configured cache in file order, with whether it is ranked and its health, and why."""
+    view = federation.health
+    entries = [
+        CacheEntry(
+            cache.name,
+            cache.endpoint,
+            *_position(cache),
+            cache.status,  # type: ignore[arg-type]
+            cache.downtime,
+            cache.weight,
+            sorted(cache.namespaces),
+            cache.public,
+            cache.site,
+            bool(federation.rankable[index]),
+            health_body(view.of(cache.name)),
+            service_reason(federation, cache),
+        )
+        for index, cache in enumerate(federation.caches.caches)
+    ]
+    return CacheList(len(entries), int(federation.rankable.sum()), entries)
