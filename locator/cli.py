@@ -31,6 +31,7 @@ from locator.overrides import OverridesError
 from locator.query import parse_query
 from locator.resources import close, load_federation
 from locator.settings import SETTINGS, Settings, SettingsError, unknown_variables
+from locator.sync import SyncError, sync_director, sync_topology
 
 log = logging.getLogger("locator")
 
@@ -117,6 +118,22 @@ def cmd_nearest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    caches_out: Path = args.caches_out or settings.caches_file
+    namespaces_out: Path | None = args.namespaces_out or settings.namespaces_file
+    if namespaces_out is None:
+        raise CommandError("no namespaces file to write: set LOCATOR_NAMESPACES_FILE or --namespaces-out")
+    run = sync_director if args.source == "director" else sync_topology
+    synced = run(args.url, caches_out, namespaces_out, args.timeout)
+    for note in synced.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(
+        f"synced {synced.caches} caches and {synced.namespaces} namespaces from the {args.source} at {args.url} "
+        f"into {caches_out} and {namespaces_out}"
+    )
+    return 0
+
+
 def cmd_airports_load(args: argparse.Namespace, settings: Settings) -> int:
     count = build_store(settings.airports_csv, settings.airports_store)
     print(f"loaded {count} airport codes from {settings.airports_csv} into {settings.airports_store}")
@@ -180,6 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
     nearest.add_argument("--json", action="store_true", help="print the /nearest JSON instead")
     nearest.set_defaults(handler=cmd_nearest)
 
+    sync = commands.add_parser(
+        "sync", help="write the caches and namespaces files from a Pelican director or OSG Topology (atomically)"
+    )
+    sync.add_argument("source", choices=["director", "topology"], help="where the federation is read from")
+    sync.add_argument(
+        "url", help="base URL, e.g. https://osdf-director.osg-htc.org or https://topology.opensciencegrid.org"
+    )
+    sync.add_argument("--caches-out", type=Path, help="caches file to write (default LOCATOR_CACHES_FILE)")
+    sync.add_argument("--namespaces-out", type=Path, help="namespaces file to write (default LOCATOR_NAMESPACES_FILE)")
+    sync.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    sync.set_defaults(handler=cmd_sync)
+
     airports = commands.add_parser("airports", help="the airport key-value table")
     airports_commands = airports.add_subparsers(dest="airports_command", required=True)
     load = airports_commands.add_parser("load", help="(re)build the key-value store from the airports CSV")
@@ -222,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         FederationError,
         AirportDataError,
         KVError,
+        SyncError,
     ) as exc:
         print(f"locator: error: {exc}", file=sys.stderr)
         status = 2

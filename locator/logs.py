@@ -82,5 +82,8 @@ def logging_config(level: str, log_format: str) -> dict[str, Any]:
             "uvicorn": {"handlers": [], "level": level.upper(), "propagate": True},
             "uvicorn.error": {"handlers": [], "level": level.upper(), "propagate": True},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": True},
+            # one line per probe or sync request at info: only their problems are news
+            "httpx2": {"handlers": [], "level": "WARNING", "propagate": True},
+            "httpcore2": {"handlers": [], "level": "WARNING", "propagate": True},
         },
     }

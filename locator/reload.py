@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,12 +65,18 @@ def read(name: str, path: Path | None) -> Loaded:
     return load_overrides(path)
 
 
-def with_file(federation: Federation, name: str, value: Loaded, loaded_at: float) -> Federation:
-    if isinstance(value, CacheSet):
-        return federation.replace(caches=value, loaded_at=loaded_at)
-    if isinstance(value, NamespaceTable):
-        return federation.replace(namespaces=value)
-    return federation.replace(sources=dataclasses.replace(federation.sources, overrides=value))
+def with_files(federation: Federation, loaded: Iterable[Loaded], loaded_at: float) -> Federation:
+    """One new snapshot with every file read this time: checked as a whole, since the caches and namespaces
+    files must agree with each other (one alone may be mid-change)."""
+    changes: dict[str, object] = {}
+    for value in loaded:
+        if isinstance(value, CacheSet):
+            changes.update(caches=value, loaded_at=loaded_at)
+        elif isinstance(value, NamespaceTable):
+            changes["namespaces"] = value
+        else:
+            changes["sources"] = dataclasses.replace(federation.sources, overrides=value)
+    return federation.replace(**changes)
 
 
 class Reloader:
@@ -97,35 +104,35 @@ class Reloader:
 
     def _check(self, force: bool) -> list[str]:
         loaded: dict[str, Loaded] = {}
+        seen: dict[str, Signature] = {}
         for name, state in self.files.items():
-            seen = signature(state.path)
-            if not force and seen == state.seen:
+            now_seen = signature(state.path)
+            if not force and now_seen == state.seen:
                 continue
-            if not force and seen is not None and time.time() - seen[2] / 1e9 < SETTLE_S:
+            if not force and now_seen is not None and time.time() - now_seen[2] / 1e9 < SETTLE_S:
                 continue  # still being written, perhaps: look again next time
-            state.seen = seen
             try:
                 loaded[name] = read(name, state.path)
             except (CacheFileError, NamespaceFileError, OverridesError, OSError) as exc:
+                state.seen = now_seen  # a broken file is tried again when it changes
                 self._failed(name, str(exc))
+            else:
+                seen[name] = now_seen
         if not loaded:
             return []
         now = time.time()
 
-        def change(current: Federation) -> Federation:
-            for name, value in loaded.items():
-                current = with_file(current, name, value, now)
-            return current
-
         try:
-            installed = self.store.update(change)
+            installed = self.store.update(lambda current: with_files(current, loaded.values(), now))
         except FederationError as exc:
+            # The files disagree: perhaps one of two being replaced together (`locator sync`) is not there yet.
+            # Their signatures are not recorded, so the next check reads them again.
             for name in loaded:
                 self._failed(name, str(exc))
             return []
         for name in loaded:
             state = self.files[name]
-            state.error, state.loaded_at = None, now
+            state.seen, state.error, state.loaded_at = seen[name], None, now
             self.metrics.reloads.labels(name).inc()
         log.info(
             "reloaded %s: %d caches in service, %d namespaces, %d overrides",
@@ -138,6 +145,8 @@ class Reloader:
         return list(loaded)
 
     def _failed(self, name: str, error: str) -> None:
-        self.files[name].error = error
+        state = self.files[name]
         self.metrics.reload_failures.labels(name).inc()
-        log.error("reload failed, the previous %s stay in service: %s", name, error, extra={"file": name})
+        if state.error != error:  # once per distinct error, not at every check
+            log.error("reload failed, the previous %s stay in service: %s", name, error, extra={"file": name})
+        state.error = error

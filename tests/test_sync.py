@@ -1,0 +1,247 @@
+"""`locator sync`: fixtures in the JSON shapes of Pelican's director and OSG Topology, served by a real local HTTP
+server; what is written, what is kept, atomic replacement, refusal of bad documents, and live reload."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from locator.caches import load_caches
+from locator.namespaces import load_namespaces
+from locator.sync import NAMESPACES, SERVERS, TOPOLOGY, SyncError, sync_director, sync_topology
+from tests.conftest import ClientFactory
+
+REPO = Path(__file__).resolve().parent.parent
+
+# listNamespaces (server_structs.NamespaceAdV2): both JSON spellings of the capabilities, and the director's own
+# monitoring namespace, which is no data namespace.
+DIRECTOR_NAMESPACES = [
+    {"capabilities": {"PublicRead": True, "Read": True}, "path": "/ospool/ap20", "token-generation": [],
+     "token-issuer": [], "from-topology": False},
+    {"Caps": {"PublicRead": False, "Read": True}, "path": "/igwn/ligo", "token-issuer": [], "from-topology": True},
+    {"PublicRead": True, "path": "/gwdata/"},
+    {"capabilities": {"PublicRead": True, "Read": True}, "path": "/pelican/monitoring"},
+]  # fmt: skip
+
+
+def server(
+    name: str, url: str, lat: float, lon: float, prefixes: list[str], filtered: bool = False
+) -> dict[str, object]:
+    """One entry of director_ui/servers (listServerResponse)."""
+    return {
+        "name": name,
+        "authUrl": url,
+        "brokerUrl": "",
+        "url": url,
+        "webUrl": url.replace(":8443", ":8444"),
+        "type": "Cache",
+        "latitude": lat,
+        "longitude": lon,
+        "capabilities": {"PublicRead": True, "Read": True, "Write": False, "Listing": True, "FallBackRead": False},
+        "filtered": filtered,
+        "filteredType": "topoFiltered" if filtered else "",
+        "fromTopology": False,
+        "healthStatus": "OK",
+        "ioLoad": 12.5,
+        "namespacePrefixes": prefixes,
+    }
+
+
+DIRECTOR_SERVERS = [
+    server("HOUSTON", "https://houston.example:8443", 29.76, -95.37, ["/ospool/ap20", "/gwdata", "/igwn/ligo"]),
+    server("LIGO_ONLY", "https://ligo.example:8443", 34.14, -118.12, ["/gwdata", "/igwn/ligo"]),
+    server("DOWN", "https://down.example:8443", 41.88, -87.62, ["/ospool/ap20", "/gwdata"], filtered=True),
+    server("NOWHERE", "https://nowhere.example:8443", 0.0, 0.0, ["/ospool/ap20", "/gwdata", "/pelican/monitoring"]),
+]
+
+
+@pytest.fixture
+def http() -> Iterator[Callable[[dict[str, tuple[int, bytes]]], str]]:
+    """A local server answering fixed documents by path (and query): returns its base URL."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(documents: dict[str, tuple[int, bytes]]) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                status, body = documents.get(self.path, (404, b"not here"))
+                self.send_response(status)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def director(
+    servers: object = DIRECTOR_SERVERS, namespaces: object = DIRECTOR_NAMESPACES
+) -> dict[str, tuple[int, bytes]]:
+    return {SERVERS: (200, json.dumps(servers).encode()), NAMESPACES: (200, json.dumps(namespaces).encode())}
+
+
+def test_sync_from_a_director_writes_both_files(http: Callable[..., str], tmp_path: Path) -> None:
+    caches_file, namespaces_file = tmp_path / "caches.csv", tmp_path / "namespaces.csv"
+    synced = sync_director(http(director()), caches_file, namespaces_file)
+    assert (synced.caches, synced.namespaces) == (4, 3)
+    table = load_namespaces(namespaces_file)
+    assert {(ns.path, ns.require_token) for ns in table} == {
+        ("/ospool/ap20", False),
+        ("/igwn/ligo", True),
+        ("/gwdata", False),
+    }
+    caches = {c.name: c for c in load_caches(caches_file).caches}
+    assert caches["HOUSTON"].namespaces == {"/ospool/ap20", "/gwdata", "/igwn/ligo"} and caches["HOUSTON"].public
+    # serves every public namespace? no (not /ospool/ap20): LIGO-only, not open to other public data
+    assert caches["LIGO_ONLY"].namespaces == {"/gwdata", "/igwn/ligo"} and not caches["LIGO_ONLY"].public
+    assert caches["DOWN"].downtime and not caches["DOWN"].in_service  # the director's filter
+    assert caches["NOWHERE"].coordinate is None  # 0,0 is no position
+    assert caches["HOUSTON"].endpoint == "https://houston.example:8443"
+
+
+def test_a_sync_keeps_what_the_operator_set(http: Callable[..., str], tmp_path: Path) -> None:
+    caches_file, namespaces_file = tmp_path / "caches.csv", tmp_path / "namespaces.csv"
+    caches_file.write_text(
+        "name,endpoint,latitude,longitude,status,weight,note\n"
+        "HOUSTON,https://old.example:8443,1,1,disabled,3,hardware swap\n"
+        "OTHER,https://other.example:8443,2,2,up,1,\n"
+    )
+    sync_director(http(director()), caches_file, namespaces_file)
+    houston = load_caches(caches_file).by_name("HOUSTON")
+    assert houston is not None
+    assert (houston.status, houston.weight, houston.endpoint) == ("disabled", 3.0, "https://houston.example:8443")
+    assert "hardware swap" in caches_file.read_text()
+
+
+BAD_DOCUMENTS = {
+    "an HTTP error": {SERVERS: (500, b"oops"), NAMESPACES: (200, json.dumps(DIRECTOR_NAMESPACES).encode())},
+    "not JSON": {SERVERS: (200, b"<html>"), NAMESPACES: (200, json.dumps(DIRECTOR_NAMESPACES).encode())},
+    "no caches": director(servers=[]),
+    "no namespaces": director(namespaces=[]),
+    "not a list": director(servers={"caches": []}),
+    "a bad URL": director(servers=[server("X", "ftp://x.example", 1, 1, [])]),
+    "a nameless cache": director(servers=[{"url": "https://x.example:8443"}]),
+    "two caches of one name": director(servers=[DIRECTOR_SERVERS[0], DIRECTOR_SERVERS[0]]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DOCUMENTS)
+def test_a_bad_or_empty_document_changes_nothing(http: Callable[..., str], tmp_path: Path, case: str) -> None:
+    caches_file, namespaces_file = tmp_path / "caches.csv", tmp_path / "namespaces.csv"
+    caches_file.write_text("name,endpoint,latitude,longitude\nA,https://a.example:8443,1,1\n")
+    namespaces_file.write_text("path,require_token\n/a,false\n")
+    before = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in (caches_file, namespaces_file)}
+    with pytest.raises(SyncError) as raised:
+        sync_director(http(BAD_DOCUMENTS[case]), caches_file, namespaces_file)
+    assert "\n" not in str(raised.value)  # one line
+    assert {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["caches.csv", "namespaces.csv"]  # no temporary files left
+
+
+def test_files_are_replaced_whole_never_seen_half_written(http: Callable[..., str], tmp_path: Path) -> None:
+    """A reader during 15 syncs always sees a whole file: the old one or the new one (rename, not rewrite)."""
+    many = [
+        server(f"C{i:04d}", f"https://c{i}.example:8443", 30 + i % 10, -90 - i % 20, ["/gwdata"]) for i in range(800)
+    ]
+    base = http(director(servers=many))
+    caches_file, namespaces_file = tmp_path / "caches.csv", tmp_path / "namespaces.csv"
+    sync_director(base, caches_file, namespaces_file)
+    inode = caches_file.stat().st_ino
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            seen.append(len(load_caches(caches_file).caches))
+            time.sleep(0.001)  # let the writer run too (one interpreter lock)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for _ in range(15):
+        sync_director(base, caches_file, namespaces_file)
+    stop.set()
+    reader.join()
+    assert seen and set(seen) == {800}
+    assert caches_file.stat().st_ino != inode  # replaced by a rename, not rewritten in place
+
+
+def test_topologys_current_document_is_refused_with_the_reason(http: Callable[..., str], tmp_path: Path) -> None:
+    """OSG Topology's real /osdf/namespaces answer at the caches file's snapshot lists no cache for any namespace:
+    every active cache is a Pelican cache. Syncing from it must not empty every namespace."""
+    document = (REPO / "data" / "sources" / "osdf_namespaces.json").read_bytes()
+    caches_file, namespaces_file = tmp_path / "caches.csv", tmp_path / "namespaces.csv"
+    caches_file.write_bytes((REPO / "data" / "caches.csv").read_bytes())
+    with pytest.raises(SyncError, match="Topology lists no cache for any namespace.*sync from the Pelican director"):
+        sync_topology(http({TOPOLOGY: (200, document)}), caches_file, namespaces_file)
+    assert not namespaces_file.exists()
+
+
+def test_a_topology_document_with_caches_sets_what_each_cache_serves(http: Callable[..., str], tmp_path: Path) -> None:
+    document = json.loads((REPO / "data" / "sources" / "osdf_namespaces.json").read_text())
+    for namespace in document["namespaces"]:
+        if namespace["path"] == "/gwdata":
+            namespace["caches"] = [
+                {"resource": "CIT_LIGO_OSDFCACHE", "endpoint": "osdfcache.ligo.caltech.edu:8000"},
+                {"resource": "NOT_IN_THE_FILE", "endpoint": "x.example:8000"},
+            ]
+    caches_file, namespaces_file = tmp_path / "caches.csv", tmp_path / "namespaces.csv"
+    caches_file.write_bytes((REPO / "data" / "caches.csv").read_bytes())
+    synced = sync_topology(http({TOPOLOGY: (200, json.dumps(document).encode())}), caches_file, namespaces_file)
+    assert synced.namespaces == 11 and synced.caches == 42
+    assert synced.notes == ("not in the caches file (this document gives no position): NOT_IN_THE_FILE",)
+    caches = {c.name: c for c in load_caches(caches_file).caches}
+    assert caches["CIT_LIGO_OSDFCACHE"].namespaces == {"/gwdata"}
+    assert (
+        caches["LIGO_WA_CALTECH_OSDF_CACHE"].namespaces == frozenset() and caches["LIGO_WA_CALTECH_OSDF_CACHE"].public
+    )
+
+
+def test_the_command_line_one_line_and_exit_codes(http: Callable[..., str], tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "LOCATOR_CACHES_FILE": str(tmp_path / "c.csv"),
+        "LOCATOR_NAMESPACES_FILE": str(tmp_path / "n.csv"),
+    }
+    command = [sys.executable, "-m", "locator", "sync", "director"]
+    good = subprocess.run([*command, http(director())], env=env, capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.startswith("synced 4 caches and 3 namespaces from the director at http://127.0.0.1:")
+    bad = subprocess.run([*command, http(director(servers=[]))], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == ["locator: error: director_ui/servers: the director lists no cache"]
+
+
+def test_a_running_service_picks_the_synced_files_up(
+    http: Callable[..., str], make_client: ClientFactory, data_dir: Path
+) -> None:
+    client = make_client(reload_interval_s="0.05")
+    assert "HOUSTON" not in {c["name"] for c in client.get("/caches").json()["caches"]}
+    sync_director(http(director()), data_dir / "caches.csv", data_dir / "namespaces.csv")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if {c["name"] for c in client.get("/caches").json()["caches"]} == {"HOUSTON", "LIGO_ONLY", "DOWN", "NOWHERE"}:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the service did not reload the synced files")
+    answer = client.get("/nearest", params={"lat": "34", "lon": "-118", "path": "/igwn/ligo/x"}).json()
+    assert [c["name"] for c in answer["caches"]] == ["LIGO_ONLY", "HOUSTON"]
+    assert client.get("/readyz").json()["reload"]["namespaces"]["error"] is None
