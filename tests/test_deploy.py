@@ -24,6 +24,8 @@ from kubernetes_validate.utils import all_versions, latest_version
 
 from deploy import imagecheck
 from locator.caches import load_caches
+from locator.federation import Federation
+from locator.namespaces import load_namespaces
 from locator.overrides import load_overrides
 from locator.settings import SETTINGS
 
@@ -34,11 +36,12 @@ K8S = DEPLOY / "k8s"
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
 SETTING_NAMES = {setting.env for setting in SETTINGS}
 # HorizontalPodAutoscaler (minReplicas, maxReplicas) of each overlay.
-OVERLAYS = {"small": (2, 4), "large": (4, 20)}
+OVERLAYS = {"small": (2, 4), "large": (4, 20), "synced": (2, 4)}
 # The oldest schemas kubernetes-validate ships (autoscaling/v2 and policy/v1 are GA there) and the newest.
 SCHEMA_VERSIONS = (all_versions()[0], latest_version())
 KINDS = {"ConfigMap", "Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
-DATA_FILES = ("caches.csv", "overrides.csv")
+SYNC_KINDS = {"CronJob", "ServiceAccount", "Role", "RoleBinding"}  # overlays/synced only
+DATA_FILES = ("caches.csv", "namespaces.csv", "overrides.csv")
 
 Doc = dict[str, Any]
 
@@ -110,8 +113,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_overlay_renders_every_kind_once(overlay: tuple[str, list[Doc]]) -> None:
-    _, docs = overlay
-    assert sorted(doc["kind"] for doc in docs) == sorted(KINDS)
+    name, docs = overlay
+    assert sorted(doc["kind"] for doc in docs) == sorted(KINDS | (SYNC_KINDS if name == "synced" else set()))
 
 
 @pytest.mark.usefixtures("no_network")
@@ -251,12 +254,43 @@ def test_configmap_is_mounted_where_the_settings_point(overlay: tuple[str, list[
     assert mount.get("readOnly") is True
     env = env_of(docs)
     assert env["LOCATOR_CACHES_FILE"] == f"{mount['mountPath']}/caches.csv"
+    assert env["LOCATOR_NAMESPACES_FILE"] == f"{mount['mountPath']}/namespaces.csv"
     assert env["LOCATOR_OVERRIDES_FILE"] == f"{mount['mountPath']}/overrides.csv"
-    # The files load as the service would load them.
+    # The files load as the service would load them, and agree with each other.
     for key, text in configmap["data"].items():
         (tmp_path / key).write_text(text, encoding="utf-8")
-    assert len(load_caches(tmp_path / "caches.csv")) > 0
+    Federation(load_caches(tmp_path / "caches.csv"), load_namespaces(tmp_path / "namespaces.csv"))
     load_overrides(tmp_path / "overrides.csv")
+
+
+def test_the_sync_job_replaces_the_mounted_configmap_and_may_touch_nothing_else() -> None:
+    docs = render("synced")
+    cronjob = one(docs, "CronJob")["spec"]
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    pod = cronjob["jobTemplate"]["spec"]["template"]["spec"]
+    sync, publish = pod["initContainers"][0], pod["containers"][0]
+    assert sync["command"][:3] == ["locator", "sync", "director"]
+    env = {item["name"]: item["value"] for item in sync["env"]}
+    assert set(env) <= SETTING_NAMES
+    shared = next(m["mountPath"] for m in sync["volumeMounts"])
+    assert {env["LOCATOR_CACHES_FILE"], env["LOCATOR_NAMESPACES_FILE"]} == {
+        f"{shared}/caches.csv",
+        f"{shared}/namespaces.csv",
+    }
+    configmap = one(docs, "ConfigMap")["metadata"]["name"]
+    script = publish["command"][-1]
+    assert f"kubectl get configmap {configmap}" in script and f"kubectl create configmap {configmap}" in script
+    assert f"--from-file={shared}" in script and "kubectl replace -f -" in script
+    assert pod["serviceAccountName"] == one(docs, "ServiceAccount")["metadata"]["name"]
+    rules = one(docs, "Role")["rules"]
+    assert rules == [
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [configmap], "verbs": ["get", "update"]}
+    ]
+    binding = one(docs, "RoleBinding")
+    assert binding["roleRef"]["name"] == one(docs, "Role")["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": pod["serviceAccountName"]}]
+    for item in (sync, publish):
+        assert item["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 # --- source files (no kubectl needed) -------------------------------------------------------------------
@@ -289,6 +323,7 @@ def test_dockerfile_env_names_are_settings_and_name_every_data_path() -> None:
     # A site-packages install has no data/ beside the package: the image must name every data path.
     for setting, file in [
         ("LOCATOR_CACHES_FILE", "caches.csv"),
+        ("LOCATOR_NAMESPACES_FILE", "namespaces.csv"),
         ("LOCATOR_OVERRIDES_FILE", "overrides.csv"),
         ("LOCATOR_AIRPORTS_CSV", "airports.csv"),
     ]:
