@@ -2,11 +2,11 @@
 
     python bench/decision_cost.py [--sizes 10,100,1000,10000] [--seconds 1.0] [--http-duration 10]
 
-In process: the whole `locator.decide.decide()` (locate with the embedded GeoIP and airports, then ranking)
-for the edge contexts of the Cloudflare mix, with n=None (every cache) and n=6, without the memos of recent
-answers (LOCATOR_MEMO_SIZE=0) and with them; `rank_many` alone for one origin; and decide plus the
-/nearest JSON body (locator.views.render_nearest). Each figure is the best of five slices taken round-robin
-over all sizes, in µs per call, with its ratio to the 10-cache case.
+In process: the whole decision (`locator.decide.decide()`: locate with the embedded GeoIP and airports, then
+`locator.rank.rank`) for the edge contexts of the Cloudflare mix, with n=None (every cache) and n=6; `rank`
+alone for one origin; and the decision plus the encoded /nearest body (what the service's memo of rendered
+answers saves on a repeat). Each figure is the best of five slices taken round-robin over all sizes, in µs
+per call, with its ratio to the 10-cache case.
 
 Through HTTP: `locator serve` with a 1,000-cache file against bench/bare_app.py, wrk with the mix, on
 /nearest?n=6, /nearest (1,000 caches in every answer) and a redirect path. The issue's targets: 1,000 caches
@@ -24,16 +24,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import loadkit as lk
+import msgspec
 import numpy as np
 
+from locator.bodies import encode, nearest, ranked_caches
 from locator.caches import Cache, CacheSet
-from locator.decide import decide
+from locator.decide import Decision, decide
 from locator.edge import EdgeContext, read_edge
+from locator.federation import Federation
 from locator.geo import Coordinate
-from locator.rank import rank_many
-from locator.resources import Resources, load_resources
+from locator.rank import rank
+from locator.resources import close, load_federation
 from locator.settings import Settings
-from locator.views import render_nearest
 
 
 def synthetic_caches(count: int, seed: int = 2024) -> CacheSet:
@@ -42,10 +44,19 @@ def synthetic_caches(count: int, seed: int = 2024) -> CacheSet:
     us = rng.random(count) < 0.6
     lat = np.where(us, rng.uniform(25.0, 49.0, count), rng.uniform(36.0, 60.0, count))
     lon = np.where(us, rng.uniform(-124.0, -67.0, count), rng.uniform(-10.0, 30.0, count))
+    # One in five serves LIGO's namespaces as well, one in ten only those (OSG Topology: 26 of 44 serve /igwn/...).
+    served = rng.choice(3, size=count, p=[0.7, 0.2, 0.1])
+    ligo = frozenset({"/igwn/ligo", "/gwdata"})
     return CacheSet(
         tuple(
-            Cache(f"SYN_{i:05d}", f"https://cache{i:05d}.example.org:8443", Coordinate(float(la), float(lo)))
-            for i, (la, lo) in enumerate(zip(lat, lon, strict=True))
+            Cache(
+                f"SYN_{i:05d}",
+                f"https://cache{i:05d}.example.org:8443",
+                Coordinate(float(la), float(lo)),
+                namespaces=ligo if kind else frozenset(),
+                public=kind < 2,
+            )
+            for i, (la, lo, kind) in enumerate(zip(lat, lon, served.tolist(), strict=True))
         )
     )
 
@@ -53,10 +64,11 @@ def synthetic_caches(count: int, seed: int = 2024) -> CacheSet:
 def write_caches_csv(caches: CacheSet, path: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["name", "endpoint", "latitude", "longitude", "status"])
+        writer.writerow(["name", "endpoint", "latitude", "longitude", "namespaces"])
         for cache in caches.caches:
             assert cache.coordinate is not None
-            writer.writerow([cache.name, cache.endpoint, cache.coordinate.latitude, cache.coordinate.longitude, "up"])
+            row = [cache.name, cache.endpoint, cache.coordinate.latitude, cache.coordinate.longitude, cache.served]
+            writer.writerow(row)
 
 
 def best_us(call: Callable[[int], object], count: int, seconds: float) -> float:
@@ -78,20 +90,26 @@ def best_us(call: Callable[[int], object], count: int, seconds: float) -> float:
 Cell = tuple[Callable[[int], object], int]  # a call taking the input index, and how many inputs it rotates through
 
 
-def size_cells(resources: Resources, contexts: Sequence[EdgeContext]) -> dict[str, Cell]:
-    """The in-process figures for one cache set: without memos, then with them (warm)."""
-    plain = dataclasses.replace(resources, memos=None)
-    caches, count = resources.caches, len(contexts)
-    lat, lon = np.array([40.8]), np.array([-96.667])  # one origin: Lincoln, Nebraska
+def ranked(decision: Decision) -> Decision:
+    decision.ranking  # noqa: B018 - rank now
+    return decision
+
+
+def body(decision: Decision) -> bytes:
+    return nearest(decision, msgspec.Raw(encode(ranked_caches(decision))))
+
+
+def size_cells(federation: Federation, contexts: Sequence[EdgeContext]) -> dict[str, Cell]:
+    """The in-process figures for one cache set."""
+    count = len(contexts)
+    lincoln = Coordinate(40.8, -96.667)  # one origin
     return {
-        "decide_all": (lambda i: decide(plain, contexts[i]), count),
-        "decide_6": (lambda i: decide(plain, contexts[i], None, 6), count),
-        "rank_all": (lambda i: rank_many(caches, lat, lon), 1),
-        "rank_6": (lambda i: rank_many(caches, lat, lon, 6), 1),
-        "body_all": (lambda i: render_nearest(decide(plain, contexts[i])), count),
-        "body_6": (lambda i: render_nearest(decide(plain, contexts[i], None, 6)), count),
-        "memo_all": (lambda i: decide(resources, contexts[i]), count),
-        "memo_6": (lambda i: decide(resources, contexts[i], None, 6), count),
+        "decide_all": (lambda i: ranked(decide(federation, contexts[i])), count),
+        "decide_6": (lambda i: ranked(decide(federation, contexts[i], None, None, 6)), count),
+        "rank_all": (lambda i: rank(federation, lincoln, None, "192.0.2.0/24"), 1),
+        "rank_6": (lambda i: rank(federation, lincoln, None, "192.0.2.0/24", 6), 1),
+        "body_all": (lambda i: body(decide(federation, contexts[i])), count),
+        "body_6": (lambda i: body(decide(federation, contexts[i], None, None, 6)), count),
     }
 
 
@@ -117,28 +135,27 @@ def interleaved_best(cells: dict[tuple[int, str], Cell], seconds: float, rounds:
 
 def in_process(sizes: Sequence[int], seconds: float, rounds: int) -> dict[int, dict[str, float]]:
     settings = Settings.from_env({})
-    base = load_resources(settings)
+    base = load_federation(settings)
     contexts = [read_edge(r.headers, lk.HOST, settings.trusted_proxies) for r in lk.cloudflare_mix()]
     cells: dict[tuple[int, str], Cell] = {}
     for size in sizes:
-        resources = base.with_data(synthetic_caches(size), base.sources.overrides, 0.0)  # fresh memos per size
-        cells.update({(size, key): cell for key, cell in size_cells(resources, contexts).items()})
+        federation = base.replace(caches=synthetic_caches(size))
+        cells.update({(size, key): cell for key, cell in size_cells(federation, contexts).items()})
     timings = interleaved_best(cells, seconds, rounds)
     rows = {size: {key: timings[(size, key)] for (s, key) in cells if s == size} for size in sizes}
-    header = f"{'caches':>7} {'decide n=all':>14} {'decide n=6':>12} {'rank_many all':>14} {'rank_many 6':>12}"
-    header += f" {'decide+body all':>16} {'decide+body 6':>14} {'memo all':>10} {'memo 6':>8}"
-    print(header + f"   (µs per call, best of {rounds} slices; memo = with the memos of recent answers, warm)")
+    header = f"{'caches':>7} {'decide n=all':>14} {'decide n=6':>12} {'rank all':>10} {'rank 6':>8}"
+    header += f" {'decide+body all':>16} {'decide+body 6':>14}"
+    print(header + f"   (µs per call, best of {rounds} slices)")
     for size, row in rows.items():
         print(
-            f"{size:>7,} {row['decide_all']:>14,.1f} {row['decide_6']:>12,.1f} {row['rank_all']:>14,.1f} "
-            f"{row['rank_6']:>12,.1f} {row['body_all']:>16,.1f} {row['body_6']:>14,.1f} {row['memo_all']:>10,.1f} "
-            f"{row['memo_6']:>8,.1f}"
+            f"{size:>7,} {row['decide_all']:>14,.1f} {row['decide_6']:>12,.1f} {row['rank_all']:>10,.1f} "
+            f"{row['rank_6']:>8,.1f} {row['body_all']:>16,.1f} {row['body_6']:>14,.1f}"
         )
     first = rows[sizes[0]]
     print(f"\nratio to the {sizes[0]:,}-cache case:")
     for size, row in rows.items():
         print(f"{size:>7,} " + "  ".join(f"{key} {row[key] / first[key]:6.1f}x" for key in row))
-    base.close()
+    close(base)
     return rows
 
 
@@ -202,9 +219,8 @@ def main() -> None:
             return "met" if us < 1000 else "not met"
 
         summary.append(
-            f"summary: decision_cost 10,000 caches, no memo: decide {row['decide_all'] / 1000:.2f} ms (n=all, "
+            f"summary: decision_cost 10,000 caches: decide {row['decide_all'] / 1000:.2f} ms (n=all, "
             f"{verdict(row['decide_all'])}), {row['decide_6'] / 1000:.2f} ms (n=6, {verdict(row['decide_6'])}); "
-            f"with the memos {row['memo_all'] / 1000:.3f} ms (n=all), {row['memo_6'] / 1000:.3f} ms (n=6); "
             f"target < 1 ms; {sizes[0]:,} caches: {rows[sizes[0]]['decide_all']:.0f} µs"
         )
     if args.http_duration > 0:

@@ -27,14 +27,16 @@ def naive_rate(records_count: int, caches_file: Path) -> float:
     """Records/s of a per-record Python loop: locate, then one haversine call per cache, for the locator only."""
     harness = build_harness(caches_file)
     sample = generate(records_count)
-    resources = harness.resources
+    federation = harness.federation
     caches = [
-        (c.coordinate.latitude, c.coordinate.longitude) for c in resources.caches.in_service if c.coordinate is not None
+        (c.coordinate.latitude, c.coordinate.longitude)
+        for c in federation.caches.in_service
+        if c.coordinate is not None
     ]
-    rows = list(sample[list(LocatorStrategy.COLUMNS)].itertuples(index=False))
+    rows = list(sample[list(LocatorStrategy.COLUMNS[:6])].itertuples(index=False))
     started = time.perf_counter()
     for row in rows:
-        where = locate(None, record_context(row), resources.sources, resources.policy)
+        where = locate(None, record_context(row), federation.sources, federation.policy)
         if where.coordinate is not None:
             origin = (where.coordinate.latitude, where.coordinate.longitude)
             min(range(len(caches)), key=lambda i: haversine(origin, caches[i]))
@@ -56,7 +58,7 @@ def main() -> None:
     print(
         f"generated {len(records):,} synthetic records in {time.perf_counter() - started:.1f} s "
         f"({records['client_ip'].nunique():,} client addresses, "
-        f"{len(records[list(LocatorStrategy.COLUMNS)].drop_duplicates()):,} distinct locator inputs)"
+        f"{len(records[[*LocatorStrategy.COLUMNS[:6], 'path']].drop_duplicates()):,} distinct (client, edge, path))"
     )
 
     harness = build_harness(args.caches)

@@ -213,7 +213,7 @@ def refused_figure(scored: pd.DataFrame, population: str, strategies: Sequence[s
         totals = [int((rows["namespace"] == ns).sum()) for ns in namespaces]
         bars = ax.bar(x + (k - (len(strategies) - 1) / 2) * width, counts, width, color=COLORS[s], label=LABELS[s])
         for bar, count, total in zip(bars, counts, totals, strict=True):
-            if count:
+            if total:
                 ax.annotate(
                     f"{100 * count / total:.0f}%",
                     (bar.get_x() + bar.get_width() / 2, bar.get_height()),

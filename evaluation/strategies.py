@@ -197,16 +197,29 @@ def record_time(text: str) -> float:
 
 class LocatorStrategy:
     name = "locator"
-    COLUMNS = ("client_ip", "edge_latitude", "edge_longitude", "edge_city", "edge_country", "colo", "object_path")
+    COLUMNS = ("client_ip", "edge_latitude", "edge_longitude", "edge_city", "edge_country", "colo", "namespace_key")
 
     def __init__(self, federation: Federation) -> None:
         self.federation = federation
+        self.namespaces: dict[str, Namespace] = {}  # by the listed path, or "" for public data
 
-    def namespace(self, path: str) -> Namespace | None:
-        return self.federation.namespaces.resolve(path) if path else None
+    def namespace_key(self, path: str) -> str:
+        """The eligibility a path asks for: its listed namespace, or "" (public data); files of one namespace
+        share it, so a site's jobs are decided once per namespace, not once per file."""
+        if not path:
+            return ""
+        namespace = self.federation.namespaces.resolve(path)
+        key = namespace.path or "" if namespace.listed else ""
+        self.namespaces.setdefault(key, namespace)
+        return key
+
+    def namespace(self, key: str) -> Namespace | None:
+        return self.namespaces.get(key) if key else None
 
     def rank(self, records: pd.DataFrame, n: int | None = None) -> Ranking:
-        inputs = records.assign(object_path=object_paths(records))
+        paths = pd.Series(object_paths(records), index=records.index)
+        keys = {path: self.namespace_key(path) for path in paths.unique()}
+        inputs = records.assign(namespace_key=paths.map(keys))
         uniques, codes = distinct(inputs, self.COLUMNS)
         when = np.array([record_time(text) for text in records["time"]])
         width = len(self.federation.caches.caches) if n is None else n
@@ -230,8 +243,8 @@ class LocatorStrategy:
 
     @staticmethod
     def _fill(order: IndexArray, rows: IndexArray, decision: Decision) -> None:
-        places = [place.cache_index for place in decision.places]
-        order[rows, : len(places)] = places
+        indices = decision.ranking.indices
+        order[rows, : len(indices)] = indices
 
 
 @dataclass(frozen=True)

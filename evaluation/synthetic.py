@@ -15,6 +15,10 @@ The model (parameters in SyntheticModel, defaults below) draws jobs at the Janua
 3. The request lands at the nearest Cloudflare colo of May 2022 (0.80), the 2nd (0.12) or 3rd nearest
    (0.05), or any colo within 2,000 km (0.03): anycast does not always pick the nearest. Colos whose
    listed position is more than 50 km from their airport are left out (listing errors).
+4. Each job reads from one namespace (`path`): OSPool users' data, public and in no listed namespace
+   (0.85), LIGO's public /gwdata (0.08), LIGO's token-protected /igwn/ligo (0.05), GlueX's /gluex (0.02).
+   No published figure gives this mix for OSPool jobs: it is an assumption that makes every site ask for
+   data some caches refuse, in shares small enough to leave public data the common case.
 Times are one second apart from 2026-01-01, so sticky fallback orders change as they would.
 The true site position is the OSG Topology one. The numbers are assumptions, not measurements: the
 model exercises every branch of every strategy at realistic rates; it does not predict real accuracy.
@@ -47,6 +51,12 @@ class SyntheticModel:
     colo_weights: tuple[float, float, float, float] = (0.80, 0.12, 0.05, 0.03)
     far_colo_km: float = 2000.0
     max_egress: int = 3
+    namespaces: tuple[tuple[str, float], ...] = (
+        ("/ospool/ap20/data", 0.85),
+        ("/gwdata/O3", 0.08),
+        ("/igwn/ligo/frames", 0.05),
+        ("/gluex/data", 0.02),
+    )
 
 
 def load_inputs() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -131,6 +141,11 @@ def generate(count: int, model: SyntheticModel = SyntheticModel()) -> pd.DataFra
         near = np.flatnonzero(to_colo[site[row]] <= model.far_colo_km)
         colo_index[row] = rng.choice(near) if len(near) else ranked[site[row], 0]
 
+    # 4. the namespace each job reads from
+    prefixes = [prefix for prefix, _ in model.namespaces]
+    chosen_prefix = rng.choice(len(prefixes), size=count, p=[share for _, share in model.namespaces])
+    paths = [f"{prefixes[k]}/file{i % 1000:03d}.dat" for i, k in enumerate(chosen_prefix.tolist())]
+
     start = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
     times = pd.to_datetime(start + np.arange(count), unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     return normalise(
@@ -145,6 +160,7 @@ def generate(count: int, model: SyntheticModel = SyntheticModel()) -> pd.DataFra
                 "edge_city": city,
                 "edge_country": np.where(us & (city != ""), "US", ""),
                 "colo": colos["iata"].to_numpy(object)[colo_index],
+                "path": paths,
                 "synthetic": True,
                 "time": times,
                 "note": f"synthetic model seed={model.seed}",

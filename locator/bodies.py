@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
+import numpy as np
 from msgspec import Meta
 
 from locator.caches import Cache
@@ -14,6 +15,7 @@ from locator.federation import Federation
 from locator.health import CacheHealth, State
 from locator.locate import Method
 from locator.namespaces import Namespace
+from locator.rank import REASONS
 
 Reason = Literal["nearest", "spread", "distance", "degraded", "no_position", "unlocated"]
 
@@ -207,19 +209,27 @@ def namespace_info(namespace: Namespace | None) -> NamespaceInfo | None:
 
 
 def ranked_caches(decision: Decision) -> list[RankedCache]:
-    health = decision.federation.health
-    return [
-        RankedCache(
-            cache.name,
-            cache.endpoint,
-            *_position(cache),
-            _km(place.distance_km),
-            cache.weight,
-            health.effective(cache.name),
-            place.reason,  # type: ignore[arg-type]
+    """The ranked caches as bodies; built from the ranking's arrays (a 10,000-cache answer is common enough)."""
+    federation, ranking = decision.federation, decision.ranking
+    caches, states = federation.caches.caches, federation.states
+    km = np.round(ranking.distances, 3).tolist()
+    bodies = []
+    for index, distance, reason in zip(ranking.indices.tolist(), km, ranking.reasons.tolist(), strict=True):
+        cache = caches[index]
+        point = cache.coordinate
+        bodies.append(
+            RankedCache(
+                cache.name,
+                cache.endpoint,
+                None if point is None else point.latitude,
+                None if point is None else point.longitude,
+                None if distance != distance else distance,  # NaN: unknown
+                cache.weight,
+                states[index],
+                REASONS[reason],  # type: ignore[arg-type]
+            )
         )
-        for cache, place in decision
-    ]
+    return bodies
 
 
 def nearest(decision: Decision, caches: msgspec.Raw) -> bytes:

@@ -90,7 +90,7 @@ def cmd_nearest(args: argparse.Namespace, settings: Settings) -> int:
         namespace = None if query.path is None else federation.namespaces.resolve(query.path)
         context = EdgeContext().with_query(query.ip, query.colo)
         decision = decide(federation, context, query.declared, namespace, query.n, time.time())
-        places = decision.places
+        ranking = decision.ranking
     finally:
         close(federation)
     if args.json:
@@ -110,7 +110,7 @@ def cmd_nearest(args: argparse.Namespace, settings: Settings) -> int:
         f"{f' ({place})' if place else ''} colo={where.colo or '-'}{served}",
         file=sys.stderr,
     )
-    if not places:
+    if not len(ranking):
         raise CommandError(
             "no cache in service may serve this" + ("" if query.path is None else f" path ({query.path})")
         )

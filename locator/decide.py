@@ -17,12 +17,12 @@ from locator.federation import Federation
 from locator.geo import Coordinate
 from locator.locate import Location, locate
 from locator.namespaces import Namespace
-from locator.rank import Place, rank, sticky_window
+from locator.rank import Place, Ranking, rank, sticky_window
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The location, the namespace asked for (None: no path given) and, on demand, the ordered places."""
+    """The location, the namespace asked for (None: no path given) and, on demand, the ranking."""
 
     location: Location
     namespace: Namespace | None
@@ -32,12 +32,12 @@ class Decision:
     federation: Federation
 
     @cached_property
-    def places(self) -> tuple[Place, ...]:
+    def ranking(self) -> Ranking:
         return rank(self.federation, self.location.coordinate, self.namespace, self.network, self.n, self.now_s)
 
     @property
     def ranking_key(self) -> tuple[object, ...]:
-        """Everything `places` depends on: equal keys, equal places."""
+        """Everything `ranking` depends on: equal keys, equal rankings."""
         eligible = self.namespace.path if self.namespace is not None and self.namespace.listed else None
         point = self.location.coordinate
         window = None if point is not None else sticky_window(self.network, self.now_s, self.federation.spread.sticky_s)
@@ -45,11 +45,12 @@ class Decision:
 
     def __iter__(self) -> Iterator[tuple[Cache, Place]]:
         caches = self.federation.caches.caches
-        return ((caches[place.cache_index], place) for place in self.places)
+        return ((caches[place.cache_index], place) for place in self.ranking)
 
     @property
     def first(self) -> Cache | None:
-        return self.federation.caches.caches[self.places[0].cache_index] if self.places else None
+        ranking = self.ranking
+        return self.federation.caches.caches[int(ranking.indices[0])] if len(ranking) else None
 
 
 def decide(

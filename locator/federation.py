@@ -60,6 +60,7 @@ class Federation:
     loaded_at: float = field(default_factory=time.time)
     degraded: tuple[str, ...] = ()
     # Derived once per snapshot:
+    states: tuple[State, ...] = field(init=False, repr=False)  # each cache's health as the ranking takes it
     rankable: BoolArray = field(init=False, repr=False)  # in service by the files, and not failed
     demoted: BoolArray = field(init=False, repr=False)  # degraded: ranked after every healthy cache
     weights: FloatArray = field(init=False, repr=False)
@@ -74,7 +75,7 @@ class Federation:
                 raise FederationError(
                     f"cache {cache.name} serves {', '.join(unknown)}, which the namespaces file does not list"
                 )
-        states = [self.health.effective(cache.name) for cache in caches]
+        states = tuple(self.health.effective(cache.name) for cache in caches)
         in_service = np.array([cache.in_service for cache in caches], dtype=bool)
         rankable = in_service & np.array([state is not State.FAILED for state in states], dtype=bool)
         demoted = np.array([state is State.DEGRADED for state in states], dtype=bool)
@@ -85,6 +86,7 @@ class Federation:
             serving = np.array([cache.serves(namespace) for cache in caches], dtype=bool)
             candidates[None if namespace is None else namespace.path] = np.flatnonzero(serving & rankable)
         for name, value in (
+            ("states", states),
             ("rankable", rankable),
             ("demoted", demoted),
             ("weights", weights),

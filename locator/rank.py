@@ -21,9 +21,12 @@ Distances are km, haversine (locator.geo); exact ties are broken by file order.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from locator.federation import Federation, IndexArray, SeedArray, seed_of
 from locator.geo import Coordinate, FloatArray, distances_km
@@ -42,6 +45,32 @@ class Place(NamedTuple):
     cache_index: int
     distance_km: float | None
     reason: str
+
+
+ReasonArray = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Ranking:
+    """An answer as arrays (objects are built only for what is read): cache indexes in order, their km
+    (NaN when unknown) and each one's reason (an index into REASONS). Compare `places`, not rankings."""
+
+    indices: IndexArray
+    distances: FloatArray
+    reasons: ReasonArray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self) -> Iterator[Place]:
+        for index, km, reason in zip(
+            self.indices.tolist(), self.distances.tolist(), self.reasons.tolist(), strict=True
+        ):
+            yield Place(index, None if km != km else km, REASONS[reason])
+
+    @property
+    def places(self) -> tuple[Place, ...]:
+        return tuple(self)
 
 
 def rendezvous_scores(seeds: SeedArray, weights: FloatArray, key: str) -> FloatArray:
@@ -74,15 +103,20 @@ def _by_score(indices: IndexArray, scores: FloatArray) -> IndexArray:
 
 
 def _by_distance(indices: IndexArray, km: FloatArray, limit: int) -> IndexArray:
-    """The `limit` nearest, nearest first, equal distances in file order, without sorting everything."""
+    """The `limit` nearest, nearest first, equal distances in file order (`indices` come in file order),
+    without sorting everything when few are wanted."""
     if limit <= 0 or not len(indices):
         return indices[:0]
     if limit * 8 < len(indices):
         cut = np.partition(km, limit - 1)[limit - 1]
         keep = km <= cut  # ties at the cut included, so that file order still decides among equals
         indices, km = indices[keep], km[keep]
-    order: IndexArray = indices[np.lexsort((indices, km))][:limit]
+    order: IndexArray = indices[np.argsort(km, kind="stable")][:limit]
     return order
+
+
+def _reason(name: str, count: int) -> ReasonArray:
+    return np.full(count, REASONS.index(name), dtype=np.uint8)
 
 
 def rank(
@@ -92,7 +126,7 @@ def rank(
     network: str,
     n: int | None = None,
     now_s: float = 0.0,
-) -> tuple[Place, ...]:
+) -> Ranking:
     """The caches in order for one client (see the module docstring for the rules).
 
     `network` is the client's /24 or /48 (`locator.addresses.client_network`); `now_s` matters only to an
@@ -100,39 +134,37 @@ def rank(
     """
     candidates = federation.candidates(namespace)
     limit = len(candidates) if n is None else min(n, len(candidates))
-    if limit == 0:
-        return ()
     demoted = federation.demoted[candidates]
     weights, seeds = federation.weights[candidates], federation.seeds[candidates]
+    positions = np.arange(len(candidates))
 
     if origin is None:
         window = sticky_window(network, now_s, federation.spread.sticky_s)
         scores = rendezvous_scores(seeds, weights, f"{network}|{window}")
-        positions = np.arange(len(candidates))
-        order = np.concatenate([_by_score(positions[~demoted], scores[~demoted]), positions[demoted]])
-        return tuple(Place(int(candidates[i]), None, "degraded" if demoted[i] else "unlocated") for i in order[:limit])
+        healthy = _by_score(positions[~demoted], scores[~demoted])[:limit]
+        slow = positions[demoted][: limit - len(healthy)]
+        order = np.concatenate([healthy, slow])
+        reasons = np.concatenate([_reason("unlocated", len(healthy)), _reason("degraded", len(slow))])
+        return Ranking(candidates[order], np.full(len(order), np.nan), reasons)
 
     lat, lon = np.array([origin.latitude]), np.array([origin.longitude])
-    destinations = federation.caches.destinations
-    km = distances_km(lat, lon, destinations)[0][candidates]
+    km = distances_km(lat, lon, federation.caches.destinations)[0][candidates]
     known = ~np.isnan(km)
-    positions = np.arange(len(candidates))
-    places: list[Place] = []
-
+    parts: list[tuple[IndexArray, ReasonArray]] = []
     healthy = positions[known & ~demoted]
     if len(healthy):
         nearest = float(km[healthy].min())
         in_band = km[healthy] <= nearest + federation.spread.spread_km
         band, outside = healthy[in_band], healthy[~in_band]
-        reason = "nearest" if len(band) == 1 else "spread"
-        band = _by_score(band, rendezvous_scores(seeds[band], weights[band], network))
-        places.extend(Place(int(candidates[i]), float(km[i]), reason) for i in band[:limit])
-        rest = _by_distance(outside, km[outside], limit - len(places))
-        places.extend(Place(int(candidates[i]), float(km[i]), "distance") for i in rest)
-    if len(places) < limit:
-        slow = positions[known & demoted]
-        slow = _by_distance(slow, km[slow], limit - len(places))
-        places.extend(Place(int(candidates[i]), float(km[i]), "degraded") for i in slow)
-    if len(places) < limit:
-        places.extend(Place(int(candidates[i]), None, "no_position") for i in positions[~known][: limit - len(places)])
-    return tuple(places)
+        band = _by_score(band, rendezvous_scores(seeds[band], weights[band], network))[:limit]
+        parts.append((band, _reason("nearest" if in_band.sum() == 1 else "spread", len(band))))
+        rest = _by_distance(outside, km[outside], limit - len(band))
+        parts.append((rest, _reason("distance", len(rest))))
+    taken = sum(len(part) for part, _ in parts)
+    slow = positions[known & demoted]
+    slow = _by_distance(slow, km[slow], limit - taken)
+    parts.append((slow, _reason("degraded", len(slow))))
+    unknown = positions[~known][: limit - taken - len(slow)]
+    parts.append((unknown, _reason("no_position", len(unknown))))
+    order = np.concatenate([part for part, _ in parts])
+    return Ranking(candidates[order], km[order], np.concatenate([reasons for _, reasons in parts]))

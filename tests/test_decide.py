@@ -19,9 +19,9 @@ CHICAGO = Coordinate(41.9, -87.6)
 def test_equal_ranking_keys_mean_equal_places(settings: Settings) -> None:
     federation = load_federation(settings)
     one = decide(federation, EdgeContext(), CHICAGO, n=3, now_s=10.0)
-    assert "places" not in one.__dict__  # nothing ranked until asked
+    assert "ranking" not in one.__dict__  # nothing ranked until asked
     two = decide(federation, EdgeContext(), CHICAGO, n=3, now_s=99_999.0)  # a located client: time is no input
-    assert one.ranking_key == two.ranking_key and one.places == two.places
+    assert one.ranking_key == two.ranking_key and one.ranking.places == two.ranking.places
     assert decide(federation, EdgeContext(), CHICAGO, n=4).ranking_key != one.ranking_key
     lost = decide(federation, EdgeContext(), None, now_s=1_000.0)
     assert lost.ranking_key[-2] is not None  # an unlocated client's window is part of its key

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterable
 
 import pytest
 from hypothesis import example, given
@@ -59,7 +60,7 @@ def federations(draw: st.DrawFn) -> Federation:
     return Federation(CacheSet(tuple(caches)), NAMESPACES, health=view, spread=spread)
 
 
-def names(federation: Federation, places: tuple[Place, ...]) -> list[str]:
+def names(federation: Federation, places: Iterable[Place]) -> list[str]:
     return [federation.caches.caches[place.cache_index].name for place in places]
 
 
@@ -74,7 +75,7 @@ def names(federation: Federation, places: tuple[Place, ...]) -> list[str]:
 def test_ranking_rules(
     federation: Federation, origin: Coordinate | None, namespace: Namespace | None, n: int | None, network: str
 ) -> None:
-    places = rank(federation, origin, namespace, network, n, now_s=1_000_000.0)
+    places = rank(federation, origin, namespace, network, n, now_s=1_000_000.0).places
     caches = federation.caches.caches
     view = federation.health
     eligible = [
@@ -116,9 +117,9 @@ def test_ranking_rules(
 
 @given(federations(), st.one_of(st.none(), coordinates), st.integers(1, 12))
 def test_a_limit_is_a_prefix_of_the_whole_answer(federation: Federation, origin: Coordinate | None, n: int) -> None:
-    whole = rank(federation, origin, None, "192.0.2.0/24", None, now_s=5.0)
-    assert rank(federation, origin, None, "192.0.2.0/24", n, now_s=5.0) == whole[:n]
-    assert rank(federation, origin, None, "192.0.2.0/24", None, now_s=5.0) == whole  # deterministic
+    whole = rank(federation, origin, None, "192.0.2.0/24", None, now_s=5.0).places
+    assert rank(federation, origin, None, "192.0.2.0/24", n, now_s=5.0).places == whole[:n]
+    assert rank(federation, origin, None, "192.0.2.0/24", None, now_s=5.0).places == whole  # deterministic
 
 
 def co_located(weights: list[float]) -> Federation:
