@@ -96,7 +96,7 @@ def ranked(decision: Decision) -> Decision:
 
 
 def body(decision: Decision) -> bytes:
-    return nearest(decision, msgspec.Raw(encode(ranked_caches(decision))))
+    return nearest(decision.location, decision.namespace, msgspec.Raw(encode(ranked_caches(decision))))
 
 
 def size_cells(federation: Federation, contexts: Sequence[EdgeContext]) -> dict[str, Cell]:

@@ -218,12 +218,18 @@ class Server:
 
 
 def start_server(
-    name: str, argv: Sequence[str], env: Mapping[str, str], port: int, ready_path: str, log_dir: Path
+    name: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    port: int,
+    ready_path: str,
+    log_dir: Path,
+    cwd: Path = ROOT,
 ) -> Server:
     """Start a server and wait until `ready_path` answers 200 (60 s at most)."""
     log_path = log_dir / f"{name.replace(' ', '_')}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(list(argv), env=dict(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     server = Server(name, process, port, log_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -251,17 +257,36 @@ def http_parser() -> str:
     return os.environ.get("BENCH_HTTP", "auto")
 
 
-def start_locator(log_dir: Path, access_log: bool = False, name: str = "locator", **settings: str) -> Server:
+def start_locator(
+    log_dir: Path, access_log: bool = False, name: str = "locator", source: Path = ROOT, **settings: str
+) -> Server:
     """`python -m locator serve`, one worker, on a free port, log level info (the default).
 
     The access log (LOCATOR_ACCESS_LOG, on by default) is off unless asked for, as the bare app has none;
-    extra LOCATOR_* settings by keyword.
+    extra LOCATOR_* settings by keyword. `source` is the source tree to serve (another commit's worktree,
+    for a comparison within one run); its own data/ directory comes with it.
     """
     port = free_port()
     env = base_env(
         host=HOST, port=str(port), workers="1", access_log=str(access_log).lower(), http=http_parser(), **settings
     )
-    return start_server(name, [PYTHON, "-m", "locator", "serve"], env, port, "/healthz", log_dir)
+    if source != ROOT:
+        env["PYTHONPATH"] = str(source)
+    return start_server(name, [PYTHON, "-m", "locator", "serve"], env, port, "/healthz", log_dir, cwd=source)
+
+
+@contextlib.contextmanager
+def worktree(ref: str) -> Iterator[Path]:
+    """A detached git worktree of `ref` (to serve another commit's locator beside this one), removed after."""
+    with tempfile.TemporaryDirectory(prefix="locator-ref-") as parent:
+        path = Path(parent) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(path), ref], cwd=ROOT, check=True, capture_output=True
+        )
+        try:
+            yield path
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False)
 
 
 def start_bare(log_dir: Path, name: str = "bare") -> Server:

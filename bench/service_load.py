@@ -1,6 +1,7 @@
 """Service throughput and latency of `locator serve`, as a ratio to a bare Starlette app measured in the same run.
 
     python bench/service_load.py [--duration 15] [--rounds 5] [--connections 30] [--generator wrk|python]
+                                 [--against REF]
 
 Three servers run as real subprocesses on free 127.0.0.1 ports under the same uvicorn call (one worker,
 the locator's logging configuration, uvicorn's access log off, `proxy_headers=False`, log level info): the
@@ -12,11 +13,17 @@ parser is BENCH_HTTP (auto = httptools; `BENCH_HTTP=h11` for pure Python). They 
 duration is split into interleaved rounds (bare, locator, locator with log, bare, ...), because this shared
 host changes speed in phases; each ratio is the median of the rounds' ratios. Load comes from wrk
 (installed with apt-get if missing), else from bench/pyload.py. Not a test: nothing fails on time.
+
+`--against REF` adds the locator of another commit (a git worktree of REF, with its own data files) to the
+same interleaved rounds, with its access log off, so that this commit's ratio to the bare app and REF's are
+measured in one run. This commit's locator then runs as shipped: namespace filtering (the mix asks for
+`path=/ospool/...` too) and the health prober on (LOCATOR_HEALTH_INTERVAL_S at its default).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 import loadkit as lk
@@ -33,6 +40,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="unrecorded seconds before each run")
     parser.add_argument("--connections", type=int, default=30)
     parser.add_argument("--generator", choices=["wrk", "python"], default="wrk")
+    parser.add_argument("--against", metavar="REF", help="also serve the locator of this git commit, for its ratio")
     args = parser.parse_args()
 
     print(lk.machine_line())
@@ -45,13 +53,18 @@ def main() -> None:
     )
     print(f"mix on /nearest, sent to both servers: {len(mix)} header sets rotated ({lk.describe_mix(mix)})")
 
+    if args.against:
+        # Half the mix names an object path: only the caches serving its namespace are ranked.
+        mix = [r if i % 2 else lk.Request("/nearest?path=/ospool/ap20/data/x.root", r.headers, r.kind, r.expect_method)
+               for i, r in enumerate(mix)]  # fmt: skip
+        print(f"against {args.against}: half the mix asks /nearest?path=/ospool/ap20/data/x.root (the other commit "
+              "ignores the parameter); the health prober is on here")  # fmt: skip
     probes = [lk.speed_probe()]
-    with (
-        lk.workdir("service-load-") as scratch,
-        lk.running(lk.start_bare(scratch)) as bare,
-        lk.running(lk.start_locator(scratch, access_log=False, name="locator-nolog")) as quiet,
-        lk.running(lk.start_locator(scratch, access_log=True, name="locator-log")) as logged,
-    ):
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(lk.workdir("service-load-"))
+        bare = stack.enter_context(lk.running(lk.start_bare(scratch)))
+        quiet = stack.enter_context(lk.running(lk.start_locator(scratch, access_log=False, name="locator-nolog")))
+        logged = stack.enter_context(lk.running(lk.start_locator(scratch, access_log=True, name="locator-log")))
         methods = lk.check_methods(quiet, mix)
         lk.check_methods(logged, mix)
         runs = [
@@ -61,6 +74,11 @@ def main() -> None:
             lk.Run("locator", quiet, mix),
             lk.Run("locator+log", logged, mix),
         ]
+        if args.against:
+            tree = stack.enter_context(lk.worktree(args.against))
+            other = stack.enter_context(lk.running(lk.start_locator(scratch, name="against", source=tree)))
+            lk.check_methods(other, mix)
+            runs.append(lk.Run("against", other, mix))
         series = lk.interleaved(generator, runs, args.duration, args.rounds, args.warmup, args.connections)
         lines = {run.label: log_lines(run.server.log_path) for run in runs}
     probes.append(lk.speed_probe())
@@ -85,6 +103,15 @@ def main() -> None:
     log_cost = lk.ratio_text(lk.round_ratios(series["locator+log"], series["locator"]))
     print(f"\nlocator / bare throughput: {share}, access log off; p99 {result.p99_ms:.2f} ms vs {base.p99_ms:.2f} ms")
     print(f"locator with its access log / bare: {share_log}; with / without the access log: {log_cost}")
+    if args.against:
+        then = lk.combine(series["against"])
+        print(then.line(f"locator at {args.against}, access log off"))
+        then_share = lk.ratio_text(lk.round_ratios(series["against"], series["bare"]))
+        print(
+            f"summary: service_load [{lk.http_parser()}] against {args.against}: this commit / bare {share}, "
+            f"{args.against} / bare {then_share}; this commit / {args.against} "
+            f"{lk.ratio_text(lk.round_ratios(series['locator'], series['against']))}"
+        )
     print(
         f"summary: service_load [{lk.http_parser()}] locator /nearest {result.rps:,.0f} req/s "
         f"(p50 {result.p50_ms:.1f} ms, p99 "

@@ -13,7 +13,7 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from cachetools import LRUCache
@@ -41,9 +41,10 @@ from locator.bodies import (
 )
 from locator.bodies import Error as ErrorBody
 from locator.decide import Decision, decide
-from locator.edge import EdgeContext, edge_headers, read_edge
+from locator.edge import READ_HEADERS, EdgeContext, edge_headers, read_edge
 from locator.errors import Forbidden, LocatorError, NotFound, ServiceUnavailable, Unauthorized
 from locator.federation import Federation, SnapshotStore
+from locator.locate import Location
 from locator.logs import AccessLog
 from locator.metrics import DataCollector, Metrics
 from locator.namespaces import Namespace
@@ -51,6 +52,7 @@ from locator.observe import Observer
 from locator.openapi import openapi
 from locator.prober import Prober
 from locator.query import NearestQuery, parse_query_string
+from locator.rank import sticky_window
 from locator.redirect import MAX_LINKS, checked_path, redirect_headers
 from locator.reload import Reloader
 from locator.resources import load_federation
@@ -59,11 +61,41 @@ from locator.settings import Settings
 log = logging.getLogger(__name__)
 
 NO_STORE = {"cache-control": "no-store"}  # answers depend on who asks: no shared cache may keep them
-MEMO_ENTRY_BYTES = 600  # what an entry costs besides its rendered bytes: key tuple, position, strings
+# What an entry costs besides its rendered bytes and the edge headers of its key: the key's other values, the
+# location and the tuples holding them (measured in tests/test_decide.py).
+MEMO_ENTRY_BYTES = 2048
+
+
+def answer_bytes(answer: Answer) -> int:
+    return answer.size
 
 
 class JSONBody(Response):
     media_type = "application/json"
+
+
+class Answer(NamedTuple):
+    """What the memo keeps of a decision: where the client is, the rendered ranking, the first cache's name,
+    the client's network, and for a client without a position the sticky window its order belongs to."""
+
+    location: Location
+    body: bytes
+    first: str | None
+    network: str
+    window: int | None
+    size: int = 0  # bytes it holds in the memo, with its key
+
+
+def render_caches(decision: Decision) -> bytes:
+    return encode(ranked_caches(decision))
+
+
+def render_text(decision: Decision) -> bytes:
+    return nearest_text(decision).encode()
+
+
+def render_links(decision: Decision) -> bytes:
+    return "\n".join(cache.endpoint for cache, _ in decision).encode()
 
 
 def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
@@ -77,41 +109,99 @@ class LocatorApp:
     def __init__(self, settings: Settings, store: SnapshotStore) -> None:
         self.settings = settings
         self.store = store
-        self.metrics = Metrics(DataCollector(lambda: self.store.current, lambda: self.reloader.errors()))
+        self.metrics = Metrics(
+            DataCollector(lambda: self.store.current, lambda: self.reloader.errors(), self.memo_stats)
+        )
         self.reloader = Reloader(settings, store, self.metrics)
         self.prober = Prober(store, settings.health_path, settings.health_timeout_s, settings.health_concurrency)
         self.access_log = AccessLog(settings.log_format) if settings.access_log else None
         self.spec = openapi()
-        # Rendered rankings by everything they depend on (Decision.ranking_key), bounded in bytes: a site's
-        # jobs come from a few addresses through the same edge, and rendering is most of an answer's cost.
-        self.memo: LRUCache[tuple[object, ...], tuple[bytes, str | None]] | None = None
+        # Answers by everything they depend on (locator.decide.decision_key), bounded in bytes: a site's jobs come
+        # from a few addresses through the same edge, and a repeat then costs neither the cascade, the ranking
+        # nor the rendering.
+        self.memo: LRUCache[tuple[object, ...], Answer] | None = None
         if settings.memo_mb > 0:
-            self.memo = LRUCache(int(settings.memo_mb * 1_000_000), getsizeof=lambda v: len(v[0]) + MEMO_ENTRY_BYTES)
+            self.memo = LRUCache(int(settings.memo_mb * 1_000_000), getsizeof=answer_bytes)
         self.memo_version = -1
 
-    def rendered(self, decision: Decision, kind: str, render: Callable[[Decision], bytes]) -> tuple[bytes, str | None]:
-        """(the rendering of a decision's ranking, the first cache's name), from the memo when it has it."""
+    def memo_stats(self) -> tuple[int, int, int]:
         memo = self.memo
-        if memo is None:
-            first = decision.first
-            return render(decision), None if first is None else first.name
-        if self.memo_version != decision.federation.version:  # a new snapshot: every entry is stale
-            memo.clear()
-            self.memo_version = decision.federation.version
-        key = (kind, *decision.ranking_key)
-        found = memo.get(key)
+        return (0, 0, 0) if memo is None else (len(memo), int(memo.currsize), int(memo.maxsize))
+
+    def answer(
+        self,
+        federation: Federation,
+        request: Request,
+        query: NearestQuery,
+        namespace: Namespace | None,
+        n: int | None,
+        kind: str,
+        render: Callable[[Decision], bytes],
+    ) -> Answer:
+        """Decide and render (`kind` names the rendering), or take the answer from the memo when a request with
+        the same inputs came before; counted and logged either way.
+
+        The memo's key is what an answer depends on, as the request brought it: the peer address and the edge
+        headers as received, the query's values, the caches the namespace allows, n, and the snapshot. A hit
+        skips the edge headers' parsing, the cascade, the ranking and the rendering. An unlocated client's
+        order also depends on its sticky window, which is checked on a hit.
+        """
+        self.allowed(query)
+        scope = request.scope
+        now = time.time()
+        memo = self.memo
+        key = None
+        found: Answer | None = None
+        if memo is not None:
+            if self.memo_version != federation.version:  # a new snapshot: every entry is stale
+                memo.clear()
+                self.memo_version = federation.version
+            peer = scope.get("client")
+            edge = tuple((name.lower(), value) for name, value in scope["headers"] if name.lower() in READ_HEADERS)
+            eligible = namespace.path if namespace is not None and namespace.listed else None
+            key = (kind, peer[0] if peer else None, edge, query.declared, query.ip, query.colo, eligible, n)
+            found = memo.get(key)
+            if found is not None and found.window is not None:
+                if found.window != sticky_window(found.network, now, federation.spread.sticky_s):
+                    found = None  # its window has passed: a new order
         if found is None:
+            context = self.context(request, query)
+            decision = decide(federation, context, query.declared, namespace, n, now)
             first = decision.first
-            found = (render(decision), None if first is None else first.name)
-            with contextlib.suppress(ValueError):  # larger than the whole memo: serve it, keep nothing
-                memo[key] = found
+            unlocated = decision.location.coordinate is None
+            window = sticky_window(decision.network, now, federation.spread.sticky_s) if unlocated else None
+            name = None if first is None else first.name
+            found = Answer(decision.location, render(decision), name, decision.network, window)
+            if key is not None:
+                size = len(found.body) + sum(len(name) + len(value) for name, value in edge) + MEMO_ENTRY_BYTES
+                with contextlib.suppress(ValueError):  # larger than the whole memo: serve it, keep nothing
+                    memo[key] = found._replace(size=size)  # type: ignore[index]
+        self.observed(request, found.network, namespace, found.location, found.first)
         return found
 
-    def context(self, request: Request, query: NearestQuery) -> EdgeContext:
+    def observed(
+        self, request: Request, network: str, namespace: Namespace | None, location: Location, first: str | None
+    ) -> None:
+        """Count the decision, give the access log its facts; 503 when no cache at all may serve the request."""
+        self.metrics.observe_decision(location)
+        facts = request.scope.get("locator")
+        if facts is not None and self.access_log is not None:
+            facts["method"] = location.method.value
+            facts["cache"] = first
+            facts["client_network"] = network
+            if namespace is not None:
+                facts["namespace"] = namespace.path
+        if first is None:  # every cache that may serve it is out of service
+            served = "public data" if namespace is None else namespace.path or "public data"
+            raise ServiceUnavailable(f"no cache in service may serve {served}", "no_cache_available")
+
+    def allowed(self, query: NearestQuery) -> None:
         if query.ip is not None and not self.settings.allow_ip_override:
             raise Forbidden(
                 "the ip= test override is disabled here (LOCATOR_ALLOW_IP_OVERRIDE)", "ip_override_disabled"
             )
+
+    def context(self, request: Request, query: NearestQuery) -> EdgeContext:
         scope = request.scope
         peer = scope.get("client")
         edge = read_edge(edge_headers(scope["headers"]), peer[0] if peer else None, self.settings.trusted_proxies)
@@ -126,50 +216,31 @@ class LocatorApp:
             raise NotFound(f"{path} is in no listed namespace (LOCATOR_UNLISTED_PATHS=refuse)", "no_namespace")
         return namespace
 
-    def decide(self, request: Request, query: NearestQuery, path: str | None, n: int | None) -> Decision:
-        federation = self.store.current
-        namespace = self.namespace(federation, path)
-        context = self.context(request, query)
-        decision = decide(federation, context, query.declared, namespace, n, time.time())
-        self.metrics.observe_decision(decision.location)
-        return decision
-
-    def log_decision(self, request: Request, decision: Decision, first: str | None) -> None:
-        facts = request.scope.get("locator")
-        if facts is not None and self.access_log is not None:
-            facts["method"] = decision.location.method.value
-            facts["cache"] = first
-            facts["client_network"] = decision.network
-            if decision.namespace is not None:
-                facts["namespace"] = decision.namespace.path
-
     @staticmethod
     def query(request: Request) -> NearestQuery:
         return parse_query_string(request.scope["query_string"])
 
     async def nearest(self, request: Request) -> Response:
+        federation = self.store.current  # the one snapshot this request reads
         query = self.query(request)
-        decision = self.decide(request, query, query.path, query.n)
+        namespace = self.namespace(federation, query.path)
         if query.format == "text":
-            text, first = self.rendered(decision, "text", lambda d: nearest_text(d).encode())
-            self.log_decision(request, decision, first)
-            self.served(first, query.path)
-            return PlainTextResponse(text, headers=NO_STORE)
-        listed, first = self.rendered(decision, "json", lambda d: encode(ranked_caches(d)))
-        self.log_decision(request, decision, first)
-        self.served(first, query.path)
-        return JSONBody(nearest(decision, msgspec.Raw(listed)), headers=NO_STORE)
-
-    @staticmethod
-    def served(first: str | None, path: str | None) -> None:
-        """503 when no cache at all may serve the request (every eligible one out of service)."""
-        if first is None:
-            raise ServiceUnavailable(f"no cache in service may serve {path or 'public data'}", "no_cache_available")
+            text = self.answer(federation, request, query, namespace, query.n, "text", render_text)
+            return PlainTextResponse(text.body, headers=NO_STORE)
+        answer = self.answer(federation, request, query, namespace, query.n, "json", render_caches)
+        return JSONBody(nearest(answer.location, namespace, msgspec.Raw(answer.body)), headers=NO_STORE)
 
     async def worker_caches(self, request: Request) -> Response:
+        """The 2022 shape echoes the whole decision (the edge's report, every distance): decided afresh."""
+        federation = self.store.current
         query = self.query(request)
-        decision = self.decide(request, query, query.path, query.n)
-        self.log_decision(request, decision, None if decision.first is None else decision.first.name)
+        self.allowed(query)
+        namespace = self.namespace(federation, query.path)
+        context = self.context(request, query)
+        decision = decide(federation, context, query.declared, namespace, query.n, time.time())
+        first = decision.first
+        name = None if first is None else first.name
+        self.observed(request, decision.network, namespace, decision.location, name)
         return JSONBody(encode(worker_caches(decision)), headers=NO_STORE)
 
     async def caches(self, request: Request) -> Response:
@@ -240,12 +311,11 @@ class LocatorApp:
             raise HTTPException(405, headers={"Allow": "GET, HEAD"})
         raw_path = (scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1")
         path, cleaned = checked_path(raw_path)
-        decision = self.decide(request, NearestQuery(), cleaned, MAX_LINKS)
-        listed, first = self.rendered(decision, "links", lambda d: "\n".join(c.endpoint for c, _ in d).encode())
-        self.log_decision(request, decision, first)
-        self.served(first, cleaned)
+        federation = self.store.current
+        namespace = self.namespace(federation, cleaned)
+        answer = self.answer(federation, request, NearestQuery(), namespace, MAX_LINKS, "links", render_links)
         headers = redirect_headers(
-            listed.decode().split("\n"), path, cleaned, scope["query_string"].decode("latin-1"), decision.namespace
+            answer.body.decode().split("\n"), path, cleaned, scope["query_string"].decode("latin-1"), namespace
         )
         self.metrics.count(self.metrics.redirects)
         await Response(status_code=307, headers=headers)(scope, receive, send)

@@ -13,7 +13,7 @@ from locator.caches import Cache
 from locator.decide import Decision
 from locator.federation import Federation
 from locator.health import CacheHealth, State
-from locator.locate import Method
+from locator.locate import Location, Method
 from locator.namespaces import Namespace
 from locator.rank import REASONS
 
@@ -232,9 +232,8 @@ def ranked_caches(decision: Decision) -> list[RankedCache]:
     return bodies
 
 
-def nearest(decision: Decision, caches: msgspec.Raw) -> bytes:
+def nearest(where: Location, namespace: Namespace | None, caches: msgspec.Raw) -> bytes:
     """The /nearest JSON, with the ranked caches already encoded (`encode(ranked_caches(decision))`)."""
-    where = decision.location
     point = where.coordinate
     edge = where.edge
     body = Nearest(
@@ -250,7 +249,7 @@ def nearest(decision: Decision, caches: msgspec.Raw) -> bytes:
         ),
         where.skipped,
         None if edge is None else EdgeReport(*edge),  # type: ignore[arg-type]
-        namespace_info(decision.namespace),
+        namespace_info(namespace),
         caches,  # type: ignore[arg-type]  # pre-encoded list[RankedCache]
     )
     return encode(body)

@@ -94,7 +94,7 @@ def cmd_nearest(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         close(federation)
     if args.json:
-        body = nearest(decision, msgspec.Raw(encode(ranked_caches(decision))))
+        body = nearest(decision.location, decision.namespace, msgspec.Raw(encode(ranked_caches(decision))))
         print(json.dumps(json.loads(body), indent=2))
         return 0
     where = decision.location

@@ -1,7 +1,7 @@
 """One decision: where the client is (the cascade), then the caches in order from there (the ranking).
 
 The HTTP service, the CLI and the evaluation all decide through here, so the composition exists once. The
-ranking runs only when its result is asked for: the service first looks its rendering up by `ranking_key`.
+ranking runs only when it is asked for.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from locator.federation import Federation
 from locator.geo import Coordinate
 from locator.locate import Location, locate
 from locator.namespaces import Namespace
-from locator.rank import Place, Ranking, rank, sticky_window
+from locator.rank import Place, Ranking, rank
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,6 @@ class Decision:
     @cached_property
     def ranking(self) -> Ranking:
         return rank(self.federation, self.location.coordinate, self.namespace, self.network, self.n, self.now_s)
-
-    @property
-    def ranking_key(self) -> tuple[object, ...]:
-        """Everything `ranking` depends on: equal keys, equal rankings."""
-        eligible = self.namespace.path if self.namespace is not None and self.namespace.listed else None
-        point = self.location.coordinate
-        window = None if point is not None else sticky_window(self.network, self.now_s, self.federation.spread.sticky_s)
-        return (self.federation.version, eligible, point, self.network, window, self.n)
 
     def __iter__(self) -> Iterator[tuple[Cache, Place]]:
         caches = self.federation.caches.caches

@@ -31,9 +31,15 @@ LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 
 class DataCollector(Collector):
     """Gauges read from the snapshot in service at scrape time."""
 
-    def __init__(self, current: Callable[[], Federation], reload_errors: Callable[[], dict[str, str | None]]) -> None:
+    def __init__(
+        self,
+        current: Callable[[], Federation],
+        reload_errors: Callable[[], dict[str, str | None]],
+        memo: Callable[[], tuple[int, int, int]],
+    ) -> None:
         self._current = current
         self._reload_errors = reload_errors
+        self._memo = memo  # (entries, bytes, bound in bytes)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         federation = self._current()
@@ -77,6 +83,10 @@ class DataCollector(Collector):
             value=time.time() - federation.loaded_at,
         )
         yield GaugeMetricFamily("locator_namespaces", "Listed namespaces.", value=len(federation.namespaces))
+        entries, size, bound = self._memo()
+        yield GaugeMetricFamily("locator_memo_entries", "Answers kept in the memo.", value=entries)
+        yield GaugeMetricFamily("locator_memo_bytes", "Bytes the memo's answers hold (LOCATOR_MEMO_MB).", value=size)
+        yield GaugeMetricFamily("locator_memo_limit_bytes", "The memo's bound in bytes.", value=bound)
         yield GaugeMetricFamily(
             "locator_overrides", "Networks in the overrides table.", value=len(federation.sources.overrides)
         )
