@@ -113,7 +113,13 @@ class LocatorApp:
             DataCollector(lambda: self.store.current, lambda: self.reloader.errors(), self.memo_stats)
         )
         self.reloader = Reloader(settings, store, self.metrics)
-        self.prober = Prober(store, settings.health_path, settings.health_timeout_s, settings.health_concurrency)
+        self.prober = Prober(
+            store,
+            settings.health_path,
+            settings.health_timeout_s,
+            settings.health_concurrency,
+            settings.health_interval_s,
+        )
         self.access_log = AccessLog(settings.log_format) if settings.access_log else None
         self.spec = openapi()
         # Answers by everything they depend on (locator.decide.decision_key), bounded in bytes: a site's jobs come
@@ -352,7 +358,7 @@ class LocatorApp:
         if self.settings.reload_interval_s:
             watchers.append(loop.create_task(self.watch(self.settings.reload_interval_s)))
         if self.settings.health_interval_s:
-            watchers.append(loop.create_task(self.prober.run(self.settings.health_interval_s)))
+            watchers.append(loop.create_task(self.prober.run()))
         try:
             yield
         finally:

@@ -36,33 +36,47 @@ async def probe(client: httpx.AsyncClient, cache: Cache, path: str, timeout_s: f
 
 
 async def probe_all(
-    caches: Iterable[Cache], path: str, timeout_s: float, concurrency: int
+    caches: Iterable[Cache], path: str, timeout_s: float, concurrency: int, deadline_s: float
 ) -> dict[str, tuple[bool, str]]:
-    """Probe every cache, at most `concurrency` at once; redirects are answers, not followed."""
+    """Probe every cache, at most `concurrency` at once; redirects are answers, not followed.
+
+    The round ends after `deadline_s` whatever happens (a name that takes long to fail to resolve holds a
+    probe for its whole timeout): a probe still waiting then counts as failed, so a round always ends in time.
+    """
     gate = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
+    results: dict[str, tuple[bool, str]] = {}
 
     async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, limits=limits) as client:
 
-        async def one(cache: Cache) -> tuple[str, tuple[bool, str]]:
+        async def one(cache: Cache) -> None:
             async with gate:
-                return cache.name, await probe(client, cache, path, timeout_s)
+                results[cache.name] = await probe(client, cache, path, timeout_s)
 
-        return dict(await asyncio.gather(*(one(cache) for cache in caches)))
+        targets = list(caches)
+        tasks = [asyncio.create_task(one(cache)) for cache in targets]
+        _, late = await asyncio.wait(tasks, timeout=deadline_s)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    for cache in targets:
+        results.setdefault(cache.name, (False, f"no answer within the round ({deadline_s:g} s)"))
+    return results
 
 
 class Prober:
     """Probes the caches in service (by the files) and installs the health each round gives."""
 
-    def __init__(self, store: SnapshotStore, path: str, timeout_s: float, concurrency: int) -> None:
+    def __init__(self, store: SnapshotStore, path: str, timeout_s: float, concurrency: int, interval_s: float) -> None:
         self.store = store
         self.path = path
         self.timeout_s = timeout_s
         self.concurrency = concurrency
+        self.deadline_s = max(interval_s, timeout_s)  # a round never runs into the next
 
     async def round(self) -> Federation:
         targets = [cache for cache in self.store.current.caches.caches if cache.in_service]
-        results = await probe_all(targets, self.path, self.timeout_s, self.concurrency)
+        results = await probe_all(targets, self.path, self.timeout_s, self.concurrency, self.deadline_s)
         now = time.time()
 
         def change(current: Federation) -> Federation:
@@ -77,10 +91,12 @@ class Prober:
             log.warning("health prober believed again: fewer than half of the caches fail their probes")
         return installed
 
-    async def run(self, interval_s: float) -> None:
+    async def run(self) -> None:
+        """A round every `deadline_s` (the interval): the next starts when the last has ended."""
         while True:
+            started = time.monotonic()
             try:
                 await self.round()
             except Exception:  # a bug in a round must not stop the probing
                 log.exception("a health probe round failed")
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(max(0.0, self.deadline_s - (time.monotonic() - started)))

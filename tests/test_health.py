@@ -99,7 +99,7 @@ KINDS = ("ok", "forbidden", "failing", "slow", "flapping", "refused")
 def test_prober_rounds_against_real_servers(servers: Callable[[str], str]) -> None:
     caches = CacheSet(tuple(Cache(kind, servers(kind), None) for kind in KINDS))
     store = SnapshotStore(Federation(caches))
-    prober = Prober(store, "/", timeout_s=0.5, concurrency=3)
+    prober = Prober(store, "/", timeout_s=0.5, concurrency=3, interval_s=1.5)
     for _ in range(6):
         federation = asyncio.run(prober.round())
     view = federation.health
@@ -116,6 +116,18 @@ def test_prober_rounds_against_real_servers(servers: Callable[[str], str]) -> No
     assert view.of("refused").last.startswith("unreachable: ConnectError")
     assert view.of("ok").probes == 6
     assert view.distrusted  # 4 of 6 unhealthy: more than half, the prober is blamed
+
+
+def test_a_round_ends_in_time_whatever_the_caches_do(servers: Callable[[str], str]) -> None:
+    """A probe still waiting when the round's time is up (a name slow to fail to resolve, a cache that never
+    answers) counts as failed, and the round ends: probing 10,000 caches can never take an hour."""
+    caches = CacheSet(tuple(Cache(f"slow{i}", servers("slow"), None) for i in range(4)))
+    prober = Prober(SnapshotStore(Federation(caches)), "/", timeout_s=3.0, concurrency=1, interval_s=0.5)
+    started = time.monotonic()
+    view = asyncio.run(prober.round()).health  # one at a time, 2 s each: the round's 3 s end it after the first
+    outcomes = sorted(re.sub(r"\d+ ms", "N ms", view.of(f"slow{i}").last) for i in range(4))
+    assert outcomes == ["HTTP 200 in N ms"] + ["no answer within the round (3 s)"] * 3
+    assert time.monotonic() - started < 8.0  # it did not wait for all four (4 x 2 s)
 
 
 def write_caches(path: Path, endpoints: dict[str, str], positions: dict[str, tuple[float, float]]) -> None:
