@@ -26,7 +26,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "siege_shape": ([], ["--requests", "20000"]),
     "legacy_peer": ([], ["--duration", "5", "--warmup", "1"]),
     "decision_cost": ([], ["--seconds", "0.3", "--http-duration", "5", "--warmup", "1"]),
-    "memory": ([], ["--burst", "4", "--wide", "5000"]),
+    "memory": ([], ["--burst", "2", "--clients", "10000", "--full-answers", "50"]),
     "score_throughput": ([], ["--records", "200000", "--baseline-sample", "5000"]),
 }
 
@@ -35,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter runs, noisier figures")
     parser.add_argument("--only", help=f"comma list from: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--against", metavar="REF", help="service_load also serves this commit's locator (a ratio)")
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",")] if args.only else list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
@@ -48,6 +49,8 @@ def main() -> None:
         script = name.removesuffix("_h11")
         env = {**os.environ, "BENCH_HTTP": "h11"} if name.endswith("_h11") else dict(os.environ)
         argv = [lk.PYTHON, str(lk.BENCH / f"{script}.py"), *(quick if args.quick else full)]
+        if args.against and name == "service_load":
+            argv += ["--against", args.against]
         print(f"\n#### {name}: {' '.join(argv[1:])} (HTTP parser {env.get('BENCH_HTTP', 'auto')})", flush=True)
         began = time.perf_counter()
         process = subprocess.Popen(

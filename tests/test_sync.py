@@ -164,7 +164,7 @@ def test_files_are_replaced_whole_never_seen_half_written(http: Callable[..., st
     base = http(director(servers=many))
     caches_file, namespaces_file = tmp_path / "caches.csv", tmp_path / "namespaces.csv"
     sync_director(base, caches_file, namespaces_file)
-    inode = caches_file.stat().st_ino
+    before = caches_file.open("rb")  # the file as it was: a rename unlinks it, a rewrite in place would not
     seen: list[int] = []
     stop = threading.Event()
 
@@ -180,7 +180,8 @@ def test_files_are_replaced_whole_never_seen_half_written(http: Callable[..., st
     stop.set()
     reader.join()
     assert seen and set(seen) == {800}
-    assert caches_file.stat().st_ino != inode  # replaced by a rename, not rewritten in place
+    with before:
+        assert os.fstat(before.fileno()).st_nlink == 0  # replaced by a rename, not rewritten in place
 
 
 def test_topologys_current_document_is_refused_with_the_reason(http: Callable[..., str], tmp_path: Path) -> None:
