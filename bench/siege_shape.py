@@ -173,7 +173,11 @@ def preflight(rc: Path, scratch: Path) -> None:
             writer.writeheader()
             for row in reader:
                 writer.writerow({**row, "endpoint": f"http://{lk.HOST}:{sentinel.port}"})
-        with lk.running(lk.start_locator(scratch, name="locator-preflight", caches_file=str(caches))) as server:
+        # The prober off: it would connect to every cache endpoint, all of them the sentinel here.
+        preflight_locator = lk.start_locator(
+            scratch, name="locator-preflight", caches_file=str(caches), health_interval_s="0"
+        )
+        with lk.running(preflight_locator) as server:
             status, _ = lk.http_get(server.url + REDIRECT_PATH, edge_headers())
             result = run_siege(rc, server, REDIRECT_PATH, edge_headers(), 1, 1)
         time.sleep(0.5)
