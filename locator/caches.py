@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from locator.files import table_reader
+from locator.files import read_table, table_reader
 from locator.geo import Coordinate, Destinations, FloatArray, InvalidCoordinate
 from locator.namespaces import Namespace, check_path
 
@@ -204,10 +203,4 @@ def parse_caches(lines: Iterable[str], source: str) -> CacheSet:
 
 def load_caches(path: Path) -> CacheSet:
     """Read and validate a cache file; raises CacheFileError with a message fit for an operator."""
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            return parse_caches(handle, str(path))
-    except FileNotFoundError:
-        raise CacheFileError(f"{path}: cache file not found (set LOCATOR_CACHES_FILE)") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CacheFileError(f"{path}: cannot read cache file: {exc}") from None
+    return read_table(path, parse_caches, CacheFileError, "cache file (LOCATOR_CACHES_FILE)")

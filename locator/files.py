@@ -6,9 +6,12 @@ import csv
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 STALE_S = 60.0  # a temporary file this old was left by a writer that was killed; no writer takes this long
 
@@ -55,3 +58,17 @@ def table_reader(lines: Iterable[str], required: Sequence[str]) -> csv.DictReade
     if missing:
         raise ValueError(f"missing column(s) {', '.join(missing)}")
     return reader
+
+
+def read_table(
+    path: Path, parse: Callable[[Iterable[str], str], T], error: Callable[[str], Exception], what: str
+) -> T:
+    """Open and parse one data file (`parse(lines, source name)`); a missing file, an unreadable one, bad
+    UTF-8 or broken CSV become `error` with one line naming the file."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return parse(handle, str(path))
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise error(f"{path}: cannot read {what}: {exc}") from None

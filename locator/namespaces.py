@@ -10,14 +10,13 @@ to a listed namespace.
 
 from __future__ import annotations
 
-import csv
 import posixpath
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from locator.files import table_reader
+from locator.files import read_table, table_reader
 
 COLUMNS = ("path", "require_token")
 MAX_PATH_CHARS = 1024
@@ -141,8 +140,4 @@ def load_namespaces(path: Path | None) -> NamespaceTable:
     """Read the namespaces file; a missing file means no listed namespace (every path is public data)."""
     if path is None or not path.exists():
         return NamespaceTable()
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            return parse_namespaces(handle, str(path))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise NamespaceFileError(f"{path}: cannot read namespaces file: {exc}") from None
+    return read_table(path, parse_namespaces, NamespaceFileError, "namespaces file")

@@ -6,14 +6,13 @@ every client of that network in Lincoln, whatever the edge or MaxMind says.
 
 from __future__ import annotations
 
-import csv
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from locator.addresses import IPAddress, IPNetwork
-from locator.files import table_reader
+from locator.files import read_table, table_reader
 from locator.geo import Coordinate, InvalidCoordinate
 
 COLUMNS = ("network", "latitude", "longitude")
@@ -81,8 +80,4 @@ def load_overrides(path: Path | None) -> OverrideTable:
     """Read the overrides file; a missing file is an empty table (overrides are optional)."""
     if path is None or not path.exists():
         return OverrideTable()
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            return parse_overrides(handle, str(path))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise OverridesError(f"{path}: cannot read overrides file: {exc}") from None
+    return read_table(path, parse_overrides, OverridesError, "overrides file")

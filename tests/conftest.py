@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +166,36 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[ClientFactor
 def client(make_client: ClientFactory) -> TestClient:
     """A client whose peer is 127.0.0.1: a trusted proxy under the default settings."""
     return make_client()
+
+
+Answer = Callable[[str], tuple[int, bytes]]  # request path (with query) -> status, body
+
+
+@pytest.fixture
+def local_http() -> Iterator[Callable[[Answer], str]]:
+    """Real HTTP servers on 127.0.0.1 standing in for what lies outside the project (caches, a Pelican director,
+    OSG Topology): each answers GET with `answer(path)`; returns its base URL. All stop after the test."""
+    running: list[ThreadingHTTPServer] = []
+
+    def start(answer: Answer) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                status, body = answer(self.path)
+                self.send_response(status)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - no access log
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        running.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in running:
+        server.shutdown()
+        server.server_close()

@@ -78,7 +78,7 @@ def test_missing_cache_file_is_one_clear_line(
     monkeypatch.setenv("LOCATOR_CACHES_FILE", "/nonexistent/caches.csv")
     status, _, err = run(["nearest"], capsys)
     assert status == 2
-    assert "cache file not found (set LOCATOR_CACHES_FILE)" in err
+    assert "cache file (LOCATOR_CACHES_FILE) not found" in err
 
 
 def test_bad_setting_is_one_clear_line(

@@ -7,10 +7,8 @@ import asyncio
 import itertools
 import re
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from locator.caches import Cache, CacheSet
 from locator.federation import Federation, SnapshotStore
 from locator.health import CacheHealth, State
 from locator.prober import Prober
-from tests.conftest import ClientFactory
+from tests.conftest import Answer, ClientFactory
 
 
 def states(answers: str) -> list[str]:
@@ -44,53 +42,32 @@ def test_smoothing_as_documented() -> None:
 # --- real local servers -----------------------------------------------------------------------------------
 
 
-def behaviour(kind: str) -> Callable[[], int]:
+def behaviour(kind: str) -> Answer:
+    """How a cache stand-in of a kind answers: ok, forbidden (403), failing (503), slow (2 s), flapping."""
     flips = itertools.cycle([200, 500])
-    if kind == "slow":
-
-        def slow() -> int:
-            time.sleep(2.0)
-            return 200
-
-        return slow
-    return {"ok": lambda: 200, "forbidden": lambda: 403, "failing": lambda: 503, "flapping": lambda: next(flips)}[kind]
-
-
-class Handler(BaseHTTPRequestHandler):
-    answer: Callable[[], int]
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        status = self.answer()
-        self.send_response(status)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence the access log
-        pass
+    statuses: dict[str, Callable[[], int]] = {
+        "ok": lambda: 200,
+        "forbidden": lambda: 403,
+        "failing": lambda: 503,
+        "flapping": lambda: next(flips),
+        "slow": lambda: time.sleep(2.0) or 200,
+    }
+    return lambda path: (statuses[kind](), b"")
 
 
 @pytest.fixture
-def servers() -> Iterator[Callable[[str], str]]:
-    """Start a local cache stand-in of a kind (ok, forbidden, failing, slow, flapping; `refused` is a port nobody
-    listens on); returns its endpoint URL."""
-    running: list[ThreadingHTTPServer] = []
+def servers(local_http: Callable[[Answer], str]) -> Callable[[str], str]:
+    """Start a local cache stand-in of a kind (see `behaviour`; `refused` is a port nobody listens on);
+    returns its endpoint URL."""
 
     def start(kind: str) -> str:
         if kind == "refused":
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
                 return f"http://127.0.0.1:{sock.getsockname()[1]}"
-        handler = type(f"{kind}Handler", (Handler,), {"answer": staticmethod(behaviour(kind))})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        running.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        return local_http(behaviour(kind))
 
-    yield start
-    for server in running:
-        server.shutdown()
-        server.server_close()
+    return start
 
 
 KINDS = ("ok", "forbidden", "failing", "slow", "flapping", "refused")

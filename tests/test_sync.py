@@ -9,8 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from locator.caches import load_caches
 from locator.namespaces import load_namespaces
 from locator.sync import NAMESPACES, SERVERS, TOPOLOGY, SyncError, sync_director, sync_topology
-from tests.conftest import ClientFactory
+from tests.conftest import Answer, ClientFactory
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -65,31 +64,9 @@ DIRECTOR_SERVERS = [
 
 
 @pytest.fixture
-def http() -> Iterator[Callable[[dict[str, tuple[int, bytes]]], str]]:
+def http(local_http: Callable[[Answer], str]) -> Callable[[dict[str, tuple[int, bytes]]], str]:
     """A local server answering fixed documents by path (and query): returns its base URL."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(documents: dict[str, tuple[int, bytes]]) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                status, body = documents.get(self.path, (404, b"not here"))
-                self.send_response(status)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        servers.append(httpd)
-        return f"http://127.0.0.1:{httpd.server_address[1]}"
-
-    yield start
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
+    return lambda documents: local_http(lambda path: documents.get(path, (404, b"not here")))
 
 
 def director(
