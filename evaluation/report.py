@@ -90,7 +90,8 @@ def accuracy_figure(summary: dict[str, Any], population: str, strategies: Sequen
     ax = fig.subplots()
     values = [100 * (entry["strategies"][s]["accuracy"] or 0) for s in strategies]
     bars = ax.bar([LABELS[s] for s in strategies], values, color=[COLORS[s] for s in strategies])
-    for bar, s in zip(bars, strategies, strict=True):
+    labels = []
+    for s in strategies:
         stats = entry["strategies"][s]
         label = f"{stats['correct']}/{stats['total']}"
         if stats["ties"]:
@@ -99,15 +100,8 @@ def accuracy_figure(summary: dict[str, Any], population: str, strategies: Sequen
             label += f"\n{stats['refused']} refused"
         if stats["no_answer"]:
             label += f"\n{stats['no_answer']} no answer"
-        ax.annotate(
-            label,
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            ha="center",
-            va="bottom",
-            fontsize=9,
-            xytext=(0, 2),
-            textcoords="offset points",
-        )
+        labels.append(label)
+    ax.bar_label(bars, labels=labels, fontsize=9, padding=2)
     ax.set_ylim(0, 118)
     ax.set_ylabel("correct picks (%)")
     ax.set_title(
@@ -212,17 +206,8 @@ def refused_figure(scored: pd.DataFrame, population: str, strategies: Sequence[s
         counts = [int(rows.loc[rows["namespace"] == ns, f"{s}_refused"].sum()) for ns in namespaces]
         totals = [int((rows["namespace"] == ns).sum()) for ns in namespaces]
         bars = ax.bar(x + (k - (len(strategies) - 1) / 2) * width, counts, width, color=COLORS[s], label=LABELS[s])
-        for bar, count, total in zip(bars, counts, totals, strict=True):
-            if total:
-                ax.annotate(
-                    f"{100 * count / total:.0f}%",
-                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                    xytext=(0, 1),
-                    textcoords="offset points",
-                )
+        shares = [f"{100 * count / total:.0f}%" if total else "" for count, total in zip(counts, totals, strict=True)]
+        ax.bar_label(bars, labels=shares, fontsize=7, padding=1)
     ax.set_xticks(x, [ns or "public data" for ns in namespaces], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("picks the namespace refuses")
     ax.set_title(f"Picks of a cache that does not serve the job's namespace ({population} observations)", fontsize=9)
