@@ -60,9 +60,7 @@ def table_reader(lines: Iterable[str], required: Sequence[str]) -> csv.DictReade
     return reader
 
 
-def read_table(
-    path: Path, parse: Callable[[Iterable[str], str], T], error: Callable[[str], Exception], what: str
-) -> T:
+def read_table(path: Path, parse: Callable[[Iterable[str], str], T], error: Callable[[str], Exception], what: str) -> T:
     """Open and parse one data file (`parse(lines, source name)`); a missing file, an unreadable one, bad
     UTF-8 or broken CSV become `error` with one line naming the file."""
     try:
