@@ -1,24 +1,30 @@
 # Each target installs what it needs first (a .venv in the checkout), so a fresh clone needs only `make`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-INSTALLED := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime# the service's dependencies only: what `make serve` needs
+INSTALLED := $(VENV)/.installed# and the development tools: tests, linters, notebook
 
-.PHONY: help install tools serve test e2e lint fmt check bench deploy-check image-check airports data notebook notebook-clear clean
+.PHONY: help install tools serve test e2e lint fmt check wheel-check bench deploy-check image-check airports data notebook notebook-clear clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
+$(RUNTIME): pyproject.toml requirements.lock
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e .
+	touch $(RUNTIME)
+
 $(INSTALLED): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
-	touch $(INSTALLED)
+	touch $(INSTALLED) $(RUNTIME)
 
 install: $(INSTALLED)  ## create .venv and install the project with its dev tools
 
 tools:  ## curl and kubectl for the tests, from Debian's packages when missing (kubernetes-client)
 	scripts/ensure_tools.sh curl:curl kubectl:kubernetes-client
 
-serve: $(INSTALLED)  ## run the service on 127.0.0.1:8000 with the embedded defaults
+serve: $(RUNTIME)  ## install the runtime dependencies only, then serve on 127.0.0.1:8000 with the embedded data
 	$(VENV)/bin/locator serve
 
 test: $(INSTALLED) tools  ## run the whole test suite (unit, HTTP and end-to-end)
@@ -36,7 +42,10 @@ fmt: $(INSTALLED)  ## format and fix what ruff can
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-check: lint test  ## what CI runs
+check: lint test wheel-check  ## what CI runs
+
+wheel-check:  ## build the wheel, install it into a fresh venv, serve and evaluate from an empty directory
+	scripts/check_wheel.sh
 
 bench: $(INSTALLED)  ## run every benchmark in bench/ (about 6 minutes; installs wrk and siege with apt-get if missing)
 	$(PY) bench/run_all.py $(BENCH_ARGS)
@@ -60,4 +69,4 @@ notebook-clear: $(INSTALLED)  ## strip the notebook's outputs before committing 
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/cache_decisions.ipynb
 
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis data/airports.sqlite build
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info

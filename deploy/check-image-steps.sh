@@ -14,7 +14,7 @@ DOCKERFILE=${DOCKERFILE:-$REPO/deploy/Dockerfile}  # another one to try a change
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/locator-image.XXXXXX")
 CONTEXT=$WORK/context
-ROOT=$WORK/image  # stands in for the image's root file system: /opt/venv, /app/data, /src
+ROOT=$WORK/image  # stands in for the image's root file system: /opt/venv, /app, /src
 SERVER_PID=
 helper() { "$PYTHON" "$REPO/deploy/imagecheck.py" "$@"; }
 lines() { local text; text=$(helper "$@"); printf '%s\n' "$text"; }  # fails the script when helper fails

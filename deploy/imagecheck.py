@@ -218,8 +218,9 @@ def replay_copies(dockerfile: Path, name: str, context: Path, root: Path) -> lis
     done: list[str] = []
     workdir = PurePosixPath("/")
     for keyword, args in stage(dockerfile, name).instructions:
-        if keyword == "WORKDIR":
+        if keyword == "WORKDIR":  # Docker creates it; so must the stand-in, before paths are rebased into it
             workdir = workdir / args
+            (root / workdir.relative_to("/")).mkdir(parents=True, exist_ok=True)
         if keyword != "COPY":
             continue
         words = exec_form(args) if args.startswith("[") else shlex.split(args)

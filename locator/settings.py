@@ -5,17 +5,24 @@ Every setting is declared once in ``SETTINGS`` (name, default, help); the README
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import ipaddress
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import platformdirs
 
 from locator.addresses import IPNetwork
 
 PREFIX = "LOCATOR_"
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# The embedded data: a package of its own (the repository's data/, inside the wheel), on disk as pip installs it.
+DATA_DIR = Path(str(resources.files("locator_data")))
 
 
 class SettingsError(ValueError):
@@ -70,8 +77,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "airports_store",
-        str(DATA_DIR / "airports.sqlite"),
-        "Key-value store (sqlitedict) built from the airports CSV when missing or older than it.",
+        "",
+        "Key-value store (sqlitedict) built from the airports CSV when missing or older than it; empty = a file "
+        "in the user's cache directory named for the CSV (an installed package's directory may be read-only).",
     ),
     Setting(
         "geoip_db",
@@ -265,7 +273,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "unlisted_paths": _unlisted,
     "overrides_file": _optional_path,
     "airports_csv": _path,
-    "airports_store": _path,
+    "airports_store": _optional_path,
     "geoip_db": _geoip_path,
     "trusted_proxies": _networks,
     "max_accuracy_km": _nonnegative_float,
@@ -335,7 +343,22 @@ class Settings:
                 values[setting.field] = _PARSERS[setting.field](raw)
             except ValueError as exc:
                 raise SettingsError(f"{setting.env} has value {raw!r}: {exc}") from None
+        if values["airports_store"] is None:
+            values["airports_store"] = default_store(values["airports_csv"])
         return cls(**values)
+
+
+def default_store(airports_csv: Path) -> Path:
+    """The airports store when LOCATOR_AIRPORTS_STORE is empty: in the user's cache directory (else the temporary
+    directory), named for the CSV it is built from, so that two installs never share one."""
+    digest = hashlib.sha1(str(airports_csv.resolve()).encode(), usedforsecurity=False).hexdigest()[:12]
+    candidates = (Path(platformdirs.user_cache_dir("osdf-cache-locator")), Path(tempfile.gettempdir()))
+    for directory in candidates:
+        with contextlib.suppress(OSError):
+            directory.mkdir(parents=True, exist_ok=True)
+            if os.access(directory, os.W_OK):
+                return directory / f"osdf-locator-airports-{digest}.sqlite"
+    return candidates[-1] / f"osdf-locator-airports-{digest}.sqlite"  # not writable: building it says so
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

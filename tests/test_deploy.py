@@ -313,23 +313,18 @@ def test_large_cache_list_extends_the_base() -> None:
     assert len(larger) > len(load_caches(REPO / "data" / "caches.csv"))
 
 
-def test_dockerfile_env_names_are_settings_and_name_every_data_path() -> None:
+def test_dockerfile_env_names_are_settings_and_the_data_comes_with_the_package() -> None:
     env = imagecheck.image_env(DOCKERFILE)
     names = {key for key in env if key.startswith("LOCATOR_")}
     assert names <= SETTING_NAMES, f"not settings: {names - SETTING_NAMES}"
-    copied = [args for keyword, args in imagecheck.stage(DOCKERFILE).instructions if keyword == "COPY"]
-    data_copy = next(args for args in copied if "data/caches.csv" in args).split()
-    data_dir = data_copy[-1].rstrip("/")
-    # A site-packages install has no data/ beside the package: the image must name every data path.
-    for setting, file in [
-        ("LOCATOR_CACHES_FILE", "caches.csv"),
-        ("LOCATOR_NAMESPACES_FILE", "namespaces.csv"),
-        ("LOCATOR_OVERRIDES_FILE", "overrides.csv"),
-        ("LOCATOR_AIRPORTS_CSV", "airports.csv"),
-    ]:
-        assert env[setting] == f"{data_dir}/{file}"
-        assert f"data/{file}" in data_copy
-    assert env["LOCATOR_AIRPORTS_STORE"].startswith(data_dir + "/")
+    build = [args for keyword, args in imagecheck.stage(DOCKERFILE, "build").instructions if keyword == "COPY"]
+    assert any(args.split()[0] == "data/" for args in build), "the package's data is built into the wheel"
+    final = [args for keyword, args in imagecheck.stage(DOCKERFILE).instructions if keyword == "COPY"]
+    assert all("--from=build" in args for args in final), "no data file is copied beside the package"
+    # The caches, namespaces, overrides and airports CSV are the package's (no LOCATOR_*_FILE here); only the
+    # airports store, built at image build, lives outside site-packages.
+    assert not {"LOCATOR_CACHES_FILE", "LOCATOR_NAMESPACES_FILE", "LOCATOR_AIRPORTS_CSV"} & names
+    assert env["LOCATOR_AIRPORTS_STORE"].startswith(imagecheck.workdir(DOCKERFILE) + "/")
     assert (env["LOCATOR_HOST"], env["LOCATOR_PORT"], env["LOCATOR_WORKERS"]) == ("0.0.0.0", "8000", "1")
 
 
@@ -338,7 +333,7 @@ def test_dockerfile_builds_installs_and_serves_as_documented() -> None:
     assert any("pip install -c requirements.lock ." in run and " -e " not in run for run in build)
     final = imagecheck.stage(DOCKERFILE).instructions
     runs = [args for keyword, args in final if keyword == "RUN"]
-    assert any(run.startswith("locator airports load") for run in runs)
+    assert any("locator airports load" in run for run in runs)
     assert imagecheck.command(DOCKERFILE) == ["locator", "serve"]
     check = imagecheck.healthcheck(DOCKERFILE)
     assert check[:2] == ["python", "-c"] and "/healthz" in check[2]
@@ -371,6 +366,9 @@ def test_dockerignore_rules_follow_docker_semantics() -> None:
     assert imagecheck.in_context("data/caches.csv", rules)
     assert not imagecheck.in_context("data/airports.sqlite", rules)  # excluded through its parent, data
     assert not imagecheck.in_context("README.md", rules)
+    files = set(imagecheck.context_files(REPO))
+    assert "data/caches.csv" in files and "data/__init__.py" in files
+    assert not any(f.startswith("data/sources/") or f.endswith(".sqlite") for f in files)
 
 
 def test_hadolint_finds_nothing() -> None:
