@@ -40,6 +40,7 @@ from locator.bodies import (
     worker_caches,
 )
 from locator.bodies import Error as ErrorBody
+from locator.connections import configure
 from locator.decide import Decision, decide
 from locator.edge import READ_HEADERS, EdgeContext, edge_headers, read_edge
 from locator.errors import Forbidden, LocatorError, NotFound, ServiceUnavailable, Unauthorized
@@ -407,6 +408,7 @@ def create_app(settings: Settings | None = None, federation: Federation | None =
     """Build the app; loads the data now (so a broken file fails here, with its message) unless given."""
     settings = Settings.from_env() if settings is None else settings
     federation = load_federation(settings) if federation is None else federation
+    configure(settings.max_head_bytes, settings.head_timeout_s)  # this process's connections
     locator = LocatorApp(settings, SnapshotStore(federation))
     handlers: dict[Any, Any] = {
         LocatorError: locator_error,

@@ -19,6 +19,7 @@ from locator import __version__
 from locator.airports import NAMESPACE, AirportDataError, build_store
 from locator.bodies import encode, nearest, nearest_text, ranked_caches
 from locator.caches import CacheFileError
+from locator.connections import PROTOCOLS, READ_BYTES
 from locator.decide import decide
 from locator.edge import EdgeContext
 from locator.errors import LocatorError
@@ -58,7 +59,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=workers,
-        http=settings.http,
+        http=PROTOCOLS[settings.http],  # uvicorn's parsers with bounded request heads (locator.connections)
+        h11_max_incomplete_event_size=settings.max_head_bytes + READ_BYTES,  # ours counts first: one 431 for both
         log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,  # the app logs each request itself, with its decision
         # The app decides whom to believe (LOCATOR_TRUSTED_PROXIES) from the real socket peer; uvicorn's

@@ -15,13 +15,25 @@ import os
 import re
 import time
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from locator.bodies import Error, encode
+from locator.connections import oversized_head
 from locator.logs import AccessLog
 from locator.metrics import Metrics
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 ROUTES = frozenset({"/", "/nearest", "/_caches", "/caches", "/healthz", "/readyz", "/metrics", "/openapi.json"})
+
+
+def refusal(detail: str) -> ASGIApp:
+    return Response(
+        encode(Error("header_too_large", detail)),
+        status_code=431,
+        media_type="application/json",
+        headers={"connection": "close"},
+    )
 
 
 def route_of(path: str) -> str:
@@ -54,8 +66,10 @@ class Observer:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
+        too_big = oversized_head(scope)  # a head that arrived whole; an incomplete one never gets here
+        app = self.app if too_big is None else refusal(too_big)
         try:
-            await self.app(scope, receive, tagged)
+            await app(scope, receive, tagged)
         finally:
             elapsed = time.perf_counter() - started
             route = route_of(scope["path"])

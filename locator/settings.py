@@ -127,6 +127,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "8000", "Port `locator serve` listens on."),
     Setting("workers", "1", "Number of uvicorn worker processes for `locator serve`."),
     Setting("http", "auto", "HTTP parser for `locator serve`: `httptools` (C, the default through `auto`) or `h11`."),
+    Setting("max_head_bytes", "16384", "Largest request head (request line and headers) in bytes; a larger one: 431."),
+    Setting("head_timeout_s", "10", "Seconds a request head may take to arrive, from its first byte; then 408."),
     Setting("allow_ip_override", "true", "Allow `?ip=` (locate another address, for testing); `false` answers 403."),
     Setting("metrics_token", "", "When set, /metrics needs `Authorization: Bearer <token>`; empty = open."),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
@@ -176,6 +178,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise ValueError("must be an integer >= 1")
+    return value
+
+
+def _head_bytes(text: str) -> int:
+    value = int(text)
+    if not 1024 <= value <= 1_048_576:
+        raise ValueError("must be a whole number of bytes from 1024 to 1048576")
     return value
 
 
@@ -290,6 +299,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "port": _port,
     "workers": _positive_int,
     "http": _http,
+    "max_head_bytes": _head_bytes,
+    "head_timeout_s": _positive_float,
     "allow_ip_override": _bool,
     "metrics_token": _token,
     "log_level": _log_level,
@@ -325,6 +336,8 @@ class Settings:
     port: int
     workers: int
     http: str
+    max_head_bytes: int
+    head_timeout_s: float
     allow_ip_override: bool
     metrics_token: Secret
     log_level: str
