@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,20 +72,34 @@ class Cache:
         return ";".join(sorted(self.namespaces) + ([PUBLIC] if self.public else [])) or NOTHING
 
 
+HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def valid_host(host: str) -> bool:
+    """A DNS name of letter-digit-hyphen labels (no trailing dot: `osdf1.` is a name cut short) or an IP."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.split(".")
+        return len(host) <= 253 and all(HOST_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+    return True
+
+
 def parse_endpoint(text: str) -> str:
-    """An http(s) base URL with a host and nothing after the path: the prefix every redirect starts with."""
+    """An http(s) base URL with a valid host and nothing after the path: the prefix every redirect starts with."""
     endpoint = text.strip()
+    if any(ord(ch) < 0x21 or ord(ch) > 0x7E for ch in endpoint):
+        raise ValueError(f"endpoint {text!r} contains spaces or non-ASCII characters")
+    if any(ch in endpoint for ch in "?#\\@"):
+        raise ValueError(f"endpoint {text!r} must not carry credentials, a query, a fragment or a backslash")
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"endpoint {text!r} is not an http:// or https:// URL with a host")
-    if parts.query or parts.fragment or parts.username or parts.password or "@" in parts.netloc:
-        raise ValueError(f"endpoint {text!r} must not carry credentials, a query or a fragment")
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise ValueError(f"endpoint {text!r} has an invalid port") from None
-    if any(ord(ch) < 0x21 or ord(ch) > 0x7E for ch in endpoint):
-        raise ValueError(f"endpoint {text!r} contains spaces or non-ASCII characters")
+    if not valid_host(parts.hostname):
+        raise ValueError(f"endpoint {text!r}: {parts.hostname!r} is not a host name or an IP address")
+    _, colon, port = parts.netloc.rpartition("]")[2].partition(":")
+    if colon and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"endpoint {text!r} has an invalid port (1-65535)")
     return endpoint.rstrip("/")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 import tempfile
 import time
@@ -60,13 +61,31 @@ def table_reader(lines: Iterable[str], required: Sequence[str]) -> csv.DictReade
     return reader
 
 
+READ_TRIES = 3
+
+
 def read_table(path: Path, parse: Callable[[Iterable[str], str], T], error: Callable[[str], Exception], what: str) -> T:
     """Open and parse one data file (`parse(lines, source name)`); a missing file, an unreadable one, bad
-    UTF-8 or broken CSV become `error` with one line naming the file."""
+    UTF-8 or broken CSV become `error` with one line naming the file.
+
+    A file that is still being written must not go into service: one that changes while it is read is read
+    again, and one whose last line has no newline is refused as cut short (files are replaced by renaming
+    a complete one into place, which a reader never sees half-way).
+    """
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            return parse(handle, str(path))
+        for _ in range(READ_TRIES):
+            with path.open("rb") as raw:
+                before = os.fstat(raw.fileno())
+                if before.st_size and os.pread(raw.fileno(), 1, before.st_size - 1) != b"\n":
+                    raise error(f"{path}: {what} does not end with a newline: cut short, or still being written?")
+                with io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:
+                    value = parse(handle, str(path))
+                    after = os.fstat(raw.fileno())
+            if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
+                return value
+            time.sleep(0.1)
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise error(f"{path}: cannot read {what}: {exc}") from None
+    raise error(f"{path}: {what} changed while being read, {READ_TRIES} times: still being written?")

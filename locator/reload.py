@@ -5,8 +5,13 @@ that moment (its health, GeoIP and airports stay), with one assignment: a reques
 started with, so none fails or sees half a list. Reloads run one at a time (the timer and SIGHUP share a
 lock), so a slow reload can never put older content back over a newer one. A file that does not parse (or
 a cache naming a namespace the namespaces file lacks) keeps the previous data in service; the error goes to
-the log, /readyz and a metric, and the next change of the file is tried again. A file is only read once
-its modification time is SETTLE_S old, so a file being written in place is not caught half-way.
+the log, /readyz and a metric, and the next change of the file is tried again.
+
+A file must not go into service half-written. The documented way to update one is to rename a complete
+file into place. Besides, a changed file is only read once its modification time is SETTLE_S old (except on
+SIGHUP), a file that changes while being read is read again, one whose last line has no newline is refused
+(`files.read_table`), and a caches file that would take more than LOCATOR_RELOAD_MAX_SHRINK of the listed
+caches away is refused until a restart confirms it: a cut at a line boundary still parses.
 """
 
 from __future__ import annotations
@@ -79,11 +84,24 @@ def with_files(federation: Federation, loaded: Iterable[Loaded], loaded_at: floa
     return federation.replace(**changes)
 
 
+def shrink_error(current: CacheSet, new: CacheSet, max_shrink: float) -> str | None:
+    """Why a new caches file is refused for listing too few of the caches in service, or None."""
+    lost = len(current) - len(new)
+    if lost <= max_shrink * len(current):
+        return None
+    return (
+        f"it lists {len(new)} caches where {len(current)} are listed now: a cut of more than "
+        f"LOCATOR_RELOAD_MAX_SHRINK={max_shrink:g} of them is refused (a file cut short?); "
+        "restart the locator to confirm it"
+    )
+
+
 class Reloader:
     """Checks the data files and swaps a new snapshot into the store when they changed."""
 
     def __init__(self, settings: Settings, store: SnapshotStore, metrics: Metrics) -> None:
         self.store = store
+        self.max_shrink = settings.reload_max_shrink
         self.metrics = metrics
         self._lock = threading.Lock()
         now = time.time()
@@ -112,12 +130,16 @@ class Reloader:
             if not force and now_seen is not None and time.time() - now_seen[2] / 1e9 < SETTLE_S:
                 continue  # still being written, perhaps: look again next time
             try:
-                loaded[name] = read(name, state.path)
+                value = read(name, state.path)
+                if isinstance(value, CacheSet) and (
+                    refused := shrink_error(self.store.current.caches, value, self.max_shrink)
+                ):
+                    raise CacheFileError(f"{state.path}: {refused}")
             except (CacheFileError, NamespaceFileError, OverridesError, OSError) as exc:
                 state.seen = now_seen  # a broken file is tried again when it changes
                 self._failed(name, str(exc))
             else:
-                seen[name] = now_seen
+                loaded[name], seen[name] = value, now_seen
         if not loaded:
             return []
         now = time.time()

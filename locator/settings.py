@@ -142,6 +142,12 @@ SETTINGS: tuple[Setting, ...] = (
         "How often the caches and overrides files are checked for changes and reloaded "
         "without a restart; 0 = only on SIGHUP.",
     ),
+    Setting(
+        "reload_max_shrink",
+        "0.5",
+        "Largest fraction of the listed caches a reload may take away; a bigger cut (a file cut short?) is "
+        "refused until a restart. 1 = no limit.",
+    ),
 )
 
 
@@ -171,6 +177,13 @@ def _nonnegative_float(text: str) -> float:
     value = float(text)
     if not value >= 0 or value == float("inf"):
         raise ValueError("must be a finite number >= 0")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise ValueError("must be a number from 0 to 1")
     return value
 
 
@@ -307,6 +320,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "log_format": _log_format,
     "access_log": _bool,
     "reload_interval_s": _nonnegative_float,
+    "reload_max_shrink": _fraction,
 }
 
 
@@ -344,6 +358,7 @@ class Settings:
     log_format: str
     access_log: bool
     reload_interval_s: float
+    reload_max_shrink: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:

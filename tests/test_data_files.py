@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from locator.caches import CacheFileError, load_caches
+from locator.files import read_table
 from locator.overrides import OverridesError, load_overrides
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,6 +43,17 @@ def test_shipped_overrides_are_empty() -> None:
         (HEADER + "A,https://user:pw@a.example,1,2,up\n", "credentials"),
         (HEADER + "A,https://a.example?x=1,1,2,up\n", "query"),
         (HEADER + "A,https://a.example:99999,1,2,up\n", "invalid port"),
+        (HEADER + "A,https://a.example:0,1,2,up\n", "invalid port"),
+        (HEADER + "A,https://a.example:,1,2,up\n", "invalid port"),
+        (HEADER + "A,https://a.example?,1,2,up\n", "query"),
+        (HEADER + "A,https://a.example#,1,2,up\n", "fragment"),
+        (HEADER + "A,https://a.exa\\mple,1,2,up\n", "backslash"),
+        (HEADER + "A,https://osdf1.,1,2,up\n", "'osdf1.' is not a host name"),  # a file cut mid-URL
+        (HEADER + "A,https://a_b.example,1,2,up\n", "not a host name"),
+        (HEADER + "A,https://-a.example,1,2,up\n", "not a host name"),
+        (HEADER + "A,https://a..example,1,2,up\n", "not a host name"),
+        (HEADER + "A,https://10.1,1,2,up\n", "not a host name"),
+        (HEADER + "A,https://a.example,1,2,up", "does not end with a newline"),
         (HEADER + "A,https://a.example,91,2,up\n", "line 2: latitude"),
         (HEADER + "A,https://a.example,1,2,maybe\n", "status 'maybe'"),
         (HEADER + "A,https://a.example,1,2,up\nA,https://b.example,1,2,up\n", "line 3: duplicate cache name"),
@@ -66,9 +79,44 @@ def test_missing_and_undecodable_cache_file(tmp_path: Path) -> None:
     with pytest.raises(CacheFileError, match="not found"):
         load_caches(tmp_path / "nope.csv")
     path = tmp_path / "binary.csv"
-    path.write_bytes(b"\xff\xfe\x00garbage")
+    path.write_bytes(b"\xff\xfe\x00garbage\n")
     with pytest.raises(CacheFileError, match="can.t decode"):
         load_caches(path)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://a.example.org:8443", "http://192.0.2.1:8000/base", "https://[2001:db8::1]:8443", "https://A-1.ORG"],
+)
+def test_good_endpoints(tmp_path: Path, endpoint: str) -> None:
+    path = tmp_path / "caches.csv"
+    path.write_text(f"{HEADER}A,{endpoint}/,1,2,up\n")
+    assert load_caches(path).caches[0].endpoint == endpoint
+
+
+def test_a_file_that_changes_while_being_read_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "caches.csv"
+    path.write_text(HEADER + "A,https://a.example,1,2,up\n")
+    reads: list[int] = []
+
+    def parse(lines: Iterable[str], source: str) -> list[str]:
+        rows = list(lines)
+        reads.append(len(rows))
+        if len(reads) == 1:
+            with path.open("a") as handle:  # a writer appending while we read
+                handle.write("B,https://b.example,1,2,up\n")
+        return rows
+
+    assert len(read_table(path, parse, CacheFileError, "cache file")) == 3
+    assert reads == [2, 3]
+
+    def always_changing(lines: Iterable[str], source: str) -> list[str]:
+        with path.open("a") as handle:
+            handle.write("C,https://c.example,1,2,up\n")
+        return list(lines)
+
+    with pytest.raises(CacheFileError, match="changed while being read, 3 times"):
+        read_table(path, always_changing, CacheFileError, "cache file")
 
 
 def test_overrides_longest_prefix_wins(tmp_path: Path) -> None:

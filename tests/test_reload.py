@@ -11,11 +11,13 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import CACHES_CSV
+from locator.settings import DATA_DIR
+from tests.conftest import CACHES_CSV, ClientFactory
 from tests.test_e2e import serve, stop, wait_until_responds
 
 ONE_CACHE = "name,endpoint,latitude,longitude\nOnly,https://only.example.org:8443,41.9,-87.6\n"
@@ -25,6 +27,12 @@ def settle(path: Path) -> None:
     """Backdate the file, as if written more than SETTLE_S ago (the reloader skips files still being written)."""
     past = time.time() - 10
     os.utime(path, (past, past))
+
+
+@pytest.fixture
+def client(make_client: ClientFactory) -> TestClient:
+    """These tests swap whole lists (one cache for eight): the shrink guard, tested on its own, is off."""
+    return make_client(reload_max_shrink="1")
 
 
 def reloader(client: TestClient):  # type: ignore[no-untyped-def]
@@ -47,7 +55,7 @@ def test_a_changed_cache_file_is_reloaded(client: TestClient, data_dir: Path) ->
 
 def test_a_broken_file_keeps_the_previous_list_and_is_reported(client: TestClient, data_dir: Path) -> None:
     path = data_dir / "caches.csv"
-    path.write_text("name,endpoint,latitude,longitude\nHalf,https://half.example,41.9")  # cut mid-line
+    path.write_text("name,endpoint,latitude,longitude\nHalf,https://half.example,north\n")
     settle(path)
     assert reloader(client).check() == []
     assert len(names(client)) == 8  # the previous list is still served
@@ -62,6 +70,33 @@ def test_a_broken_file_keeps_the_previous_list_and_is_reported(client: TestClien
     assert reloader(client).check() == ["caches"]
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["reload"]["caches"]["error"] is None
+
+
+def test_a_file_cut_short_is_refused_until_a_restart_confirms_it(make_client: ClientFactory, data_dir: Path) -> None:
+    """A writer cut off (or paused) mid-file: mid-line is refused; at a line boundary it still parses, so
+    a reload that takes more than half of the listed caches away is refused; a restart takes the file."""
+    client = make_client()
+    path = data_dir / "caches.csv"
+    lines = CACHES_CSV.splitlines(keepends=True)
+    path.write_text("".join(lines[:3]) + lines[3][:20])  # header, two caches, the third cut in its URL
+    settle(path)
+    assert reloader(client).check() == []
+    assert "does not end with a newline" in client.get("/readyz").json()["reload"]["caches"]["error"]
+    path.write_text("".join(lines[:4]))  # three of eight, cut at a line boundary
+    settle(path)
+    assert "caches" not in reloader(client).check(force=True)  # SIGHUP, which skips the settle wait, too
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "degraded" and len(names(client)) == 8
+    assert "lists 3 caches where 8 are listed now" in ready["reload"]["caches"]["error"]
+    assert "LOCATOR_RELOAD_MAX_SHRINK=0.5" in ready["reload"]["caches"]["error"]
+    path.write_text("".join(lines[:5]))  # four of eight: half may go at once
+    settle(path)
+    assert reloader(client).check() == ["caches"]
+    assert len(names(client)) == 4
+    path.write_text("".join(lines[:2]))
+    settle(path)
+    assert reloader(client).check() == []
+    assert len(names(make_client())) == 1  # a restart confirms the cut
 
 
 def test_deleted_then_restored(client: TestClient, data_dir: Path) -> None:
@@ -123,7 +158,14 @@ def test_no_request_fails_while_files_flip_between_good_and_broken(client: TestC
 def test_sighup_reloads_a_real_server(tmp_path: Path) -> None:
     caches = tmp_path / "caches.csv"
     caches.write_text(CACHES_CSV)
-    process, port = serve(caches, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, reload_interval_s="0")
+    process, port = serve(
+        caches,
+        tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        reload_interval_s="0",
+        reload_max_shrink="1",
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_responds(url + "/healthz", process)
@@ -143,3 +185,92 @@ def test_sighup_reloads_a_real_server(tmp_path: Path) -> None:
         with process.stderr:
             log = process.stderr.read().decode()
     assert '"message": "reloaded caches and namespaces and overrides' in log
+
+
+def reload_state(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url + "/readyz", timeout=30) as response:
+        ready: dict[str, Any] = json.load(response)
+    return ready
+
+
+def wait_for_reload_error(url: str, text: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        ready = reload_state(url)
+        if text in (ready["reload"]["caches"]["error"] or ""):
+            return ready
+        time.sleep(0.1)
+    pytest.fail(f"no reload error {text!r}: {ready['reload']}")
+
+
+@pytest.mark.e2e
+def test_a_half_written_caches_file_never_goes_into_service(tmp_path: Path) -> None:
+    """A writer that pauses mid-file (or a SIGHUP mid-write, which skips the settle wait): the shipped list cut
+    inside a URL once loaded as 20 caches, the last with endpoint `https://osdf1.`, and /readyz said ready."""
+    shipped = (DATA_DIR / "caches.csv").read_text()
+    caches = tmp_path / "caches.csv"
+    caches.write_text(shipped)
+    process, port = serve(caches, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, reload_interval_s="0")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_responds(url + "/healthz", process)
+        assert reload_state(url)["caches_in_service"] == 41
+        cut = shipped.index("https://osdf1.newy32aoa") + len("https://osdf1.")
+        caches.write_text(shipped[:cut])  # in place, as a slow writer would
+        process.send_signal(signal.SIGHUP)
+        ready = wait_for_reload_error(url, "does not end with a newline")
+        assert ready["status"] == "degraded" and ready["caches_in_service"] == 41
+        caches.write_text(shipped[: shipped.rindex("\n", 0, cut) + 1])  # cut at a line boundary: it parses
+        process.send_signal(signal.SIGHUP)
+        ready = wait_for_reload_error(url, "lists 20 caches where 42 are listed now")
+        assert ready["status"] == "degraded" and ready["caches_in_service"] == 41
+    finally:
+        stop(process)
+
+
+def many_caches(count: int, prefix: str) -> str:
+    rows = (
+        f"{prefix}{i},https://{prefix.lower()}{i}.example.org:8443,{30 + i % 20},{-120 + i % 50}" for i in range(count)
+    )
+    return "name,endpoint,latitude,longitude\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.e2e
+def test_two_reloads_at_once_never_leave_the_older_file_in_service(tmp_path: Path) -> None:
+    """A slow reload of a big file, then a quick one of a newer, smaller file, overlapping: the newer must stay.
+
+    Before reloads were serialised, the quick one finished first and the slow one then put the older list
+    back for good (a 120,042-row file, then a 41-row one, kept 120,042 in service).
+    """
+    caches = tmp_path / "caches.csv"
+    caches.write_text(CACHES_CSV)
+    # The shrink guard would refuse 41 after 120,042 (rightly): it is off, this test is about order.
+    process, port = serve(
+        caches,
+        tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        reload_interval_s="0",
+        reload_max_shrink="1",
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_responds(url + "/healthz", process)
+        for name, text in (("big.csv", many_caches(120_042, "OLD")), ("new.csv", many_caches(41, "NEW"))):
+            (tmp_path / name).write_text(text)
+        os.replace(tmp_path / "big.csv", caches)  # rename in, as the README says to
+        process.send_signal(signal.SIGHUP)
+        time.sleep(0.15)
+        os.replace(tmp_path / "new.csv", caches)
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while reload_state(url)["caches_in_service"] != 41 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(5)  # long enough for the big file's reload to have ended, had it been still running
+        assert reload_state(url)["caches_in_service"] == 41
+    finally:
+        stop(process)
+        assert process.stderr is not None
+        with process.stderr:
+            log = process.stderr.read().decode()
+    assert log.count('"message": "reloaded caches') == 2, log[-2000:]
