@@ -1,7 +1,7 @@
 """Resident memory of a running `locator serve`: idle, after the usual mix, and with a large federation asked by
 many distinct clients.
 
-    python bench/memory.py [--caches 10000] [--clients 100000] [--full-answers 300] [--connections 30]
+    python bench/memory.py [--caches 10000] [--clients 100000] [--full-answers 300] [--hostile 20000]
 
 One uvicorn process serves a synthetic federation of `--caches` caches (seeded positions over the US and
 Europe, a fifth of them serving LIGO's namespaces too) with the shipped settings: the embedded GeoIP database,
@@ -13,7 +13,11 @@ probe of every cache every 30 s), the memo of answers at its default bound. Then
    new GeoIP lookup: the memo fills to its bound and the other caches (addresses, networks, header texts)
    to theirs;
 3. `--full-answers` more such clients asking for every cache (an answer of about 1.8 MB each at 10,000
-   caches): the memo's bound in bytes must hold with large entries too.
+   caches): the memo's bound in bytes must hold with large entries too;
+4. `--hostile` requests whose header values are all new and as long as a head allows (X-Forwarded-For,
+   CF-Connecting-IP, CF-IPCity and CF-IPCountry, 14 KB in all): nothing keyed by raw header text may grow
+   past its bound (the answer memo counts header bytes; the address and header-text memos that kept them
+   uncounted are gone).
 RSS (psutil) after each step, the memo's bytes from /metrics, and the bare Starlette app as the baseline.
 Target: under 300 MB. Load comes from wrk with a generated Lua script; it stops itself after the count.
 """
@@ -24,6 +28,7 @@ import argparse
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import loadkit as lk
@@ -72,6 +77,27 @@ end
 """
 
 
+def hostile_lua(count: int) -> str:
+    """Every request's header values new and long: 5,000 + 5,000 + 2,000 + 2,000 characters, under the 16 KB
+    head limit, so each is answered (the addresses do not parse, the texts are too long to use)."""
+    return f"""
+local sent, answered, limit = 0, 0, {count}
+function response(status, headers, body)
+  answered = answered + 1
+  if answered >= limit then wrk.thread:stop() end
+end
+function request()
+  sent = sent + 1
+  local long = string.rep(string.format("%010d", sent), 500)
+  return wrk.format("GET", "/nearest?n=6", {{["x-forwarded-for"] = long, ["cf-ipcity"] = "c" .. long,
+    ["cf-connecting-ip"] = long:sub(1, 2000), ["cf-ipcountry"] = "u" .. long:sub(1, 2000)}})
+end
+function done(summary, latency, requests)
+  io.write(string.format("DONE %d %d\\n", summary.requests, summary.errors.status + summary.errors.connect))
+end
+"""
+
+
 def wrk_clients(server: lk.Server, script: Path, seconds: int, connections: int) -> tuple[int, int]:
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), server.url]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
@@ -85,16 +111,23 @@ def wrk_clients(server: lk.Server, script: Path, seconds: int, connections: int)
 def run_clients(server: lk.Server, scratch: Path, count: int, n: str, offset: int, connections: int) -> str:
     """`count` new clients. wrk stops sending after the count, but always runs for its whole -d: a short run
     first measures the rate (its clients are new too, and counted), then one long enough for the rest."""
-    script = scratch / f"clients-{n}.lua"
-    script.write_text(distinct_clients_lua(count, n, offset))
+    return run_script(server, scratch / f"clients-{n}.lua", count, lambda k, o: distinct_clients_lua(k, n, o),
+                      offset, connections) + f" (n={n})"  # fmt: skip
+
+
+def run_script(
+    server: lk.Server, script: Path, count: int, lua: Callable[[int, int], str], offset: int, connections: int
+) -> str:
+    """`count` requests of a generated wrk script (`lua(count, offset)`), as `run_clients` says."""
+    script.write_text(lua(count, offset))
     started = time.perf_counter()
     first, errors = wrk_clients(server, script, 3, connections)
     rest = max(0, count - first)
     if rest:
-        script.write_text(distinct_clients_lua(rest, n, offset + first + 1))
+        script.write_text(lua(rest, offset + first + 1))
         more, more_errors = wrk_clients(server, script, int(rest / max(first / 3, 1) * 1.3) + 2, connections)
         first, errors = first + more, errors + more_errors
-    return f"{first:,} requests (n={n}) in {time.perf_counter() - started:.0f} s, {errors} errors"
+    return f"{first:,} requests in {time.perf_counter() - started:.0f} s, {errors} errors"
 
 
 def main() -> None:
@@ -102,6 +135,7 @@ def main() -> None:
     parser.add_argument("--caches", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=100_000)
     parser.add_argument("--full-answers", type=int, default=300)
+    parser.add_argument("--hostile", type=int, default=20_000, help="requests with new, long header values")
     parser.add_argument("--burst", type=float, default=5.0, help="seconds of the usual mix first")
     parser.add_argument("--connections", type=int, default=30)
     args = parser.parse_args()
@@ -139,6 +173,10 @@ def main() -> None:
             locator.wait_idle()
             rows.append((f"after {args.full_answers} more asking for all {args.caches:,}", rss_mb(locator)))
             full_memo = metric(locator, "locator_memo_bytes"), metric(locator, "locator_memo_entries")
+            hostile = run_script(locator, scratch / "hostile.lua", args.hostile, lambda k, o: hostile_lua(k), 0, 4)
+            print(f"hostile headers: {hostile}")
+            locator.wait_idle()
+            rows.append((f"after {args.hostile:,} with new 14 KB headers", rss_mb(locator)))
             distrusted = metric(locator, "locator_health_prober_distrusted")
             lk.load("wrk", bare, [lk.Request("/", {}, "plain")], args.burst, args.connections)
             rows.append(("bare Starlette, after a burst", rss_mb(bare)))
@@ -156,7 +194,8 @@ def main() -> None:
     print(
         f"summary: memory {args.caches:,} caches: RSS {rows[1][1]:.0f} MB idle, {rows[3][1]:.0f} MB after "
         f"{args.clients:,} distinct clients, {rows[4][1]:.0f} MB after {args.full_answers} full answers (memo "
-        f"{full_memo[0] / 1e6:.0f} of {bound / 1e6:.0f} MB); bare Starlette {rows[-1][1]:.0f} MB; "
+        f"{full_memo[0] / 1e6:.0f} of {bound / 1e6:.0f} MB), {rows[5][1]:.0f} MB after {args.hostile:,} hostile "
+        f"heads; bare Starlette {rows[-1][1]:.0f} MB; "
         f"target < {TARGET_MB:.0f} MB: {verdict}"
     )
 

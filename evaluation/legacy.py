@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from locator.caches import CacheSet
 from locator.geo import FloatArray
-from locator.geoip import GeoIPLookup
+from locator.geoip import DamagedRecord, GeoIPLookup
 
 API_PATH = re.compile(r"^/([^/]*)/(v[^/]*)/([^/]*)/(.*)$")  # /<repo>/v<version>/<function>/<path_info>
 ADDR_PATTERN = re.compile(r"^[0-9a-zA-Z.:-]*$")
@@ -95,7 +95,10 @@ class LegacyGeo:
             parsed = ipaddress.ip_address(address)
         except ValueError:
             raise LegacyCrash(f"{address!r} does not appear to be an IPv4 or IPv6 address") from None
-        record = self.geoip.lookup(parsed)
+        try:
+            record = self.geoip.lookup(parsed)
+        except DamagedRecord:  # the legacy reader may crash here; ours has no answer
+            return None
         if record is None:
             return None
         if record.latitude is None or record.longitude is None:

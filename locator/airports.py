@@ -6,13 +6,13 @@ did with its `AirportCodes` KV namespace.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from locator.files import table_reader
+from locator.files import read_table, table_reader
 from locator.geo import Coordinate, InvalidCoordinate
 from locator.kv import KVError, KVNamespace
 
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("iata", "name", "city", "country", "latitude", "longitude")
 NAMESPACE = "airports"
+NAME_CHARS = 128  # a stored name is cut to this: the store is a file anyone with access could have changed
 
 
 class AirportDataError(ValueError):
@@ -48,55 +49,50 @@ class Airport:
 
     @classmethod
     def from_json(cls, iata: str, text: str) -> Airport | None:
-        """Parse a stored value; None for anything unusable (bad JSON, bad or 0,0 position)."""
+        """Parse a stored value; None for anything unusable (bad JSON, however deeply nested; fields of the
+        wrong type; a bad or 0,0 position)."""
         try:
             value = json.loads(text)
             coordinate = Coordinate.parse(value["latitude"], value["longitude"])
-        except (ValueError, KeyError, TypeError, InvalidCoordinate):
+            names = [value.get(field, "") for field in ("name", "city", "country")]
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, InvalidCoordinate):
             return None
-        if coordinate.is_null_island:
+        if coordinate.is_null_island or not all(isinstance(name, str) for name in names):
             return None
-        return cls(
-            iata,
-            str(value.get("name", "")),
-            str(value.get("city", "")),
-            str(value.get("country", "")),
-            coordinate,
-        )
+        name, city, country = (name[:NAME_CHARS] for name in names)
+        return cls(iata, name, city, country, coordinate)
 
 
 def is_iata(code: str) -> bool:
     return len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()
 
 
+def parse_airports(lines: Iterable[str], source: str) -> list[Airport]:
+    try:
+        reader = table_reader(lines, COLUMNS)
+    except ValueError as exc:
+        raise AirportDataError(f"{source}: {exc}") from None
+    airports: list[Airport] = []
+    seen: set[str] = set()
+    for row in reader:
+        iata = row["iata"].strip().upper()
+        if not is_iata(iata):
+            raise AirportDataError(f"{source}, line {reader.line_num}: {row['iata']!r} is not an IATA code")
+        if iata in seen:
+            raise AirportDataError(f"{source}, line {reader.line_num}: duplicate code {iata}")
+        seen.add(iata)
+        try:
+            coordinate = Coordinate.parse(row["latitude"], row["longitude"])
+        except InvalidCoordinate as exc:
+            raise AirportDataError(f"{source}, line {reader.line_num}: {exc}") from None
+        if not coordinate.is_null_island:
+            airports.append(Airport(iata, row["name"], row["city"], row["country"], coordinate))
+    return airports
+
+
 def read_airports_csv(path: Path) -> list[Airport]:
     """Read and validate the airports CSV; rows at 0,0 are dropped (never served)."""
-    airports: list[Airport] = []
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            try:
-                reader = table_reader(handle, COLUMNS)
-            except ValueError as exc:
-                raise AirportDataError(f"{path}: {exc}") from None
-            seen: set[str] = set()
-            for row in reader:
-                iata = row["iata"].strip().upper()
-                if not is_iata(iata):
-                    raise AirportDataError(f"{path}, line {reader.line_num}: {row['iata']!r} is not an IATA code")
-                if iata in seen:
-                    raise AirportDataError(f"{path}, line {reader.line_num}: duplicate code {iata}")
-                seen.add(iata)
-                try:
-                    coordinate = Coordinate.parse(row["latitude"], row["longitude"])
-                except InvalidCoordinate as exc:
-                    raise AirportDataError(f"{path}, line {reader.line_num}: {exc}") from None
-                if not coordinate.is_null_island:
-                    airports.append(Airport(iata, row["name"], row["city"], row["country"], coordinate))
-    except FileNotFoundError:
-        raise AirportDataError(f"{path}: airports CSV not found (set LOCATOR_AIRPORTS_CSV)") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise AirportDataError(f"{path}: cannot read airports CSV: {exc}") from None
-    return airports
+    return read_table(path, parse_airports, AirportDataError, "airports CSV (LOCATOR_AIRPORTS_CSV)")
 
 
 def store_is_current(csv_path: Path, store_path: Path) -> bool:
@@ -147,7 +143,10 @@ class AirportTable:
         except KVError as exc:
             raise AirportDataError(str(exc)) from None
         parsed = ((code, Airport.from_json(code, text)) for code, text in pairs if is_iata(code))
-        return cls({code: airport for code, airport in parsed if airport is not None})
+        airports = {code: airport for code, airport in parsed if airport is not None}
+        if not airports:
+            raise AirportDataError(f"{store_path}: no usable airport among its {len(pairs)} entries")
+        return cls(airports)
 
     def __len__(self) -> int:
         return len(self._airports)

@@ -30,7 +30,7 @@ from locator.metrics import MULTIPROCESS_ENV
 from locator.namespaces import NamespaceFileError
 from locator.overrides import OverridesError
 from locator.query import parse_query
-from locator.resources import close, load_federation
+from locator.resources import check_files, close, load_federation
 from locator.settings import SETTINGS, Settings, SettingsError, unknown_variables
 from locator.sync import SyncError, sync_director, sync_topology
 
@@ -46,9 +46,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     for name in unknown_variables(os.environ):
         log.warning("ignoring unknown setting %s (typo?)", name)
-    # Load once here, so a broken data file stops start-up with its message before uvicorn starts,
-    # and the airports store is built once rather than by every worker.
-    close(load_federation(settings))
+    check_files(settings)  # a broken data file stops start-up with its message before uvicorn starts
     workers = args.workers or settings.workers
     if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
         # Each worker counts into this directory, so that /metrics from any worker covers them all.

@@ -7,7 +7,6 @@ headers; only our own edge or ingress may be believed.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
@@ -82,12 +81,8 @@ class EdgeContext(NamedTuple):
         return context
 
 
-@functools.lru_cache(maxsize=4096)
 def clean_text(value: str | None) -> str | None:
-    """Header text for display: None if empty or oversized; UTF-8 sent as raw bytes is decoded.
-
-    Memoised: edges send the same few thousand city and country names over and over.
-    """
+    """Header text for display: None if empty or oversized; UTF-8 sent as raw bytes is decoded."""
     if value is None:
         return None
     value = value.strip()
@@ -101,7 +96,6 @@ def clean_text(value: str | None) -> str | None:
     return value if value.isprintable() else None
 
 
-@functools.lru_cache(maxsize=1024)
 def clean_country(value: str | None) -> str | None:
     country = clean_text(value)
     if country is None or country.upper() in NO_COUNTRY:

@@ -28,7 +28,7 @@ from locator.addresses import is_public
 from locator.airports import Airport, AirportTable
 from locator.edge import EdgeContext, EdgeReport
 from locator.geo import Coordinate, InvalidCoordinate, great_circle_km
-from locator.geoip import GeoIPLookup
+from locator.geoip import DamagedRecord, GeoIPLookup
 from locator.overrides import OverrideTable
 
 
@@ -170,7 +170,10 @@ def locate(declared: Coordinate | None, context: EdgeContext, sources: Sources, 
             raise _Skip("no_client_ip")
         if not is_public(ip):
             raise _Skip("not_public")
-        record = sources.geoip.lookup(ip)
+        try:
+            record = sources.geoip.lookup(ip)
+        except DamagedRecord:
+            raise _Skip("damaged_record") from None
         if record is None:
             raise _Skip("not_found")
         if record.latitude is None or record.longitude is None:

@@ -22,18 +22,30 @@ from locator.bodies import Error, encode
 from locator.connections import oversized_head
 from locator.logs import AccessLog
 from locator.metrics import Metrics
+from locator.namespaces import has_control
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 ROUTES = frozenset({"/", "/nearest", "/_caches", "/caches", "/healthz", "/readyz", "/metrics", "/openapi.json"})
 
 
-def refusal(detail: str) -> ASGIApp:
+def refusal(status: int, code: str, detail: str) -> ASGIApp:
     return Response(
-        encode(Error("header_too_large", detail)),
-        status_code=431,
+        encode(Error(code, detail)),
+        status_code=status,
         media_type="application/json",
-        headers={"connection": "close"},
+        headers={"connection": "close"} if status == 431 else None,
     )
+
+
+def refused(scope: Scope) -> ASGIApp | None:
+    """What no route may see: a head too large (one that arrived whole; an incomplete one never gets here),
+    or a path with control characters, which would match a route's `$` before a trailing newline."""
+    too_big = oversized_head(scope)
+    if too_big is not None:
+        return refusal(431, "header_too_large", too_big)
+    if has_control(scope["path"]):
+        return refusal(400, "invalid_path", "the path contains control characters such as CR or LF")
+    return None
 
 
 def route_of(path: str) -> str:
@@ -66,8 +78,7 @@ class Observer:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        too_big = oversized_head(scope)  # a head that arrived whole; an incomplete one never gets here
-        app = self.app if too_big is None else refusal(too_big)
+        app = refused(scope) or self.app
         try:
             await app(scope, receive, tagged)
         finally:

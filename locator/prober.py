@@ -55,10 +55,13 @@ async def probe_all(
 
         targets = list(caches)
         tasks = [asyncio.create_task(one(cache)) for cache in targets]
-        _, late = await asyncio.wait(tasks, timeout=deadline_s)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        try:
+            await asyncio.wait(tasks, timeout=deadline_s)
+        finally:  # the deadline, or the round itself cancelled (shutdown): no probe outlives the client
+            late = [task for task in tasks if not task.done()]
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
     for cache in targets:
         results.setdefault(cache.name, (False, f"no answer within the round ({deadline_s:g} s)"))
     return results

@@ -1,4 +1,5 @@
-"""Live data: the caches, namespaces and overrides files are reloaded when they change (or on SIGHUP).
+"""Live data: the caches, namespaces and overrides files and the GeoIP database are reloaded when they change
+(or on SIGHUP).
 
 A reload parses the files off the event loop, then swaps in a new snapshot built on the one in service at
 that moment (its health, GeoIP and airports stay), with one assignment: a request uses the snapshot it
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from locator.caches import CacheFileError, CacheSet, load_caches
 from locator.federation import Federation, FederationError, SnapshotStore
+from locator.geoip import GeoIPDatabase, GeoIPError
 from locator.metrics import Metrics
 from locator.namespaces import NamespaceFileError, NamespaceTable, load_namespaces
 from locator.overrides import OverridesError, OverrideTable, load_overrides
@@ -57,7 +59,7 @@ class FileState:
     error: str | None = None
 
 
-Loaded = CacheSet | NamespaceTable | OverrideTable
+Loaded = CacheSet | NamespaceTable | OverrideTable | GeoIPDatabase
 
 
 def read(name: str, path: Path | None) -> Loaded:
@@ -67,6 +69,10 @@ def read(name: str, path: Path | None) -> Loaded:
         return load_caches(path)
     if name == "namespaces":
         return load_namespaces(path)
+    if name == "geoip":
+        if path is None:
+            raise GeoIPError("no GeoIP database configured")
+        return GeoIPDatabase(path)  # checked before use: a damaged one keeps the previous in service
     return load_overrides(path)
 
 
@@ -74,14 +80,18 @@ def with_files(federation: Federation, loaded: Iterable[Loaded], loaded_at: floa
     """One new snapshot with every file read this time: checked as a whole, since the caches and namespaces
     files must agree with each other (one alone may be mid-change)."""
     changes: dict[str, object] = {}
+    sources = federation.sources
     for value in loaded:
         if isinstance(value, CacheSet):
             changes.update(caches=value, loaded_at=loaded_at)
         elif isinstance(value, NamespaceTable):
             changes["namespaces"] = value
+        elif isinstance(value, GeoIPDatabase):
+            sources = dataclasses.replace(sources, geoip=value)
+            changes["degraded"] = tuple(note for note in federation.degraded if not note.startswith("geoip:"))
         else:
-            changes["sources"] = dataclasses.replace(federation.sources, overrides=value)
-    return federation.replace(**changes)
+            sources = dataclasses.replace(sources, overrides=value)
+    return federation.replace(**changes, sources=sources)
 
 
 def shrink_error(current: CacheSet, new: CacheSet, max_shrink: float) -> str | None:
@@ -109,6 +119,7 @@ class Reloader:
             "caches": settings.caches_file,
             "namespaces": settings.namespaces_file,
             "overrides": settings.overrides_file,
+            "geoip": settings.geoip_db,
         }
         self.files = {name: FileState(path, signature(path), now) for name, path in paths.items()}
 
@@ -135,7 +146,7 @@ class Reloader:
                     refused := shrink_error(self.store.current.caches, value, self.max_shrink)
                 ):
                     raise CacheFileError(f"{state.path}: {refused}")
-            except (CacheFileError, NamespaceFileError, OverridesError, OSError) as exc:
+            except (CacheFileError, NamespaceFileError, OverridesError, GeoIPError, OSError) as exc:
                 state.seen = now_seen  # a broken file is tried again when it changes
                 self._failed(name, str(exc))
             else:

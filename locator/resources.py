@@ -9,6 +9,7 @@ Each degradation is logged once and listed by /readyz.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from locator.airports import AirportDataError, AirportTable, ensure_store
@@ -65,6 +66,16 @@ def load_federation(settings: Settings) -> Federation:
         spread=Spread(settings.spread_km, settings.fallback_sticky_s),
         degraded=tuple(degraded),
     )
+
+
+def check_files(settings: Settings) -> None:
+    """Before a server starts its workers: what would stop each of them (the data files and their agreement),
+    raised once with its message, and the airports store built once rather than by every worker. The parts
+    that only degrade (GeoIP, airports) are left to the workers, which log them once."""
+    Federation(load_caches(settings.caches_file), load_namespaces(settings.namespaces_file))
+    load_overrides(settings.overrides_file)
+    with contextlib.suppress(AirportDataError, OSError):  # a worker says so, degraded
+        ensure_store(settings.airports_csv, settings.airports_store)
 
 
 def close(federation: Federation) -> None:

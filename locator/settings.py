@@ -34,6 +34,7 @@ class Setting:
     field: str
     default: str
     help: str
+    secret: bool = False  # its value is never shown, not even in an error about it
 
     @property
     def env(self) -> str:
@@ -130,7 +131,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_head_bytes", "16384", "Largest request head (request line and headers) in bytes; a larger one: 431."),
     Setting("head_timeout_s", "10", "Seconds a request head may take to arrive, from its first byte; then 408."),
     Setting("allow_ip_override", "true", "Allow `?ip=` (locate another address, for testing); `false` answers 403."),
-    Setting("metrics_token", "", "When set, /metrics needs `Authorization: Bearer <token>`; empty = open."),
+    Setting(
+        "metrics_token", "", "When set, /metrics needs `Authorization: Bearer <token>`; empty = open.", secret=True
+    ),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
     Setting("log_format", "json", "`json` (one object per line, for log pipelines) or `text` (for people)."),
     Setting(
@@ -139,7 +142,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "reload_interval_s",
         "5",
-        "How often the caches and overrides files are checked for changes and reloaded "
+        "How often the data files and the GeoIP database are checked for changes and reloaded "
         "without a restart; 0 = only on SIGHUP.",
     ),
     Setting(
@@ -370,7 +373,8 @@ class Settings:
             try:
                 values[setting.field] = _PARSERS[setting.field](raw)
             except ValueError as exc:
-                raise SettingsError(f"{setting.env} has value {raw!r}: {exc}") from None
+                shown = "a value that is not shown" if setting.secret else f"value {raw!r}"
+                raise SettingsError(f"{setting.env} has {shown}: {exc}") from None
         if values["airports_store"] is None:
             values["airports_store"] = default_store(values["airports_csv"])
         return cls(**values)

@@ -1,18 +1,24 @@
-"""Soak and fault suite: a real `locator serve` under sustained load while its data files are rewritten,
-replaced by garbage, deleted and restored, and started with broken GeoIP and key-value stores.
+"""Soak and fault suite: a real `locator serve` under sustained load while its data files and GeoIP database
+are rewritten, cut short, damaged, replaced by garbage, deleted and restored, and reloaded by overlapping
+SIGHUPs, while hostile clients send oversized heads, floods of headers and heads that never finish; and
+started with missing, damaged or tampered GeoIP databases, key-value stores and data files.
 
     python scripts/soak.py                         # about 40 s: what CI runs (tests/test_soak.py)
     python scripts/soak.py --duration 3600 --concurrency 16  # the long run
 
 Invariants, checked and printed: zero failed requests under load (every answer a 200 or a 307, no
-connection error); every start either serves (ready, or degraded as documented) or refuses with one clear
-line; no temporary or half-written file is left beside the data. Exit status 0 when all hold. Traffic goes to
+connection error); every hostile request answered as documented (431 for an oversized head, 408 and a closed
+connection for a head that does not finish in LOCATOR_HEAD_TIMEOUT_S); the server's memory bounded; after the
+load, the last file renamed into place is the one in service; every start either serves (ready, or degraded as
+documented, and answers the addresses that crashed the C GeoIP reader) or refuses with one clear line; no
+temporary or half-written file is left beside the data. Exit status 0 when all hold. Traffic goes to
 127.0.0.1 only, and everything stops by itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -29,7 +35,13 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import maxminddb
+import psutil
+
+from locator.airports import NAMESPACE, ensure_store
+from locator.caches import load_caches
 from locator.files import replacing
+from locator.kv import KVNamespace
 from locator.settings import DATA_DIR, Settings
 
 REQUESTS = [
@@ -41,7 +53,11 @@ REQUESTS = [
     ("/_caches", {"cf-ray": "1-LAX"}),
     ("/ospool/uc-shared/public/file.txt", {"cf-connecting-ip": "146.163.1.1"}),
     ("/data/a%20b.root?authz=x", {"cf-iplatitude": "52.3", "cf-iplongitude": "4.9", "cf-ipcity": "Amsterdam"}),
+    ("/nearest?ip=81.239.25.34", {}),  # its record crashes the C reader in damaged_geoip's copy
+    ("/nearest?ip=159.60.99.219", {}),
 ]
+HEAD_TIMEOUT_S = 2.0
+MEMORY_LIMIT_MB = 256.0  # the pod's limit (deploy/k8s)
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 GARBAGE = [
     b"",
@@ -108,17 +124,44 @@ class Server:
 
 
 def fresh_data(root: Path) -> dict[str, str]:
-    """A private copy of the shipped data, and the settings that point at it."""
+    """A private copy of the shipped data and GeoIP database, and the settings that point at them."""
     root.mkdir(parents=True, exist_ok=True)
-    for name in ("caches.csv", "overrides.csv", "airports.csv"):
+    for name in ("caches.csv", "namespaces.csv", "overrides.csv", "airports.csv"):
         shutil.copyfile(DATA_DIR / name, root / name)
+    shutil.copyfile(embedded_geoip(), root / "City.mmdb")
     return {
         "LOCATOR_CACHES_FILE": str(root / "caches.csv"),
+        "LOCATOR_NAMESPACES_FILE": str(root / "namespaces.csv"),
         "LOCATOR_OVERRIDES_FILE": str(root / "overrides.csv"),
         "LOCATOR_AIRPORTS_CSV": str(root / "airports.csv"),
         "LOCATOR_AIRPORTS_STORE": str(root / "airports.sqlite"),
+        "LOCATOR_GEOIP_DB": str(root / "City.mmdb"),
         "LOCATOR_RELOAD_INTERVAL_S": "0.2",
+        "LOCATOR_HEAD_TIMEOUT_S": str(HEAD_TIMEOUT_S),
+        "LOCATOR_HEALTH_INTERVAL_S": "0",  # the caches are not reachable from here
     }
+
+
+def embedded_geoip() -> Path:
+    path = Settings.from_env({}).geoip_db
+    if path is None:
+        raise SystemExit("the embedded GeoIP database (maxminddb-geolite2) is not installed")
+    return path
+
+
+def damaged_geoip(source: Path, dest: Path, count: int = 20_000, seed: int = 0) -> Path:
+    """A copy of a MaxMind database with `count` random bytes of its data section overwritten, as a bad disk
+    or a broken copy leaves it: it still opens, and maxminddb's C reader crashes on some of its records."""
+    with maxminddb.open_database(str(source)) as reader:
+        metadata = reader.metadata()
+    data = bytearray(source.read_bytes())
+    start = metadata.node_count * metadata.record_size * 2 // 8 + 16  # after the search tree and its separator
+    end = data.rfind(b"\xab\xcd\xefMaxMind.com")  # the metadata, which stays readable
+    rng = random.Random(seed)
+    for _ in range(count):
+        data[rng.randrange(start, end)] = rng.randrange(256)
+    dest.write_bytes(data)
+    return dest
 
 
 def leftovers(root: Path) -> list[str]:
@@ -131,7 +174,6 @@ def leftovers(root: Path) -> list[str]:
 
 def start_faults(work: Path) -> list[tuple[str, bool, str]]:
     """Each broken start: the expected outcome, whether it held, and what the server said."""
-    embedded = Settings.from_env({}).geoip_db
     results = []
 
     def case(name: str, expect: str, breakage: Callable[[Path, dict[str, str]], None]) -> None:
@@ -144,7 +186,8 @@ def start_faults(work: Path) -> list[tuple[str, bool, str]]:
             if up:
                 _, ready = server.get("/readyz")
                 outcome = f"serves: {ready['status']}; degraded: {ready['degraded'] or 'no'}"
-                held = expect == ready["status"]
+                answers = [server.get(path)[0] for path, headers in REQUESTS if "?ip=" in path]
+                held = expect == ready["status"] and answers == [200] * len(answers)
             else:
                 lines = [line for line in server.stderr().splitlines() if line.strip()]
                 outcome = f"refuses (exit {server.process.returncode}): {lines[-1] if lines else ''}"
@@ -155,9 +198,15 @@ def start_faults(work: Path) -> list[tuple[str, bool, str]]:
         results.append((name, held, outcome))
 
     def truncated_geoip(root: Path, env: dict[str, str]) -> None:
-        assert embedded is not None
-        (root / "truncated.mmdb").write_bytes(embedded.read_bytes()[:4096])
-        env["LOCATOR_GEOIP_DB"] = str(root / "truncated.mmdb")
+        (root / "City.mmdb").write_bytes(embedded_geoip().read_bytes()[:4096])
+
+    def damaged(root: Path, env: dict[str, str]) -> None:
+        damaged_geoip(embedded_geoip(), root / "City.mmdb")
+
+    def tampered_store(root: Path, env: dict[str, str]) -> None:
+        ensure_store(root / "airports.csv", root / "airports.sqlite")
+        with KVNamespace(root / "airports.sqlite", NAMESPACE) as store:
+            store.put_many((code, "[" * 100_000 + "]" * 100_000) for code, _ in store.items())
 
     def corrupt_store(root: Path, env: dict[str, str]) -> None:
         (root / "airports.sqlite").write_bytes(b"SQLite format 3\x00" + os.urandom(8192))
@@ -190,9 +239,11 @@ def start_faults(work: Path) -> list[tuple[str, bool, str]]:
 
     case("GeoIP database missing", "degraded", lambda r, e: e.update(LOCATOR_GEOIP_DB=str(r / "none.mmdb")))
     case("GeoIP database truncated", "degraded", truncated_geoip)
+    case("GeoIP database damaged", "degraded", damaged)
     case("key-value store deleted", "ready", lambda r, e: None)  # fresh_data has no store: rebuilt at start
     case("key-value store corrupted", "ready", corrupt_store)
     case("store corrupted, CSV missing", "degraded", corrupt_store_without_csv)
+    case("store values tampered (deeply nested JSON)", "degraded", tampered_store)
     case("store build killed half-way", "ready", killed_while_building)
     case("caches file missing", "refuses", lambda r, e: (r / "caches.csv").unlink())
     case("caches file garbage", "refuses", lambda r, e: (r / "caches.csv").write_bytes(GARBAGE[1]))
@@ -227,24 +278,80 @@ def load(port: int, stop_at: float, counts: Counter[str], failures: list[str], l
     connection.close()
 
 
+def exchange(port: int, payload: bytes, wait_s: float) -> bytes:
+    """Send `payload` as far as the server takes it; what comes back before the connection ends."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(wait_s)
+        with contextlib.suppress(OSError):  # closed while we were still sending: its answer is waiting
+            sock.sendall(payload)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+        return answer
+
+
+HEAD = b"GET /nearest?n=1 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
+ATTACKS: dict[str, tuple[bytes, bytes]] = {  # name: (what is sent, the status line expected)
+    "1 MB header": (HEAD + b"x-big: " + b"a" * (1 << 20) + b"\r\n\r\n", b"HTTP/1.1 431 "),
+    "50,000 headers": (HEAD + b"".join(b"x-h%d: v\r\n" % i for i in range(50_000)) + b"\r\n", b"HTTP/1.1 431 "),
+    "unfinished head": (HEAD + b"x-slow: never ends", b"HTTP/1.1 408 "),
+}
+
+
+def hostile(port: int, stop_at: float, counts: Counter[str], failures: list[str], lock: threading.Lock) -> None:
+    """Oversized heads, header floods and heads that never finish, in turn, until `stop_at`."""
+    names = list(ATTACKS)
+    turn = 0
+    while time.monotonic() < stop_at:
+        name = names[turn % len(names)]
+        turn += 1
+        payload, expected = ATTACKS[name]
+        answer = exchange(port, payload, HEAD_TIMEOUT_S * 3)
+        with lock:
+            counts[f"{name} -> {answer[:12].decode(errors='replace').strip() or 'nothing'}"] += 1
+            if not answer.startswith(expected) and len(failures) < 20:
+                failures.append(f"{name}: {answer[:60]!r}")
+
+
 def chaos(root: Path, server: Server, stop_at: float, actions: Counter[str]) -> None:
-    """Rewrite, garble, delete and restore the data files, and send SIGHUP, until `stop_at`."""
+    """Rewrite, cut, garble, delete and restore the data files, damage and restore the GeoIP database, and
+    send SIGHUP, alone or two at once over two renames, until `stop_at`."""
     good_caches, good_overrides = (root / "caches.csv").read_bytes(), (root / "overrides.csv").read_bytes()
-    fewer = b"\n".join(good_caches.splitlines()[:10]) + b"\n"
+    good_geoip, bad_geoip = (
+        (root / "City.mmdb").read_bytes(),
+        damaged_geoip(root / "City.mmdb", root / "bad").read_bytes(),
+    )
+    (root / "bad").unlink()
+    lines = good_caches.splitlines(keepends=True)
+    fewer = b"".join(lines[:10])  # a cut too big for LOCATOR_RELOAD_MAX_SHRINK: refused
+    most = b"".join(lines[:-3])  # three caches fewer: taken
+    cut = good_caches[: good_caches.index(b"https://", len(good_caches) // 2) + 12]  # a writer stopped mid-URL
     rng = random.Random(1)
 
     def atomic(path: Path, content: bytes) -> None:
         with replacing(path) as temp:
             temp.write_bytes(content)
 
+    def overlapping_reloads() -> None:
+        atomic(root / "caches.csv", most)
+        server.process.send_signal(signal.SIGHUP)
+        time.sleep(0.05)
+        atomic(root / "caches.csv", good_caches)
+        server.process.send_signal(signal.SIGHUP)
+
     steps: dict[str, Callable[[], None]] = {
-        "caches replaced (rename)": lambda: atomic(root / "caches.csv", rng.choice([good_caches, fewer])),
+        "caches replaced (rename)": lambda: atomic(root / "caches.csv", rng.choice([good_caches, most, fewer])),
         "caches rewritten in place": lambda: (root / "caches.csv").write_bytes(rng.choice([good_caches, fewer])),
+        "caches cut mid-URL in place": lambda: (root / "caches.csv").write_bytes(cut),
         "caches replaced by garbage": lambda: (root / "caches.csv").write_bytes(rng.choice(GARBAGE)),
         "caches deleted": lambda: (root / "caches.csv").unlink(missing_ok=True),
         "caches restored": lambda: atomic(root / "caches.csv", good_caches),
+        "two renames, two SIGHUPs 0.05 s apart": overlapping_reloads,
         "overrides garbage": lambda: (root / "overrides.csv").write_bytes(b"network,latitude,longitude\nnope,1,1\n"),
         "overrides restored": lambda: atomic(root / "overrides.csv", good_overrides),
+        "GeoIP damaged (rename)": lambda: atomic(root / "City.mmdb", bad_geoip),
+        "GeoIP restored (rename)": lambda: atomic(root / "City.mmdb", good_geoip),
         "SIGHUP": lambda: server.process.send_signal(signal.SIGHUP),
     }
     while time.monotonic() < stop_at:
@@ -254,34 +361,49 @@ def chaos(root: Path, server: Server, stop_at: float, actions: Counter[str]) -> 
         time.sleep(rng.uniform(0.05, 0.4))
     atomic(root / "caches.csv", good_caches)
     atomic(root / "overrides.csv", good_overrides)
+    atomic(root / "City.mmdb", good_geoip)
 
 
 def soak(work: Path, duration_s: float, concurrency: int) -> tuple[bool, list[str]]:
     root = work / "soak"
     env = fresh_data(root)
+    expected = len(load_caches(root / "caches.csv").in_service)
     server = Server(env)
     report = []
     try:
         if not server.started():
             return False, [f"the server did not start: {server.stderr()[-500:]}"]
+        process = psutil.Process(server.process.pid)
+        rss = [process.memory_info().rss / 2**20]
         counts: Counter[str] = Counter()
+        attacks: Counter[str] = Counter()
         actions: Counter[str] = Counter()
         failures: list[str] = []
+        wrong: list[str] = []
         lock = threading.Lock()
         stop_at = time.monotonic() + duration_s
         threads = [
             threading.Thread(target=load, args=(server.port, stop_at, counts, failures, lock))
             for _ in range(concurrency)
         ]
+        threads += [
+            threading.Thread(target=hostile, args=(server.port, stop_at, attacks, wrong, lock))
+            for _ in range(max(2, concurrency // 2))
+        ]
         threads.append(threading.Thread(target=chaos, args=(root, server, stop_at, actions)))
         started = time.monotonic()
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        while any(thread.is_alive() for thread in threads):
+            rss.append(process.memory_info().rss / 2**20)
+            time.sleep(0.2)
         elapsed = time.monotonic() - started
-        time.sleep(1.5)  # the restored files settle and reload
-        _, ready = server.get("/readyz")
+        deadline = time.monotonic() + 10  # the restored files settle and reload (the GeoIP check included)
+        while time.monotonic() < deadline:
+            _, ready = server.get("/readyz")
+            if ready["status"] == "ready" and ready["caches_in_service"] == expected:
+                break
+            time.sleep(0.2)
         total = sum(counts.values())
         failed = sum(n for outcome, n in counts.items() if outcome.startswith("failed"))
         report += [
@@ -289,11 +411,27 @@ def soak(work: Path, duration_s: float, concurrency: int) -> tuple[bool, list[st
             + ", ".join(f"{outcome}: {n:,}" for outcome, n in sorted(counts.items())),
             f"failed requests: {failed}",
             *[f"  {line}" for line in failures],
+            "hostile: " + ", ".join(f"{outcome} x{n:,}" for outcome, n in sorted(attacks.items())),
+            f"hostile requests answered otherwise: {len(wrong)}",
+            *[f"  {line}" for line in wrong],
+            f"server memory: RSS {rss[0]:.0f} MB at the start, at most {max(rss):.0f} MB "
+            f"(limit {MEMORY_LIMIT_MB:.0f} MB)",
             "file changes: " + ", ".join(f"{name} x{n}" for name, n in sorted(actions.items())),
-            f"after the load: /readyz {ready['status']}, {ready['caches_in_service']} caches in service",
+            f"after the load: /readyz {ready['status']}, {ready['caches_in_service']} caches in service "
+            f"(the file renamed in last puts {expected} in service), GeoIP {ready['geoip']}",
             f"temporary files left: {leftovers(root) or 'none'}",
         ]
-        ok = failed == 0 and total > 0 and ready["status"] == "ready" and not leftovers(root)
+        ok = (
+            failed == 0
+            and total > 0
+            and not wrong
+            and sum(attacks.values()) > 0
+            and max(rss) < MEMORY_LIMIT_MB
+            and ready["status"] == "ready"
+            and ready["caches_in_service"] == expected
+            and ready["geoip"]
+            and not leftovers(root)
+        )
         return ok, report
     finally:
         server.stop()

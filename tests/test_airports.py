@@ -11,6 +11,7 @@ import pytest
 from locator.airports import AirportDataError, AirportTable, ensure_store, read_airports_csv
 from locator.kv import KVNamespace
 from locator.ourairports import build_airports_csv, select_airports
+from tests.conftest import ClientFactory
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = REPO / "data" / "sources"  # the extracts data/airports.csv is built from, committed
@@ -109,6 +110,36 @@ def test_null_island_in_the_store_is_never_served(data_dir: Path) -> None:
         kv.put("BAD", "not json")
     table = AirportTable.open(store)
     assert table.lookup("NUL") is None and table.lookup("BAD") is None
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # json.loads raises RecursionError on it
+
+
+def test_tampered_store_values_are_unusable_not_fatal(data_dir: Path) -> None:
+    store = data_dir / "airports.sqlite"
+    ensure_store(data_dir / "airports.csv", store)
+    with KVNamespace(store, "airports") as kv:
+        kv.put("DEN", DEEP)
+        kv.put("ORD", '{"latitude": 41.97, "longitude": -87.9, "name": ["not", "text"]}')
+        kv.put("LAX", '{"latitude": 33.9, "longitude": -118.4, "city": "' + "L" * 10_000 + '"}')
+    table = AirportTable.open(store)
+    assert table.lookup("DEN") is None and table.lookup("ORD") is None
+    airport = table.lookup("LAX")
+    assert airport is not None and len(airport.city) == 128  # names are bounded
+
+
+def test_a_store_without_one_usable_airport_degrades(make_client: ClientFactory, data_dir: Path) -> None:
+    """Once a 38-line traceback at start-up (deeply nested JSON); then, once every value was unusable, "ready"."""
+    store = data_dir / "airports.sqlite"
+    ensure_store(data_dir / "airports.csv", store)
+    with KVNamespace(store, "airports") as kv:
+        for code, _ in kv.items():
+            kv.put(code, DEEP)
+    with pytest.raises(AirportDataError, match="no usable airport among its"):
+        AirportTable.open(store)
+    ready = make_client().get("/readyz").json()
+    assert ready["status"] == "degraded" and ready["airports"] == 0
+    assert [note for note in ready["degraded"] if note.startswith("airports: ")]
 
 
 def test_store_without_csv_keeps_working_and_missing_both_is_an_error(data_dir: Path) -> None:

@@ -29,6 +29,8 @@ TRUSTED = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8
         ("[2001:db8::1", None),
         ("[2001:db8::1]x", None),
         ("1" * 100, None),
+        ("fe80::1%eth0", None),  # zone ids name an interface of another host
+        ("fe80::1%a\r\nSet-Cookie: x=1", None),
         (None, None),
     ],
 )

@@ -37,6 +37,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
         ({"colo": "DF"}, "invalid_colo"),
         ({"ip": "not-an-ip"}, "invalid_ip"),
         ({"ip": "256.1.1.1"}, "invalid_ip"),
+        ({"ip": "2001:db8::1%a\r\nSet-Cookie: x=1"}, "invalid_ip"),  # a zone id, once echoed back
         ({"format": "xml"}, "invalid_format"),
         ({"lat": "1" * 100, "lon": "1"}, "value_too_long"),
     ],
@@ -59,8 +60,10 @@ def test_duplicate_parameter(client: TestClient) -> None:
         "/\\evil.example",
         "/a%0d%0aSet-Cookie:%20x=1",
         "/a%00b",
+        "/%0A",  # once answered by the index: a route's `$` matches before a trailing newline
+        "/nearest%0a",
     ],
-    ids=["double-slash", "encoded-double-slash", "backslash", "crlf", "nul"],
+    ids=["double-slash", "encoded-double-slash", "backslash", "crlf", "nul", "root-newline", "route-newline"],
 )
 def test_redirect_paths_that_could_leave_the_cache_host(client: TestClient, path: str) -> None:
     assert_error(client.get(path), 400, "invalid_path")

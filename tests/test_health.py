@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 import socket
@@ -17,7 +18,7 @@ from starlette.testclient import TestClient
 from locator.caches import Cache, CacheSet
 from locator.federation import Federation, SnapshotStore
 from locator.health import CacheHealth, State
-from locator.prober import Prober
+from locator.prober import Prober, probe_all
 from tests.conftest import Answer, ClientFactory
 
 
@@ -105,6 +106,23 @@ def test_a_round_ends_in_time_whatever_the_caches_do(servers: Callable[[str], st
     outcomes = sorted(re.sub(r"\d+ ms", "N ms", view.of(f"slow{i}").last) for i in range(4))
     assert outcomes == ["HTTP 200 in N ms"] + ["no answer within the round (3 s)"] * 3
     assert time.monotonic() - started < 8.0  # it did not wait for all four (4 x 2 s)
+
+
+def test_a_round_cancelled_midway_leaves_no_probe_behind(servers: Callable[[str], str]) -> None:
+    """A shutdown cancels a round while probes wait: every probe ends with it (once, they ran on against the
+    closed client and died with "Task exception was never retrieved")."""
+    caches = [Cache(f"slow{i}", servers("slow"), None) for i in range(4)]
+
+    async def cancelled_round() -> set[asyncio.Task[object]]:
+        before = asyncio.all_tasks()
+        round_ = asyncio.create_task(probe_all(caches, "/", timeout_s=5.0, concurrency=2, deadline_s=10.0))
+        await asyncio.sleep(0.5)  # two probes waiting on their slow caches, two on the gate
+        round_.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await round_
+        return asyncio.all_tasks() - before - {asyncio.current_task()}  # type: ignore[operator]
+
+    assert asyncio.run(cancelled_round()) == set()
 
 
 def write_caches(path: Path, endpoints: dict[str, str], positions: dict[str, tuple[float, float]]) -> None:

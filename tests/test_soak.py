@@ -1,4 +1,5 @@
-"""The soak and fault suite (scripts/soak.py) at CI size: faults at start, and load while files change."""
+"""The soak and fault suite (scripts/soak.py) at CI size: faults at start, and load while files change and
+hostile clients send oversized and unfinished heads."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ def test_soak_and_faults_at_ci_size() -> None:
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
-    assert len(re.findall(r"^PASS ", result.stdout, re.MULTILINE)) == 9
+    assert len(re.findall(r"^PASS ", result.stdout, re.MULTILINE)) == 11
     served = int(re.search(r"load: ([\d,]+) requests", result.stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert served > 100  # load really ran (not a speed check)
     assert "failed requests: 0" in result.stdout and "temporary files left: none" in result.stdout
+    assert "hostile requests answered otherwise: 0" in result.stdout
+    for attack in ("1 MB header -> HTTP/1.1 431", "50,000 headers -> HTTP/1.1 431", "unfinished head -> HTTP/1.1 408"):
+        assert attack in result.stdout  # each kind was sent and answered as documented

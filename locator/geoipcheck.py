@@ -1,0 +1,88 @@
+"""The check a GeoIP database passes before it is used, run in a child process.
+
+maxminddb's C extension trusts the file: a damaged data section can make it read out of bounds and crash the
+process (SIGSEGV, no log line). So a database is first read here, in a process of its own, with the C reader
+when installed: it looks up CHECK_ADDRESSES addresses spread over the address space and decodes every record
+it reaches. A crash, an error or a record that is not a map fails the check, and the server never uses the
+file; the server's own lookups use the pure-Python reader, where a damaged record the sample missed is an
+error, never a crash (`geoip.GeoIPDatabase`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import maxminddb
+
+CHECK_ADDRESSES = 20_000
+CHECK_TIMEOUT_S = 60.0
+CHECK_MEMORY_BYTES = 1 << 30  # address space beyond the file for the child: a record claiming millions of entries fails
+
+
+class GeoIPCheckFailed(ValueError):
+    """The database crashed, failed or outlasted the check; the message says which."""
+
+
+def addresses(ip_version: int, count: int = CHECK_ADDRESSES) -> list[str]:
+    """The same sample every time (a failure can be reproduced): random IPv4 addresses, and a quarter IPv6
+    (global unicast, 2000::/3) in a database that holds IPv6."""
+    rng = random.Random(0)
+    v6 = count // 4 if ip_version == 6 else 0
+    sample = [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(count - v6)]
+    sample += [str(ipaddress.IPv6Address((1 << 125) | rng.getrandbits(125))) for _ in range(v6)]
+    return sample
+
+
+def read_sample(path: str) -> None:
+    """The child's work: raises on the first record that does not decode to a map."""
+    with maxminddb.open_database(path) as reader:
+        for address in addresses(reader.metadata().ip_version):
+            record = reader.get(address)
+            if record is not None and not isinstance(record, dict):
+                raise maxminddb.InvalidDatabaseError(f"the record for {address} is a {type(record).__name__}")
+
+
+def check(path: Path) -> None:
+    """Run `read_sample` in a child process; raises GeoIPCheckFailed with one line saying why."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "locator.geoipcheck", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=CHECK_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise GeoIPCheckFailed(f"reading a sample of addresses did not finish in {CHECK_TIMEOUT_S:g} s") from None
+    if done.returncode < 0:
+        name = signal.Signals(-done.returncode).name
+        raise GeoIPCheckFailed(f"damaged: reading a sample of addresses crashed the reader ({name})")
+    if done.returncode:
+        lines = done.stderr.strip().splitlines() or ["(no message)"]
+        raise GeoIPCheckFailed(f"damaged: {lines[-1]}")
+
+
+def main() -> None:
+    path = sys.argv[1]
+    try:
+        import resource
+
+        limit = CHECK_MEMORY_BYTES + os.path.getsize(path)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):  # not on every platform; the timeout still bounds the check
+        pass
+    try:
+        read_sample(path)
+    except Exception as exc:  # whatever the reader raises, the answer is the same: not usable
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
