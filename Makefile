@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.runtime# the service's dependencies only: what `make serve` needs
 INSTALLED := $(VENV)/.installed# and the development tools: tests, linters, notebook
 
-.PHONY: help install tools serve test e2e lint fmt check wheel-check bench deploy-check image-check airports data notebook notebook-clear clean
+.PHONY: help install tools serve test e2e lint fmt check wheel-check bench deploy-check image-check airports data readme notebook notebook-clear clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -61,6 +61,9 @@ airports: $(INSTALLED)  ## rebuild the airports key-value store from data/airpor
 
 data: $(INSTALLED)  ## rebuild data/*.csv from ../shared/data (maintainers)
 	$(PY) scripts/build_data.py
+
+readme: $(INSTALLED)  ## regenerate the README's example outputs by running their commands (a test checks them)
+	$(PY) scripts/readme.py
 
 notebook: $(INSTALLED)  ## run the analysis notebook; HTML with outputs in build/notebook/, figures beside it
 	cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to html --execute cache_decisions.ipynb --output-dir ../build/notebook

@@ -129,7 +129,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             print(
                 f"{population:9} {name:8} {stats['correct']:>7}/{stats['total']:<7} "
                 f"{100 * (stats['accuracy'] or 0):5.1f}%  ties {stats['ties']}  no answer {stats['no_answer']}  "
-                f"mean regret {stats['mean_regret_km']} km  max {stats['max_regret_km']} km"
+                f"refused {stats['refused']}  mean regret {stats['mean_regret_km']} km  max {stats['max_regret_km']} km"
             )
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
@@ -203,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     score = commands.add_parser("score", help="score records into DIR/sites.csv, summary.json, report.md, PNGs")
     score.add_argument("records", nargs="+", type=Path, help="CSV or JSON-lines files")
-    score.add_argument("--caches", type=Path, required=True, help="the caches the strategies rank")
+    score.add_argument(
+        "--caches", type=Path, default=DEFAULT_CACHES, help="the caches the strategies rank (default: the shipped ones)"
+    )
     score.add_argument("--out", type=Path, required=True, help="output directory")
     score.add_argument("--sites", type=Path, help="sites file to fill in missing site positions by name")
     score.add_argument(

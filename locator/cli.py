@@ -7,6 +7,7 @@ import json
 import logging
 import logging.config
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -169,8 +170,16 @@ def cmd_kv(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    """Lines one can paste back into a shell or an env file (values quoted where a shell needs it)."""
+    values = settings.to_env()
     for setting in SETTINGS:
-        print(f"{setting.env}={getattr(settings, setting.field)!s}")
+        if setting.env in values:
+            text = values[setting.env]
+            print(f"{setting.env}={shlex.quote(text) if text else ''}")
+        elif getattr(settings, setting.field):
+            print(f"# {setting.env} is set (not shown)")
+        else:
+            print(f"{setting.env}=")
     return 0
 
 

@@ -379,6 +379,24 @@ class Settings:
             values["airports_store"] = default_store(values["airports_csv"])
         return cls(**values)
 
+    def to_env(self) -> dict[str, str]:
+        """The settings as LOCATOR_* values that `from_env` reads back to the same settings; a secret is left
+        out (it is never shown)."""
+        return {setting.env: env_text(getattr(self, setting.field)) for setting in SETTINGS if not setting.secret}
+
+
+def env_text(value: object) -> str:
+    """One setting's value as it is written in the environment: `true`, `900`, `a,b`; empty for none."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}" if value == float(f"{value:g}") else repr(value)
+    if isinstance(value, tuple):
+        return ",".join(env_text(item) for item in value)
+    return str(value)
+
 
 def default_store(airports_csv: Path) -> Path:
     """The airports store when LOCATOR_AIRPORTS_STORE is empty: in the user's cache directory (else the temporary

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -105,9 +107,29 @@ def test_airports_load_and_kv_commands(env: Settings, capsys: pytest.CaptureFixt
     assert status == 2 and "not found" in err
 
 
-def test_settings_command_prints_effective_values(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+def test_settings_command_prints_values_that_read_back_the_same(
+    env: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pasteable: `true`, `900`, comma-joined networks, empty for none, quoted where a shell needs it; never
+    Python reprs (`IPv4Network(...)`, `None`, `True`) or the metrics token."""
+    changed = {
+        "LOCATOR_TRUSTED_PROXIES": "10.0.0.0/8,2001:db8::/32",
+        "LOCATOR_ALLOW_IP_OVERRIDE": "false",
+        "LOCATOR_MAX_ACCURACY_KM": "250.5",
+        "LOCATOR_OVERRIDES_FILE": str(env.caches_file.parent / "a dir with spaces" / "o.csv"),
+        "LOCATOR_METRICS_TOKEN": "a-secret-token-of-some-length",
+    }
+    for name, value in changed.items():
+        monkeypatch.setenv(name, value)
     status, out, _ = run(["settings"], capsys)
-    assert status == 0 and "LOCATOR_PORT=8000" in out and f"LOCATOR_CACHES_FILE={env.caches_file}" in out
+    assert status == 0 and "a-secret-token" not in out and "# LOCATOR_METRICS_TOKEN is set (not shown)" in out
+    for text in ("LOCATOR_PORT=8000", "LOCATOR_ALLOW_IP_OVERRIDE=false", "LOCATOR_DEFAULT_COLO=\n",
+                 "LOCATOR_TRUSTED_PROXIES=10.0.0.0/8,2001:db8::/32", "LOCATOR_MAX_ACCURACY_KM=250.5"):  # fmt: skip
+        assert text in out
+    assert not any(word in out for word in ("Network(", "None", "True", "False", "PosixPath"))
+    pasted = dict(shlex.split(line)[0].split("=", 1) for line in out.splitlines() if not line.startswith("#"))
+    expected = Settings.from_env(changed | {name: value for name, value in os.environ.items() if name in pasted})
+    assert Settings.from_env({**pasted, "LOCATOR_METRICS_TOKEN": changed["LOCATOR_METRICS_TOKEN"]}) == expected
 
 
 def test_python_dash_m_with_the_embedded_defaults() -> None:

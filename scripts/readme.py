@@ -1,0 +1,144 @@
+"""The README's example outputs, produced by running the commands they show.
+
+    python scripts/readme.py           # rewrite the generated blocks of README.md
+    python scripts/readme.py --check   # exit 1 with a diff when a block differs from what its command prints
+
+A generated block sits between `<!-- generated: NAME -->` and `<!-- end: NAME -->`, NAME a key of BLOCKS. Each
+runs the real command (the CLI, or curl against a real `locator serve`) with the shipped data and no LOCATOR_*
+variable from the caller's environment. tests/test_readme.py runs the check, so the README cannot drift from
+the code again (it did: a change of the fallback order changed the reproduce-2022 table and nothing noticed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.DOTALL)
+LEGACY_SERVERS = "128.142.1.1,131.225.1.1,132.239.1.1,128.104.1.1,129.93.1.1,192.170.227.1"
+VARYING_HEADERS = ("date:", "server:", "x-request-id:", "content-length:")  # left out of the redirect's block
+
+
+def clean_env(scratch: Path) -> dict[str, str]:
+    """The caller's environment without its LOCATOR_* settings; the airports store in `scratch`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LOCATOR_")}
+    return {**env, "LOCATOR_AIRPORTS_STORE": str(scratch / "airports.sqlite"), "LOCATOR_HEALTH_INTERVAL_S": "0"}
+
+
+def run(argv: list[str], scratch: Path) -> str:
+    """stdout of a command run in `scratch`; its stderr (progress lines) is not part of the output."""
+    done = subprocess.run(argv, cwd=scratch, env=clean_env(scratch), capture_output=True, text=True, timeout=300)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{shlex.join(argv)} failed ({done.returncode}): {done.stderr[-1000:]}")
+    return done.stdout
+
+
+def shown(command: str, output: str, fence: str = "text") -> str:
+    return f"```{fence}\n$ {command}\n{output.rstrip()}\n```\n"
+
+
+def nearest_json(scratch: Path) -> str:
+    output = run([sys.executable, "-m", "locator", "nearest", "--ip", "129.93.1.1", "-n", "1", "--json"], scratch)
+    return f"```json\n{output.rstrip()}\n```\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def redirect(scratch: Path) -> str:
+    """curl -sI against a real server, as the README shows it (port 8000 there, a free one here)."""
+    port = free_port()
+    env = {**clean_env(scratch), "LOCATOR_PORT": str(port), "LOCATOR_ACCESS_LOG": "false"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "locator", "serve"], cwd=scratch, env=env, stderr=subprocess.DEVNULL
+    )
+    command = "curl -sI -H 'cf-connecting-ip: 129.93.1.1' 'http://127.0.0.1:{port}/igwn/ligo/O4/frame.gwf'"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("locator serve did not start") from None
+                time.sleep(0.1)
+        output = run(shlex.split(command.format(port=port)), scratch)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    lines = [line for line in output.replace("\r\n", "\n").splitlines() if line]
+    kept = [line for line in lines if not line.lower().startswith(VARYING_HEADERS)]
+    return shown(command.format(port=8000), "\n".join(kept))
+
+
+def legacy(scratch: Path) -> str:
+    argv = ["python", "-m", "evaluation", "legacy", "129.93.1.1", LEGACY_SERVERS]
+    return shown(shlex.join(argv), run([sys.executable, *argv[1:]], scratch))
+
+
+def reproduce_2022(scratch: Path) -> str:
+    return run([sys.executable, "-m", "evaluation", "reproduce-2022"], scratch).rstrip() + "\n"
+
+
+def synthetic(scratch: Path) -> str:
+    commands = [
+        ["python", "-m", "evaluation", "synthesize", "--records", "20000", "--out", "synthetic.csv"],
+        ["python", "-m", "evaluation", "score", "synthetic.csv", "--out", "report/"],
+    ]
+    parts = [f"$ {shlex.join(argv)}\n{run([sys.executable, *argv[1:]], scratch).rstrip()}" for argv in commands]
+    return "```text\n" + "\n".join(parts) + "\n```\n"
+
+
+BLOCKS: dict[str, Callable[[Path], str]] = {
+    "nearest-json": nearest_json,
+    "redirect": redirect,
+    "legacy": legacy,
+    "reproduce-2022": reproduce_2022,
+    "synthetic": synthetic,
+}
+
+
+def generated(text: str) -> str:
+    """`text` with every generated block replaced by what its command prints now."""
+    names = [match.group("name") for match in BLOCK.finditer(text)]
+    unknown = sorted(set(names) - set(BLOCKS))
+    if unknown or sorted(names) != sorted(BLOCKS):
+        raise SystemExit(f"README blocks {names} do not match the generators {sorted(BLOCKS)}")
+    with tempfile.TemporaryDirectory(prefix="locator-readme-") as scratch:
+        outputs = {name: BLOCKS[name](Path(scratch)) for name in names}
+    return BLOCK.sub(lambda m: m.group(1) + outputs[m.group("name")] + m.group(4), text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="compare only; exit 1 when a block is out of date")
+    args = parser.parse_args()
+    text = README.read_text()
+    fresh = generated(text)
+    if args.check:
+        diff = list(difflib.unified_diff(text.splitlines(), fresh.splitlines(), "README.md", "generated", lineterm=""))
+        print("\n".join(diff) if diff else "README.md: every generated block is up to date")
+        sys.exit(1 if diff else 0)
+    README.write_text(fresh)
+    print(f"README.md: {len(BLOCKS)} generated blocks written")
+
+
+if __name__ == "__main__":
+    main()
