@@ -70,33 +70,42 @@ def oversized_head(scope: Any) -> str | None:
 
 
 class _HeadLimit:
-    """The rules over one of uvicorn's protocols; `_in_head` says whether a head is being received."""
+    """The rules over one of uvicorn's protocols; `_in_head` says whether the parser is between requests or
+    inside a head.
+
+    One timer per connection, not one per request: it is armed when a head starts and none is pending, and
+    when it fires it either answers 408 or, if the head it was armed for is done, re-arms for the deadline
+    of the head in progress (if any). Under keep-alive load that is one timer event per connection every
+    `head_timeout_s`, instead of a timer created and cancelled for every request.
+    """
 
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     _head_received: int = 0
+    _head_started: float | None = None  # loop time the head in progress began (None: between heads)
     _head_timer: asyncio.TimerHandle | None = None
 
     def _in_head(self) -> bool:
         raise NotImplementedError
 
-    def _start_head_timer(self) -> None:
-        self._head_timer = self.loop.call_later(Limits.head_timeout_s, self._head_expired)
-
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    def _head_begins(self) -> None:
+        self._head_started = self.loop.time()
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(self._head_started + Limits.head_timeout_s, self._head_expired)
 
     def _head_expired(self) -> None:
         self._head_timer = None
-        if self._in_head() and not self.transport.is_closing():
-            detail = f"the request head did not arrive within {Limits.head_timeout_s:g} s (LOCATOR_HEAD_TIMEOUT_S)"
-            self.transport.write(_answer(408, "Request Timeout", "head_timeout", detail))
-            self.transport.close()
+        if self._head_started is None or self.transport.is_closing():
+            return  # no head in progress: the next one arms the timer again
+        due = self._head_started + Limits.head_timeout_s
+        if self.loop.time() < due:  # the head this was armed for is done; this one began later
+            self._head_timer = self.loop.call_at(due, self._head_expired)
+            return
+        detail = f"the request head did not arrive within {Limits.head_timeout_s:g} s (LOCATOR_HEAD_TIMEOUT_S)"
+        self.transport.write(_answer(408, "Request Timeout", "head_timeout", detail))
+        self.transport.close()
 
     def _refuse(self) -> None:
-        self._stop_head_timer()
         detail = f"more than {Limits.max_head_bytes} bytes of request head (LOCATOR_MAX_HEAD_BYTES)"
         self.transport.write(_answer(431, "Request Header Fields Too Large", "header_too_large", detail))
         self.transport.close()
@@ -104,30 +113,31 @@ class _HeadLimit:
     def _head_done(self) -> None:
         """A head is complete: the next one starts from nothing, and no clock runs until its first byte."""
         self._head_received = 0
-        self._stop_head_timer()
+        self._head_started = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._head_received = 0
         self._head_timer = None
-        self._start_head_timer()  # a client that connects and says nothing is a slow head too
+        self._head_begins()  # a client that connects and says nothing is a slow head too
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)  # type: ignore[misc]
 
     def data_received(self, data: bytes) -> None:
         if self._in_head():
+            if self._head_started is None:  # the first bytes of the next head on a kept-alive connection
+                self._head_begins()
             self._head_received += len(data)
-            if self._head_timer is None:  # the first bytes of the next head on a kept-alive connection
-                self._start_head_timer()
         super().data_received(data)  # type: ignore[misc]
-        if self.transport.is_closing():
-            return
-        if not self._in_head():
-            self._head_done()
-        elif self._head_received > Limits.max_head_bytes:
-            self._refuse()
+        self._after_data()
+
+    def _after_data(self) -> None:
+        """After the parser has seen a read: a head still incomplete past the limit is refused."""
+        raise NotImplementedError
 
 
 class HttpToolsProtocol(_HeadLimit, BaseHttpToolsProtocol):
@@ -138,9 +148,10 @@ class HttpToolsProtocol(_HeadLimit, BaseHttpToolsProtocol):
     def _in_head(self) -> bool:
         return self._receiving_head
 
-    def on_message_begin(self) -> None:
-        self._receiving_head = True
-        super().on_message_begin()
+    def _after_data(self) -> None:
+        # A head completed in this read reset the count (on_headers_complete), so the count alone decides.
+        if self._head_received > Limits.max_head_bytes and not self.transport.is_closing():
+            self._refuse()
 
     def on_headers_complete(self) -> None:
         self._receiving_head = False
@@ -157,3 +168,11 @@ class H11Protocol(_HeadLimit, BaseH11Protocol):
 
     def _in_head(self) -> bool:
         return bool(self.conn.their_state is h11.IDLE)
+
+    def _after_data(self) -> None:
+        if self.transport.is_closing():
+            return
+        if not self._in_head():
+            self._head_done()
+        elif self._head_received > Limits.max_head_bytes:
+            self._refuse()

@@ -97,6 +97,27 @@ def test_a_head_that_never_ends_is_dropped_after_the_timeout(server: tuple[int, 
     assert status(silent) == "HTTP/1.1 408 Request Timeout"
 
 
+def test_a_later_head_on_a_kept_alive_connection_gets_its_own_time(server: tuple[int, int]) -> None:
+    """One timer per connection: armed at the connection's start (due at 1 s), it must not cut off the second
+    request's head, begun at 0.7 s, before that head's own second has passed."""
+    port, _ = server
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(5)
+        started = time.monotonic()
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        first = b""
+        while not first.endswith(b'{"status":"ok"}'):  # the whole answer (head and body may come apart)
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 OK")
+        time.sleep(max(0.0, 0.7 - (time.monotonic() - started)))
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")  # and no blank line
+        sock.settimeout(0.5)  # to 1.2 s: past the first timer's due time, inside the second head's second
+        with pytest.raises(TimeoutError):
+            sock.recv(65536)
+        sock.settimeout(5)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 408 Request Timeout")  # then its own timeout ends it
+
+
 def test_floods_of_unfinished_heads_do_not_grow_memory(server: tuple[int, int]) -> None:
     """Eight connections each pushing 100 MB of one header line: each is cut off at the limit, and the resident
     memory of the process stays where it was (it grew by 160 MB for one such connection before)."""
