@@ -51,9 +51,9 @@ def metric(server: lk.Server, name: str) -> float:
     return float(found.group(1))
 
 
-def distinct_clients_lua(count: int, n: str, offset: int) -> str:
-    """A wrk script whose every request comes from a new client: its own /24 in 11.0.0.0/8 and 20.0.0.0/8
-    (public), its own edge position and city; it stops after `count` requests. One in ten asks a LIGO path."""
+def counted_lua(count: int, offset: int, request: str) -> str:
+    """A wrk script that stops after `count` answers and prints `DONE requests errors`; `request` is the body of
+    its Lua `request` function, with `i` the request's number (from `offset`)."""
     return f"""
 local sent, answered, limit, offset = 0, 0, {count}, {offset}
 function response(status, headers, body)
@@ -63,39 +63,42 @@ end
 function request()
   sent = sent + 1
   local i = offset + sent
+{request}
+end
+function done(summary, latency, requests)
+  io.write(string.format("DONE %d %d\\n", summary.requests, summary.errors.status + summary.errors.connect))
+end
+"""
+
+
+def distinct_clients_lua(count: int, n: str, offset: int) -> str:
+    """Every request from a new client: its own /24 in 11.0.0.0/8 and 20.0.0.0/8 (public), its own edge position
+    and city. One in ten asks a LIGO path."""
+    return counted_lua(
+        count,
+        offset,
+        f"""
   local a = (i % 2 == 0) and 11 or 20
   local ip = string.format("%d.%d.%d.7", a, math.floor(i / 256) % 256, i % 256)
   local lat = 25 + (i * 7919 % 24000) / 1000
   local lon = -124 + (i * 104729 % 57000) / 1000
   local path = (i % 10 == 0) and "/nearest?n={n}&path=/igwn/ligo/O4/f.gwf" or "/nearest?n={n}"
   return wrk.format("GET", path, {{["cf-connecting-ip"] = ip, ["cf-iplatitude"] = string.format("%.4f", lat),
-    ["cf-iplongitude"] = string.format("%.4f", lon), ["cf-ipcity"] = "City" .. i, ["cf-ray"] = "1-ORD"}})
-end
-function done(summary, latency, requests)
-  io.write(string.format("DONE %d %d\\n", summary.requests, summary.errors.status + summary.errors.connect))
-end
-"""
+    ["cf-iplongitude"] = string.format("%.4f", lon), ["cf-ipcity"] = "City" .. i, ["cf-ray"] = "1-ORD"}})""",
+    )
 
 
-def hostile_lua(count: int) -> str:
+def hostile_lua(count: int, offset: int) -> str:
     """Every request's header values new and long: 5,000 + 5,000 + 2,000 + 2,000 characters, under the 16 KB
     head limit, so each is answered (the addresses do not parse, the texts are too long to use)."""
-    return f"""
-local sent, answered, limit = 0, 0, {count}
-function response(status, headers, body)
-  answered = answered + 1
-  if answered >= limit then wrk.thread:stop() end
-end
-function request()
-  sent = sent + 1
-  local long = string.rep(string.format("%010d", sent), 500)
-  return wrk.format("GET", "/nearest?n=6", {{["x-forwarded-for"] = long, ["cf-ipcity"] = "c" .. long,
-    ["cf-connecting-ip"] = long:sub(1, 2000), ["cf-ipcountry"] = "u" .. long:sub(1, 2000)}})
-end
-function done(summary, latency, requests)
-  io.write(string.format("DONE %d %d\\n", summary.requests, summary.errors.status + summary.errors.connect))
-end
-"""
+    return counted_lua(
+        count,
+        offset,
+        """
+  local long = string.rep(string.format("%010d", i), 500)
+  return wrk.format("GET", "/nearest?n=6", {["x-forwarded-for"] = long, ["cf-ipcity"] = "c" .. long,
+    ["cf-connecting-ip"] = long:sub(1, 2000), ["cf-ipcountry"] = "u" .. long:sub(1, 2000)})""",
+    )
 
 
 def wrk_clients(server: lk.Server, script: Path, seconds: int, connections: int) -> tuple[int, int]:
@@ -173,7 +176,7 @@ def main() -> None:
             locator.wait_idle()
             rows.append((f"after {args.full_answers} more asking for all {args.caches:,}", rss_mb(locator)))
             full_memo = metric(locator, "locator_memo_bytes"), metric(locator, "locator_memo_entries")
-            hostile = run_script(locator, scratch / "hostile.lua", args.hostile, lambda k, o: hostile_lua(k), 0, 4)
+            hostile = run_script(locator, scratch / "hostile.lua", args.hostile, hostile_lua, 0, 4)
             print(f"hostile headers: {hostile}")
             locator.wait_idle()
             rows.append((f"after {args.hostile:,} with new 14 KB headers", rss_mb(locator)))

@@ -154,21 +154,24 @@ def test_no_request_fails_while_files_flip_between_good_and_broken(client: TestC
     assert served >= 20 and flips >= 5  # work happened on both sides (not a speed check)
 
 
+def serve_on_sighup(caches: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A real server over `caches` (the fixture list), reloading on SIGHUP only, the shrink guard off (these
+    tests swap whole lists); its stderr is kept for the log. Returns the process and its URL."""
+    caches.write_text(CACHES_CSV)
+    process, port = serve(
+        caches, caches.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, reload_interval_s="0",
+        reload_max_shrink="1",
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    wait_until_responds(url + "/healthz", process)
+    return process, url
+
+
 @pytest.mark.e2e
 def test_sighup_reloads_a_real_server(tmp_path: Path) -> None:
     caches = tmp_path / "caches.csv"
-    caches.write_text(CACHES_CSV)
-    process, port = serve(
-        caches,
-        tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        reload_interval_s="0",
-        reload_max_shrink="1",
-    )
-    url = f"http://127.0.0.1:{port}"
+    process, url = serve_on_sighup(caches)
     try:
-        wait_until_responds(url + "/healthz", process)
         caches.write_text(ONE_CACHE)
         process.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
@@ -243,19 +246,8 @@ def test_two_reloads_at_once_never_leave_the_older_file_in_service(tmp_path: Pat
     back for good (a 120,042-row file, then a 41-row one, kept 120,042 in service).
     """
     caches = tmp_path / "caches.csv"
-    caches.write_text(CACHES_CSV)
-    # The shrink guard would refuse 41 after 120,042 (rightly): it is off, this test is about order.
-    process, port = serve(
-        caches,
-        tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        reload_interval_s="0",
-        reload_max_shrink="1",
-    )
-    url = f"http://127.0.0.1:{port}"
+    process, url = serve_on_sighup(caches)  # the shrink guard would refuse 41 after 120,042 (rightly)
     try:
-        wait_until_responds(url + "/healthz", process)
         for name, text in (("big.csv", many_caches(120_042, "OLD")), ("new.csv", many_caches(41, "NEW"))):
             (tmp_path / name).write_text(text)
         os.replace(tmp_path / "big.csv", caches)  # rename in, as the README says to
