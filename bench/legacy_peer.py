@@ -28,13 +28,12 @@ def legacy_requests(mix: list[lk.Request]) -> list[lk.Request]:
 
 
 def address_only(mix: list[lk.Request]) -> list[lk.Request]:
-    expect = {c.ip: "geoip" for c in lk.CITY_CLIENTS} | {lk.COUNTRY_CLIENT.ip: "fallback"}
     return [
         lk.Request(
             r.path,
             {"cf-connecting-ip": r.headers["cf-connecting-ip"]},
             "ip_only",
-            expect[r.headers["cf-connecting-ip"]],
+            "geoip",
         )
         for r in mix
     ]

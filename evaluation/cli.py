@@ -10,16 +10,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from evaluation.harness import HarnessError, build_harness
+from evaluation.harness import HarnessError, build_harness, far_from_colo_sweep, open_legacy_geoip
 from evaluation.legacy import LegacyGeo, legacy_api
-from evaluation.paths import STUDY_2022_DIR
 from evaluation.probe import probe, site_name
 from evaluation.records import RecordError, append_record, read_records, read_sites, resolve_positions
-from evaluation.reproduce import reproduce_2022
+from evaluation.report import markdown_table
+from evaluation.reproduce import reproduce_2022, study_harness
 from evaluation.score import DEFAULT_TOLERANCE_KM
-from evaluation.synthetic import SyntheticModel, generate
+from evaluation.synthetic import MODEL_GEOIP, SyntheticModel, generate, site_regions
 from locator.caches import CacheFileError, CacheSet, load_caches
-from locator.geoip import GeoIPDatabase, GeoIPError
+from locator.geoip import EMBEDDED, GeoIPError
 from locator.overrides import OverridesError
 from locator.settings import DATA_DIR, Settings, SettingsError
 
@@ -35,10 +35,7 @@ def progress(message: str) -> None:
 
 
 def legacy_geo(caches: CacheSet) -> LegacyGeo:
-    path = Settings.from_env().geoip_db
-    if path is None:
-        raise CommandError("the legacy emulation needs a GeoIP database (LOCATOR_GEOIP_DB)")
-    return LegacyGeo(GeoIPDatabase(path), caches)
+    return LegacyGeo(open_legacy_geoip(), caches)
 
 
 def server_name(name: str, caches: CacheSet) -> str:
@@ -108,20 +105,23 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.sites is not None:
         records = resolve_positions(records, read_sites(args.sites))
     harness = build_harness(args.caches, seed=args.seed)
+    inputs = harness.inputs()
+    from evaluation.report import describe_inputs, write_report
+
+    progress(f"deciding with: {describe_inputs(inputs)}")
     started = time.perf_counter()
     try:
         scored, summary = harness.evaluate(records, args.tolerance_km)
     finally:
         harness.close()
     progress(f"scored in {time.perf_counter() - started:.1f} s; writing the report")
-    from evaluation.report import write_report
-
     written = write_report(
         scored,
         summary,
         harness.federation.caches,
         harness.names,
         args.out,
+        inputs,
         f"Cache selection evaluation: {', '.join(p.name for p in args.records)}",
     )
     for population, entry in summary["populations"].items():
@@ -136,7 +136,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    harness = build_harness(STUDY_2022_DIR / "caches.csv")
+    harness = study_harness(os.environ)
     try:
         result = reproduce_2022(harness)
     finally:
@@ -162,6 +162,55 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     else:
         records.to_json(args.out, orient="records", lines=True)
     print(f"wrote {len(records):,} synthetic records (seed {args.seed}) to {args.out}")
+    return 0
+
+
+def cmd_databases(args: argparse.Namespace) -> int:
+    from evaluation.databases import compare
+
+    databases: dict[str, Path] = {}
+    for item in args.db or [f"{name}=" for name in EMBEDDED]:
+        name, _, path = item.partition("=")
+        found = Settings.from_env({"LOCATOR_GEOIP_DB": path or name}).geoip_db
+        if found is None:
+            raise CommandError(f"--db {item}: no database")
+        databases[name] = found
+    table = compare(databases, args.caches, os.environ, args.synthetic, progress)
+    print(markdown_table(table))
+    if args.out is not None:
+        table.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_regions(args: argparse.Namespace) -> int:
+    distances = [float(part) for part in args.distances.split(",")]
+    progress(f"{args.records:,} synthetic jobs at the study's and the international sites (seed {args.seed})")
+    records = generate(args.records, SyntheticModel(seed=args.seed, international=True))
+    regions = records["site"].map(site_regions()).rename("region")
+    os.environ["LOCATOR_GEOIP_DB"] = MODEL_GEOIP  # the database the model's addresses were drawn from
+    progress(f"locator GeoIP: {MODEL_GEOIP} (the model's); cross-check distances {args.distances} km")
+    sweep = far_from_colo_sweep(records, args.caches, [*distances, None], args.tolerance_km, regions)
+    table = sweep.pivot(index="region", columns="far_from_colo_km", values="accuracy")
+    table = (100 * table[[*distances, "settings"]]).astype(float).round(1)
+    settings = Settings.from_env()
+    table.columns = [
+        *("off" if d == 0 else f"{d:g} km" for d in distances),
+        f"{settings.far_from_colo_km:g} / {settings.far_from_colo_elsewhere_km:g} km",
+    ]
+    jobs = sweep.groupby("region")["total"].first()
+    table.insert(0, "jobs", jobs)
+    total = sweep.groupby("far_from_colo_km", sort=False)[["correct", "total"]].sum()
+    overall = (100 * total["correct"] / total["total"]).round(1).tolist()
+    table.loc["all"] = [int(jobs.sum()), *overall]
+    print(
+        "locator correct (%) by region: one cross-check distance for every colo, then the settings' rule "
+        "(LOCATOR_FAR_FROM_COLO_KM for colos in North America and Europe / LOCATOR_FAR_FROM_COLO_ELSEWHERE_KM)"
+    )
+    print(markdown_table(table.reset_index()))
+    if args.out is not None:
+        sweep.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -220,6 +269,39 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = commands.add_parser("reproduce-2022", help="the 2022 study's verdicts for its named sites")
     reproduce.add_argument("--out", type=Path, help="also write reproduction.md and .csv here")
     reproduce.set_defaults(handler=cmd_reproduce)
+
+    databases = commands.add_parser(
+        "databases", help="GeoIP databases compared on the campus and synthetic addresses (evaluation/databases.py)"
+    )
+    databases.add_argument(
+        "--db",
+        action="append",
+        metavar="NAME[=PATH]",
+        help="a database: an embedded name (dbip-2023, geolite2-2018) or NAME=PATH; repeat (default: the embedded)",
+    )
+    databases.add_argument("--caches", type=Path, default=DEFAULT_CACHES)
+    databases.add_argument("--synthetic", type=int, default=20_000, help="synthetic jobs (default 20,000)")
+    databases.add_argument("--out", type=Path, help="also write the table as CSV")
+    databases.set_defaults(handler=cmd_databases)
+
+    regions = commands.add_parser(
+        "regions", help="the cross-check distance per region, on the international synthetic model"
+    )
+    regions.add_argument("--records", type=int, default=40_000)
+    regions.add_argument("--seed", type=int, default=SyntheticModel.seed)
+    regions.add_argument(
+        "--distances", default="0,1000,1500,2000,2500,3000,4000,5000,7000", help="km; 0 = no cross-check"
+    )
+    regions.add_argument("--caches", type=Path, default=DEFAULT_CACHES)
+    regions.add_argument(
+        "--tolerance-km",
+        type=float,
+        default=50.0,
+        help="a pick this close to the nearest counts as right (default 50: the locator spreads jobs over "
+        "co-located caches within LOCATOR_SPREAD_KM by design; the question here is the cross-check)",
+    )
+    regions.add_argument("--out", type=Path, help="also write the whole sweep as CSV")
+    regions.set_defaults(handler=cmd_regions)
 
     synth = commands.add_parser("synthesize", help="synthetic records from the seeded model (evaluation/synthetic.py)")
     synth.add_argument("--records", type=int, default=10_000)

@@ -3,6 +3,7 @@ scoring and summary."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,8 +16,11 @@ from evaluation.legacy import LegacyGeo
 from evaluation.score import DEFAULT_TOLERANCE_KM, score, summarize
 from evaluation.strategies import LegacyStrategy, LocatorStrategy, Strategy, WorkerStrategy, picks
 from locator.federation import Federation
+from locator.geoip import GeoIPDatabase, GeoIPError, embedded_path
 from locator.resources import close, load_federation
 from locator.settings import Settings
+
+LEGACY_GEOIP = "geolite2-2018"  # what the legacy CVMFS service looked addresses up in, at the 2022 study
 
 
 class HarnessError(ValueError):
@@ -27,6 +31,26 @@ class HarnessError(ValueError):
 class Harness:
     federation: Federation
     strategies: list[Strategy]
+    legacy_geoip: GeoIPDatabase
+    settings: Settings
+
+    def inputs(self) -> dict[str, Any]:
+        """What decided the computed picks, written beside every score and report."""
+        federation, settings = self.federation, self.settings
+        geoip, airports = federation.sources.geoip, federation.sources.airports
+        return {
+            "caches_file": str(settings.caches_file),
+            "caches": len(federation.caches.caches),
+            "namespaces_file": None if settings.namespaces_file is None else str(settings.namespaces_file),
+            "geoip": None if geoip is None else dataclasses.asdict(geoip.info),
+            "legacy_geoip": dataclasses.asdict(self.legacy_geoip.info),
+            "airports_csv": str(settings.airports_csv),
+            "airports": 0 if airports is None else len(airports),
+            "overrides": len(federation.sources.overrides),
+            "far_from_colo_km": settings.far_from_colo_km,
+            "far_from_colo_elsewhere_km": settings.far_from_colo_elsewhere_km,
+            "max_accuracy_km": settings.max_accuracy_km,
+        }
 
     @property
     def names(self) -> list[str]:
@@ -44,47 +68,89 @@ class Harness:
 
     def close(self) -> None:
         close(self.federation)
+        self.legacy_geoip.close()
 
 
 def far_from_colo_sweep(
-    records: pd.DataFrame, caches_file: Path, distances_km: Sequence[float], tolerance_km: float = DEFAULT_TOLERANCE_KM
+    records: pd.DataFrame,
+    caches_file: Path,
+    distances_km: Sequence[float | None],
+    tolerance_km: float = DEFAULT_TOLERANCE_KM,
+    groups: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """The locator's accuracy and regret for each LOCATOR_FAR_FROM_COLO_KM (0 = no cross-check)."""
+    """The locator's accuracy and regret for each cross-check distance, whatever the colo's continent (0 = no
+    cross-check; None = the settings as configured, each continent its own), per population, and per value
+    of `groups` (a label per record, e.g. its region) when given."""
     rows = []
     for distance in distances_km:
-        harness = build_harness(caches_file, {**os.environ, "LOCATOR_FAR_FROM_COLO_KM": str(distance)})
+        environ = dict(os.environ)
+        if distance is not None:
+            environ |= {"LOCATOR_FAR_FROM_COLO_KM": str(distance), "LOCATOR_FAR_FROM_COLO_ELSEWHERE_KM": str(distance)}
+        harness = build_harness(caches_file, environ)
         try:
-            _, summary = harness.evaluate(records, tolerance_km)
+            scored, _ = harness.evaluate(records, tolerance_km)
         finally:
             harness.close()
-        for population, entry in summary["populations"].items():
-            stats = entry["strategies"]["locator"]
-            rows.append(
-                {
-                    "far_from_colo_km": distance,
-                    "population": population,
-                    "correct": stats["correct"],
-                    "total": stats["total"],
-                    "accuracy": stats["accuracy"],
-                    "mean_regret_km": stats["mean_regret_km"],
-                    "max_regret_km": stats["max_regret_km"],
-                    "colo_decisions": stats["methods"].get("colo", 0),
-                }
-            )
+        parts = [(None, scored)] if groups is None else list(scored.groupby(groups, sort=True))
+        for label, part in parts:
+            for population, entry in summarize(part, harness.names, tolerance_km)["populations"].items():
+                stats = entry["strategies"]["locator"]
+                group = {} if groups is None else {str(groups.name): label}
+                rows.append(
+                    {
+                        "far_from_colo_km": "settings" if distance is None else distance,
+                        "population": population,
+                        **group,
+                        "correct": stats["correct"],
+                        "total": stats["total"],
+                        "accuracy": stats["accuracy"],
+                        "mean_regret_km": stats["mean_regret_km"],
+                        "max_regret_km": stats["max_regret_km"],
+                        "colo_decisions": stats["methods"].get("colo", 0),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def build_harness(caches_file: Path, environ: Mapping[str, str] | None = None, seed: int = 2022) -> Harness:
-    """The strategies over `caches_file`, with the locator's settings (GeoIP database, airports, policy)."""
+def open_legacy_geoip(path: Path | None = None) -> GeoIPDatabase:
+    """The legacy emulation's database: `path`, or the GeoLite2 2018 one the legacy service used in 2022."""
+    path = path or embedded_path(LEGACY_GEOIP)
+    try:
+        if path is None:
+            raise GeoIPError(f"the embedded database {LEGACY_GEOIP} is not installed")
+        return GeoIPDatabase(path)
+    except GeoIPError as exc:
+        raise HarnessError(f"the legacy emulation needs its GeoIP database: {exc}") from None
+
+
+def build_harness(
+    caches_file: Path,
+    environ: Mapping[str, str] | None = None,
+    seed: int = 2022,
+    legacy_geoip: Path | None = None,
+) -> Harness:
+    """The strategies over `caches_file`, with the locator's settings (GeoIP database, airports, policy). The
+    legacy emulation reads `legacy_geoip`, by default the GeoLite2 2018 database the legacy service used in the
+    2022 study, whatever database the locator is given."""
     settings = Settings.from_env(os.environ if environ is None else environ, caches_file=str(caches_file))
     federation = load_federation(settings)
-    geoip = federation.sources.geoip
-    if geoip is None:
+    sources = federation.sources
+    missing = []
+    if sources.geoip is None:
+        missing.append("a GeoIP database (LOCATOR_GEOIP_DB)")
+    if sources.airports is None:
+        missing.append("the airports table (LOCATOR_AIRPORTS_CSV)")
+    if missing:
         close(federation)
-        raise HarnessError("the legacy emulation needs a GeoIP database (LOCATOR_GEOIP_DB)")
+        raise HarnessError(f"the evaluation needs {' and '.join(missing)}: {'; '.join(federation.degraded)}")
+    try:
+        legacy = open_legacy_geoip(legacy_geoip)
+    except HarnessError:
+        close(federation)
+        raise
     strategies: list[Strategy] = [
-        LegacyStrategy(LegacyGeo(geoip, federation.caches), federation),
-        WorkerStrategy(federation, federation.sources.airports, seed),
+        LegacyStrategy(LegacyGeo(legacy, federation.caches), federation),
+        WorkerStrategy(federation, sources.airports, seed),
         LocatorStrategy(federation),
     ]
-    return Harness(federation, strategies)
+    return Harness(federation, strategies, legacy, settings)

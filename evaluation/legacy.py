@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from locator.caches import CacheSet
 from locator.geo import FloatArray
-from locator.geoip import DamagedRecord, GeoIPLookup
+from locator.geoip import DamagedRecord, GeoIPDatabase
 
 API_PATH = re.compile(r"^/([^/]*)/(v[^/]*)/([^/]*)/(.*)$")  # /<repo>/v<version>/<function>/<path_info>
 ADDR_PATTERN = re.compile(r"^[0-9a-zA-Z.:-]*$")
@@ -68,7 +68,7 @@ def bad_request(reason: str) -> WireAnswer:
 class LegacyGeo:
     """The legacy service's view of addresses and server names."""
 
-    def __init__(self, geoip: GeoIPLookup, caches: CacheSet | None = None, resolve_dns: bool = False) -> None:
+    def __init__(self, geoip: GeoIPDatabase, caches: CacheSet | None = None, resolve_dns: bool = False) -> None:
         self.geoip = geoip
         self.resolve_dns = resolve_dns
         self._servers: dict[str, tuple[str, Position | None]] = {}

@@ -6,7 +6,7 @@ Every figure and table is per population: real and synthetic results are never d
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -286,25 +286,45 @@ def save_figure(figure: Figure, directory: Path | None, name: str) -> Path | Non
     return path
 
 
+def describe_inputs(inputs: Mapping[str, Any]) -> str:
+    """One line naming what decided the computed picks (also printed by `evaluation score`)."""
+
+    def database(info: Mapping[str, Any] | None) -> str:
+        return "none" if info is None else f"{info['database_type']} built {info['built']} ({info['path']})"
+
+    return (
+        f"caches {inputs['caches_file']} ({inputs['caches']}); locator GeoIP {database(inputs['geoip'])}; "
+        f"legacy GeoIP {database(inputs['legacy_geoip'])}; airports {inputs['airports_csv']} "
+        f"({inputs['airports']}); overrides {inputs['overrides']}; "
+        f"LOCATOR_FAR_FROM_COLO_KM={inputs['far_from_colo_km']:g}; "
+        f"LOCATOR_FAR_FROM_COLO_ELSEWHERE_KM={inputs['far_from_colo_elsewhere_km']:g}; "
+        f"LOCATOR_MAX_ACCURACY_KM={inputs['max_accuracy_km']:g}"
+    )
+
+
 def write_report(
     scored: pd.DataFrame,
     summary: dict[str, Any],
     caches: CacheSet,
     strategies: Sequence[str],
     out_dir: Path,
+    inputs: Mapping[str, Any],
     title: str = "Cache selection evaluation",
 ) -> list[Path]:
-    """sites.csv, summary.json, report.md and PNG figures per population; returns the files written."""
+    """sites.csv, summary.json, report.md and PNG figures per population; returns the files written. The
+    inputs that decided the computed picks (databases, tables, policy) are written into the last two."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "sites.csv", out_dir / "summary.json", out_dir / "report.md"]
     scored.to_csv(written[0], index=False, float_format="%.3f")
-    written[1].write_text(json.dumps(summary, indent=2) + "\n")
+    written[1].write_text(json.dumps({"inputs": inputs, **summary}, indent=2) + "\n")
     lines = [
         f"# {title}",
         "",
         f"A pick counts as correct when it is within {summary['tolerance_km']:g} km of the nearest cache "
         "in service that may serve the record's namespace (a *tie* when it is not that cache itself); a pick the "
         "namespace refuses and no answer count as wrong. Real and synthetic observations are reported separately.",
+        "",
+        "Computed picks were decided with: " + describe_inputs(inputs) + ".",
         "",
     ]
     for population, entry in summary["populations"].items():

@@ -8,21 +8,17 @@ from the institution's own block, assumed here) or knew only the country (an add
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
-from evaluation.harness import Harness
+from evaluation.databases import campus_addresses
+from evaluation.harness import LEGACY_GEOIP, Harness, build_harness
 from evaluation.paths import STUDY_2022_DIR
 from evaluation.records import read_records
 from evaluation.report import markdown_table
 
-# Addresses from each institution's registered block (ARIN); the study did not record the jobs' addresses.
-CAMPUS_ADDRESSES = {
-    "UColorado_HEP": "128.138.129.1",  # University of Colorado Boulder, 128.138.0.0/16
-    "SIUE-CC-production": "146.163.1.1",  # Southern Illinois University Edwardsville, 146.163.0.0/16
-    "ASU-DELL_M420": "129.219.10.1",  # Arizona State University, 129.219.0.0/16
-}
 COUNTRY_ONLY_ADDRESS = "8.8.8.8"  # GeoLite2 2018: US centroid, no city, accuracy 1000 km
 
 
@@ -49,12 +45,19 @@ def describe(row: pd.Series, strategy: str) -> str:
     return f"{row[f'{strategy}_pick'] or '-'} [{row[f'{strategy}_method']}]: {verdict(row, strategy)}"
 
 
+def study_harness(environ: Mapping[str, str]) -> Harness:
+    """The 2022 worker's caches, and the 2022 database for the locator too (the legacy emulation always
+    reads it): the locator as it would have decided at the time of the study."""
+    return build_harness(STUDY_2022_DIR / "caches.csv", {**environ, "LOCATOR_GEOIP_DB": LEGACY_GEOIP})
+
+
 def reproduce_2022(harness: Harness) -> Reproduction:
-    """The harness must rank the 2022 worker's caches (data/evaluation/2022/caches.csv)."""
+    """`harness` from `study_harness`."""
     records = read_records([STUDY_2022_DIR / "observations.csv"])
     blog = pd.read_csv(STUDY_2022_DIR / "blog_sites.csv", keep_default_na=False, dtype=str)
     scored, _ = harness.evaluate(records, tolerance_km=1.0)
-    campus = records.assign(client_ip=records["site"].map(CAMPUS_ADDRESSES).fillna(""))
+    addresses = campus_addresses()
+    campus = records.assign(client_ip=[addresses.get(site.lower(), "") for site in records["site"]])
     country = records.assign(client_ip=COUNTRY_ONLY_ADDRESS)
     with_campus, _ = harness.evaluate(campus, tolerance_km=1.0)
     with_country, _ = harness.evaluate(country, tolerance_km=1.0)

@@ -49,11 +49,13 @@ RECORD_EDGE_PROXIES = (ipaddress.ip_network("127.0.0.1/32"),)
 @dataclass(frozen=True)
 class Ranking:
     """Per record: the cache order (indexes into the snapshot's caches, NO_PICK where there is no answer),
-    how the strategy decided, and why it gave no answer."""
+    how the strategy decided, why it gave no answer, and which sources it skipped why (`source:reason; ...`,
+    the locator's cascade only)."""
 
     order: IndexArray
     method: list[str]
     error: list[str]
+    skipped: list[str] | None = None
 
 
 class Strategy(Protocol):
@@ -225,12 +227,14 @@ class LocatorStrategy:
         width = len(self.federation.caches.caches) if n is None else n
         order = np.full((len(records), width), NO_PICK, dtype=np.intp)
         methods = np.empty(len(records), dtype=object)
+        skipped = np.empty(len(records), dtype=object)
         by_code = np.argsort(codes, kind="stable")
         starts = np.searchsorted(codes[by_code], np.arange(len(uniques) + 1))
         for code, row in enumerate(uniques.itertuples(index=False)):
             members = by_code[starts[code] : starts[code + 1]]
             decision = decide(self.federation, record_context(row[:6]), None, self.namespace(row[6]), width)
             methods[members] = str(decision.location.method)
+            skipped[members] = "; ".join(f"{source}:{why}" for source, why in decision.location.skipped.items())
             if decision.location.coordinate is not None:
                 self._fill(order, members, decision)
                 continue
@@ -239,7 +243,7 @@ class LocatorStrategy:
             for _, group in pd.Series(members).groupby(windows):
                 at = group.to_numpy()
                 self._fill(order, at, dataclasses.replace(decision, now_s=float(when[at[0]])))
-        return Ranking(order, list(methods), [""] * len(records))
+        return Ranking(order, list(methods), [""] * len(records), list(skipped))
 
     @staticmethod
     def _fill(order: IndexArray, rows: IndexArray, decision: Decision) -> None:
@@ -274,7 +278,8 @@ def picks(records: pd.DataFrame, strategies: Sequence[Strategy], federation: Fed
     """First picks per record and strategy: observed where the record has one, else computed.
 
     Columns per strategy s: s_pick (cache name, '' for none), s_source (observed | computed),
-    s_method, s_error. An observed error (a timeout, a blocked hostname) is an observed failure: no pick.
+    s_method, s_error, and s_skipped for a strategy that reports it. An observed error (a timeout, a blocked
+    hostname) is an observed failure: no pick.
     """
     caches = federation.caches.caches
     resolve = CacheNames(caches).resolver()
@@ -285,6 +290,7 @@ def picks(records: pd.DataFrame, strategies: Sequence[Strategy], federation: Fed
         pick = pd.Series("", index=records.index, dtype=object)
         method = records[f"{s}_method"].where(observed, "").replace("", "observed").where(observed, "")
         error = records[f"{s}_error"].copy().astype(object)
+        skipped = pd.Series("", index=records.index, dtype=object)
         for index in records.index[records[f"{s}_pick"] != ""]:
             cache = resolve(records.at[index, f"{s}_pick"])
             if cache is None:
@@ -297,8 +303,12 @@ def picks(records: pd.DataFrame, strategies: Sequence[Strategy], federation: Fed
             pick.loc[todo] = [caches[i].name if i != NO_PICK else "" for i in ranking.order[:, 0]]
             method.loc[todo] = ranking.method
             error.loc[todo] = ranking.error
+            if ranking.skipped is not None:
+                skipped.loc[todo] = ranking.skipped
         result[f"{s}_pick"] = pick
         result[f"{s}_source"] = np.where(observed, "observed", "computed")
         result[f"{s}_method"] = method
         result[f"{s}_error"] = error
+        if s == LocatorStrategy.name:
+            result[f"{s}_skipped"] = skipped
     return result

@@ -18,7 +18,8 @@ from locator.kv import KVError, KVNamespace
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("iata", "name", "city", "country", "latitude", "longitude")
+COLUMNS = ("iata", "name", "city", "country", "continent", "latitude", "longitude")
+CONTINENTS = ("AF", "AN", "AS", "EU", "NA", "OC", "SA")  # OurAirports' codes
 NAMESPACE = "airports"
 NAME_CHARS = 128  # a stored name is cut to this: the store is a file anyone with access could have changed
 
@@ -33,6 +34,7 @@ class Airport:
     name: str
     city: str
     country: str
+    continent: str  # one of CONTINENTS, "" when not known (a store built before the column existed)
     coordinate: Coordinate
 
     def to_json(self) -> str:
@@ -41,6 +43,7 @@ class Airport:
                 "name": self.name,
                 "city": self.city,
                 "country": self.country,
+                "continent": self.continent,
                 "latitude": self.coordinate.latitude,
                 "longitude": self.coordinate.longitude,
             },
@@ -54,13 +57,13 @@ class Airport:
         try:
             value = json.loads(text)
             coordinate = Coordinate.parse(value["latitude"], value["longitude"])
-            names = [value.get(field, "") for field in ("name", "city", "country")]
+            names = [value.get(field, "") for field in ("name", "city", "country", "continent")]
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError, InvalidCoordinate):
             return None
         if coordinate.is_null_island or not all(isinstance(name, str) for name in names):
             return None
-        name, city, country = (name[:NAME_CHARS] for name in names)
-        return cls(iata, name, city, country, coordinate)
+        name, city, country, continent = (name[:NAME_CHARS] for name in names)
+        return cls(iata, name, city, country, continent if continent in CONTINENTS else "", coordinate)
 
 
 def is_iata(code: str) -> bool:
@@ -85,8 +88,13 @@ def parse_airports(lines: Iterable[str], source: str) -> list[Airport]:
             coordinate = Coordinate.parse(row["latitude"], row["longitude"])
         except InvalidCoordinate as exc:
             raise AirportDataError(f"{source}, line {reader.line_num}: {exc}") from None
+        if row["continent"] not in CONTINENTS:
+            raise AirportDataError(
+                f"{source}, line {reader.line_num}: continent {row['continent']!r} is not one of "
+                + ", ".join(CONTINENTS)
+            )
         if not coordinate.is_null_island:
-            airports.append(Airport(iata, row["name"], row["city"], row["country"], coordinate))
+            airports.append(Airport(iata, row["name"], row["city"], row["country"], row["continent"], coordinate))
     return airports
 
 

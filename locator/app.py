@@ -29,6 +29,7 @@ from locator import __version__
 from locator.bodies import (
     Alive,
     FileState,
+    GeoIPState,
     HealthSummary,
     Index,
     Ready,
@@ -259,6 +260,7 @@ class LocatorApp:
     async def readyz(self, request: Request) -> Response:
         federation = self.store.current
         sources = federation.sources
+        geoip = None if sources.geoip is None else sources.geoip.info
         view = federation.health
         files = {
             name: FileState(None if state.path is None else str(state.path), state.loaded_at, state.error)
@@ -270,7 +272,7 @@ class LocatorApp:
             int(federation.rankable.sum()),
             len(federation.namespaces),
             len(sources.overrides),
-            sources.geoip is not None,
+            None if geoip is None else GeoIPState(geoip.path, geoip.database_type, geoip.built, geoip.licence),
             0 if sources.airports is None else len(sources.airports),
             list(federation.degraded),
             HealthSummary(view.probing, self.settings.health_interval_s, view.distrusted, view.reason, view.counts()),

@@ -152,12 +152,19 @@ class HealthSummary(Body):
     states: dict[str, int]
 
 
+class GeoIPState(Body):
+    path: str
+    database_type: str
+    built: str
+    licence: str
+
+
 class Ready(Body):
     status: Literal["ready", "degraded"]
     caches_in_service: int
     namespaces: int
     overrides: int
-    geoip: bool
+    geoip: GeoIPState | None  # the database in service, None without one
     airports: int
     degraded: list[str]
     health: HealthSummary

@@ -25,6 +25,7 @@ from locator.decide import decide
 from locator.edge import EdgeContext
 from locator.errors import LocatorError
 from locator.federation import FederationError
+from locator.geoipupdate import UpdateError, update
 from locator.kv import KVError, KVNamespace
 from locator.logs import logging_config
 from locator.metrics import MULTIPROCESS_ENV
@@ -135,6 +136,17 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_geoip_update(args: argparse.Namespace, settings: Settings) -> int:
+    done = update(settings, args.timeout)
+    new, old = done.new, done.old
+    was = "none" if old is None else f"{old.database_type} built {old.built}"
+    if done.replaced:
+        print(f"updated {done.path}: {new.database_type} built {new.built} (was {was}); a running service reloads it")
+    else:
+        print(f"{done.path} is current: {new.database_type} built {new.built}")
+    return 0
+
+
 def cmd_airports_load(args: argparse.Namespace, settings: Settings) -> int:
     count = build_store(settings.airports_csv, settings.airports_store)
     print(f"loaded {count} airport codes from {settings.airports_csv} into {settings.airports_store}")
@@ -218,6 +230,16 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     sync.set_defaults(handler=cmd_sync)
 
+    geoip = commands.add_parser("geoip", help="the local GeoIP database")
+    geoip_commands = geoip.add_subparsers(dest="geoip_command", required=True)
+    geoip_update = geoip_commands.add_parser(
+        "update",
+        help="download a City database (LOCATOR_GEOIP_UPDATE_URL or MaxMind), verify it, rename it over "
+        "LOCATOR_GEOIP_DB",
+    )
+    geoip_update.add_argument("--timeout", type=float, default=300.0, help="seconds for the download (default 300)")
+    geoip_update.set_defaults(handler=cmd_geoip_update)
+
     airports = commands.add_parser("airports", help="the airport key-value table")
     airports_commands = airports.add_subparsers(dest="airports_command", required=True)
     load = airports_commands.add_parser("load", help="(re)build the key-value store from the airports CSV")
@@ -261,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         AirportDataError,
         KVError,
         SyncError,
+        UpdateError,
     ) as exc:
         print(f"locator: error: {exc}", file=sys.stderr)
         status = 2

@@ -17,15 +17,30 @@ T = TypeVar("T")
 STALE_S = 60.0  # a temporary file this old was left by a writer that was killed; no writer takes this long
 
 
+Signature = tuple[int, int, int] | None  # (inode, size, mtime in ns), None when the file is missing
+
+
+def signature(path: Path | None) -> Signature:
+    """What tells a replaced or rewritten file from the one read before."""
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; when the block succeeds it atomically replaces `path`.
 
     An exception leaves the old file (or none), never a half-written one, and no temporary file. A writer
-    killed outright (SIGKILL, power loss) cannot clean up: its temporary file is removed by the next write.
+    killed outright (SIGKILL, power loss) cannot clean up: its temporary file, and an SQLite journal beside
+    it, are removed by the next write.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+    for stale in path.parent.glob(f".{path.name}.*.tmp*"):  # with what a killed writer left beside it (-journal)
         with suppress(OSError):
             if time.time() - stale.stat().st_mtime > STALE_S:
                 stale.unlink()

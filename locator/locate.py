@@ -14,8 +14,11 @@ A position is unusable when it is missing, not a number, out of range, exactly 0
 a GeoIP record also when it has no location or its accuracy radius is at least `max_accuracy_km`.
 
 Cross-check: an edge or GeoIP position farther than `far_from_colo_km` from the colo that received the
-request is suspect (anycast rarely carries a client more than ~1,500 km; a GeoIP record placing a Boulder
-client in Virginia does), so it is skipped as `far_from_colo` and the colo decides.
+request is suspect (anycast rarely carries a North American or European client more than ~1,500 km; a GeoIP
+record placing a Boulder client in Virginia does), so it is skipped as `far_from_colo` and the colo decides.
+For colos on other continents the distance is `far_from_colo_elsewhere_km` (5,000 km): anycast carries
+clients there much farther (`python -m evaluation regions` measures the trade, README "Outside North
+America").
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from locator.addresses import is_public
 from locator.airports import Airport, AirportTable
 from locator.edge import EdgeContext, EdgeReport
 from locator.geo import Coordinate, InvalidCoordinate, great_circle_km
-from locator.geoip import DamagedRecord, GeoIPLookup
+from locator.geoip import DamagedRecord, GeoIPDatabase
 from locator.overrides import OverrideTable
 
 
@@ -46,8 +49,12 @@ class Policy:
     """The cascade's tunables (from Settings)."""
 
     max_accuracy_km: float = 900.0
-    far_from_colo_km: float = 1500.0  # 0 disables the cross-check
+    far_from_colo_km: float = 1500.0  # colos in North America and Europe; 0 disables the cross-check
     default_colo: str | None = None
+    far_from_colo_elsewhere_km: float = 5000.0  # colos elsewhere, or of unknown continent
+
+    def far_km(self, colo: Airport) -> float:
+        return self.far_from_colo_km if colo.continent in ("NA", "EU") else self.far_from_colo_elsewhere_km
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class Sources:
     """The lookups the cascade may use; any may be absent (a degraded but working service)."""
 
     overrides: OverrideTable = field(default_factory=OverrideTable)
-    geoip: GeoIPLookup | None = None
+    geoip: GeoIPDatabase | None = None
     airports: AirportTable | None = None
 
 
@@ -85,7 +92,7 @@ class _Skip(Exception):
         self.reason = reason
 
 
-def _checked(coordinate: Coordinate | None, city: str | None, colo: Airport | None, far_km: float) -> Coordinate:
+def _checked(coordinate: Coordinate | None, city: str | None, colo: Airport | None, policy: Policy) -> Coordinate:
     """Apply the rules every GeoIP-derived position must pass (edge and local GeoIP alike)."""
     if coordinate is None:
         raise _Skip("missing_coordinates")
@@ -93,8 +100,10 @@ def _checked(coordinate: Coordinate | None, city: str | None, colo: Airport | No
         raise _Skip("null_island")
     if not city:
         raise _Skip("no_city")
-    if colo is not None and far_km > 0 and great_circle_km(coordinate, colo.coordinate) > far_km:
-        raise _Skip("far_from_colo")
+    if colo is not None:
+        far_km = policy.far_km(colo)
+        if far_km > 0 and great_circle_km(coordinate, colo.coordinate) > far_km:
+            raise _Skip("far_from_colo")
     return coordinate
 
 
@@ -150,7 +159,7 @@ def locate(declared: Coordinate | None, context: EdgeContext, sources: Sources, 
         skipped["edge"] = context.edge_missing
     else:
         try:
-            position = _checked(_parse(edge.latitude, edge.longitude), edge.city, colo, policy.far_from_colo_km)
+            position = _checked(_parse(edge.latitude, edge.longitude), edge.city, colo, policy)
         except _Skip as skip:
             skipped["edge"] = skip.reason
         else:
@@ -181,7 +190,7 @@ def locate(declared: Coordinate | None, context: EdgeContext, sources: Sources, 
         position = _parse(record.latitude, record.longitude)
         if record.accuracy_km is not None and record.accuracy_km >= policy.max_accuracy_km:
             raise _Skip("low_accuracy")
-        position = _checked(position, record.city, colo, policy.far_from_colo_km)
+        position = _checked(position, record.city, colo, policy)
     except _Skip as skip:
         skipped["geoip"] = skip.reason
     else:

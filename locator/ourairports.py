@@ -43,6 +43,7 @@ def select_airports(rows: Iterable[dict[str, str]]) -> dict[str, dict[str, str]]
             "name": row["name"],
             "city": row["municipality"],
             "country": row["iso_country"],
+            "continent": row["continent"],
             "latitude": row["latitude_deg"],
             "longitude": row["longitude_deg"],
         }

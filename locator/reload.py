@@ -27,6 +27,7 @@ from pathlib import Path
 
 from locator.caches import CacheFileError, CacheSet, load_caches
 from locator.federation import Federation, FederationError, SnapshotStore
+from locator.files import Signature, signature
 from locator.geoip import GeoIPDatabase, GeoIPError
 from locator.metrics import Metrics
 from locator.namespaces import NamespaceFileError, NamespaceTable, load_namespaces
@@ -36,17 +37,6 @@ from locator.settings import Settings
 log = logging.getLogger(__name__)
 
 SETTLE_S = 1.0
-Signature = tuple[int, int, int] | None  # (inode, size, mtime in ns), None when the file is missing
-
-
-def signature(path: Path | None) -> Signature:
-    if path is None:
-        return None
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 @dataclass

@@ -62,7 +62,12 @@ def load_federation(settings: Settings) -> Federation:
         namespaces,
         health=HealthView(probing=settings.health_interval_s > 0),
         sources=sources,
-        policy=Policy(settings.max_accuracy_km, settings.far_from_colo_km, settings.default_colo),
+        policy=Policy(
+            settings.max_accuracy_km,
+            settings.far_from_colo_km,
+            settings.default_colo,
+            settings.far_from_colo_elsewhere_km,
+        ),
         spread=Spread(settings.spread_km, settings.fallback_sticky_s),
         degraded=tuple(degraded),
     )

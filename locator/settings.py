@@ -19,6 +19,7 @@ from typing import Any
 import platformdirs
 
 from locator.addresses import IPNetwork
+from locator.geoip import DEFAULT_EMBEDDED, EMBEDDED, embedded_path
 
 PREFIX = "LOCATOR_"
 # The embedded data: a package of its own (the repository's data/, inside the wheel), on disk as pip installs it.
@@ -39,15 +40,6 @@ class Setting:
     @property
     def env(self) -> str:
         return PREFIX + self.field.upper()
-
-
-def _embedded_geoip_db() -> str:
-    """Path of the GeoLite2-City database shipped by the `maxminddb-geolite2` package, or "" if absent."""
-    try:
-        from _maxminddb_geolite2 import geolite2_database
-    except ImportError:
-        return ""
-    return str(geolite2_database())
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -85,7 +77,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "geoip_db",
         "embedded",
-        "MaxMind-format City database; `embedded` = GeoLite2-City 2018-07 from PyPI, empty = no local GeoIP.",
+        "MaxMind-format City database: a path, `embedded` (= `dbip-2023`, DB-IP City Lite 2023-04 from PyPI), "
+        "`geolite2-2018` (GeoLite2-City 2018-07 from PyPI), or empty for no local GeoIP.",
     ),
     Setting(
         "trusted_proxies",
@@ -101,8 +94,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "far_from_colo_km",
         "1500",
-        "A GeoIP position farther than this from the receiving colo is suspect and "
-        "skipped (0 disables the cross-check).",
+        "A GeoIP position farther than this from the receiving colo, when the colo is in North America or "
+        "Europe, is suspect and skipped (0 disables the cross-check).",
+    ),
+    Setting(
+        "far_from_colo_elsewhere_km",
+        "5000",
+        "The same for colos on other continents (and colos whose continent is unknown), where anycast carries "
+        "clients farther; 0 disables it there.",
     ),
     Setting("default_colo", "", "IATA code of the place this locator runs, used when no edge names a colo."),
     Setting(
@@ -134,6 +133,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "metrics_token", "", "When set, /metrics needs `Authorization: Bearer <token>`; empty = open.", secret=True
     ),
+    Setting(
+        "geoip_update_url",
+        "",
+        "Where `locator geoip update` downloads a City database (`.mmdb`, `.mmdb.gz` or MaxMind's `.tar.gz`; "
+        "`{month}` = the current YYYY-MM); empty = MaxMind's GeoLite2-City download, with the account below.",
+    ),
+    Setting("maxmind_account_id", "", "MaxMind account id for `locator geoip update` (sent with the licence key)."),
+    Setting("maxmind_license_key", "", "MaxMind licence key for `locator geoip update`.", secret=True),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
     Setting("log_format", "json", "`json` (one object per line, for log pipelines) or `text` (for people)."),
     Setting(
@@ -163,11 +170,13 @@ def _optional_path(text: str) -> Path | None:
 
 
 def _geoip_path(text: str) -> Path | None:
-    if text.strip() == "embedded":
-        embedded = _embedded_geoip_db()
-        if not embedded:
-            raise ValueError("the embedded database package maxminddb-geolite2 is not installed")
-        return Path(embedded)
+    name = text.strip()
+    name = DEFAULT_EMBEDDED if name == "embedded" else name
+    if name in EMBEDDED:
+        path = embedded_path(name)
+        if path is None:
+            raise ValueError(f"the embedded database {name} is not installed (package {EMBEDDED[name].package})")
+        return path
     return _optional_path(text)
 
 
@@ -303,6 +312,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "trusted_proxies": _networks,
     "max_accuracy_km": _nonnegative_float,
     "far_from_colo_km": _nonnegative_float,
+    "far_from_colo_elsewhere_km": _nonnegative_float,
     "default_colo": _colo,
     "memo_mb": _nonnegative_float,
     "spread_km": _nonnegative_float,
@@ -319,6 +329,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "head_timeout_s": _positive_float,
     "allow_ip_override": _bool,
     "metrics_token": _token,
+    "geoip_update_url": str.strip,
+    "maxmind_account_id": str.strip,
+    "maxmind_license_key": _token,
     "log_level": _log_level,
     "log_format": _log_format,
     "access_log": _bool,
@@ -341,6 +354,7 @@ class Settings:
     trusted_proxies: tuple[IPNetwork, ...]
     max_accuracy_km: float
     far_from_colo_km: float
+    far_from_colo_elsewhere_km: float
     default_colo: str | None
     memo_mb: float
     spread_km: float
@@ -357,6 +371,9 @@ class Settings:
     head_timeout_s: float
     allow_ip_override: bool
     metrics_token: Secret
+    geoip_update_url: str
+    maxmind_account_id: str
+    maxmind_license_key: Secret
     log_level: str
     log_format: str
     access_log: bool

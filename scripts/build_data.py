@@ -214,6 +214,35 @@ def cloudflare_colos_2022(shared: Path) -> list[dict[str, str]]:
         ]
 
 
+# Topology rows whose position contradicts their city, left out of the synthetic model's sites.
+MISPLACED_SITES = {
+    "shenma high performance computing at IPP CAS": "its coordinates (37.40, -116.87) are in Nevada, its city Hefei",
+}
+
+
+def international_sites(shared: Path) -> list[dict[str, str]]:
+    """Topology's sites outside the US with an active compute resource, for the synthetic model's
+    international sites (its per-region rates: evaluation/synthetic.py)."""
+    rows = []
+    with (shared / "sites.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["country_norm"] == "United States" or row["any_active"] != "true":
+                continue
+            if row["site"] in MISPLACED_SITES:
+                print(f"left out {row['site']}: {MISPLACED_SITES[row['site']]}")
+                continue
+            rows.append(
+                {
+                    "site": row["site"],
+                    "latitude": row["latitude"],
+                    "longitude": row["longitude"],
+                    "city": row["city"],
+                    "country": row["country_norm"],
+                }
+            )
+    return sorted(rows, key=lambda row: row["site"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
@@ -246,6 +275,12 @@ def main() -> None:
         cloudflare_colos_2022(shared),
     )
     print(f"data/evaluation/2022/cloudflare_colos.csv: {n} colos")
+    n = write_csv(
+        DATA / "evaluation" / "synthetic" / "international_sites.csv",
+        ("site", "latitude", "longitude", "city", "country"),
+        international_sites(shared),
+    )
+    print(f"data/evaluation/synthetic/international_sites.csv: {n} sites outside the US")
     for name in ("cloudflare_colos.csv", "osdf_namespace_caches.csv", "osdf_namespaces.json"):
         shutil.copyfile(shared / name, SOURCES / name)
     with (

@@ -59,7 +59,7 @@ else:
     sys.exit("FAIL: locator serve did not answer within 30 s")
 nearest = json.load(urllib.request.urlopen(base + "/nearest?ip=129.93.1.1&n=2", timeout=5))
 print(f"/readyz: {ready['status']}, {ready['caches_in_service']} caches, {ready['namespaces']} namespaces, "
-      f"{ready['airports']} airports, GeoIP {ready['geoip']}, degraded {ready['degraded']}")
+      f"{ready['airports']} airports, GeoIP {ready['geoip']['database_type']} built {ready['geoip']['built']}, degraded {ready['degraded']}")
 print(f"/nearest?ip=129.93.1.1: {nearest['method']} -> {[c['name'] for c in nearest['caches']]}")
 ok = ready["status"] == "ready" and ready["airports"] > 9000 and nearest["method"] == "geoip"
 sys.exit(0 if ok else "FAIL: not ready with the embedded data")

@@ -41,8 +41,9 @@ import psutil
 from locator.airports import NAMESPACE, ensure_store
 from locator.caches import load_caches
 from locator.files import replacing
+from locator.geoip import embedded_path
 from locator.kv import KVNamespace
-from locator.settings import DATA_DIR, Settings
+from locator.settings import DATA_DIR
 
 REQUESTS = [
     ("/nearest", {"cf-iplatitude": "40.01", "cf-iplongitude": "-105.27", "cf-ipcity": "Boulder", "cf-ray": "1-DEN"}),
@@ -143,7 +144,8 @@ def fresh_data(root: Path) -> dict[str, str]:
 
 
 def embedded_geoip() -> Path:
-    path = Settings.from_env({}).geoip_db
+    """GeoLite2 2018, the smaller embedded database, whose damaged copies the soak's requests were chosen for."""
+    path = embedded_path("geolite2-2018")
     if path is None:
         raise SystemExit("the embedded GeoIP database (maxminddb-geolite2) is not installed")
     return path
@@ -151,7 +153,7 @@ def embedded_geoip() -> Path:
 
 def damaged_geoip(source: Path, dest: Path, count: int = 20_000, seed: int = 0) -> Path:
     """A copy of a MaxMind database with `count` random bytes of its data section overwritten, as a bad disk
-    or a broken copy leaves it: it still opens, and maxminddb's C reader crashes on some of its records."""
+    or a broken copy leaves it: it still opens, and maxminddb 2.x's C reader crashes on some of its records."""
     with maxminddb.open_database(str(source)) as reader:
         metadata = reader.metadata()
     data = bytearray(source.read_bytes())
@@ -219,8 +221,10 @@ def start_faults(work: Path) -> list[tuple[str, bool, str]]:
         # A store build killed half-way (SIGKILL: no cleanup) must leave no half-written store; its
         # temporary file, once stale, is removed by the next build, which this start performs.
         codes = [a + b + c for a in LETTERS for b in LETTERS for c in LETTERS]
-        rows = "".join(f"{code},Airport {code},City,XX,{10 + i % 70}.5,{i % 170}.25\n" for i, code in enumerate(codes))
-        (root / "airports.csv").write_text("iata,name,city,country,latitude,longitude\n" + rows)
+        rows = "".join(
+            f"{code},Airport {code},City,XX,NA,{10 + i % 70}.5,{i % 170}.25\n" for i, code in enumerate(codes)
+        )
+        (root / "airports.csv").write_text("iata,name,city,country,continent,latitude,longitude\n" + rows)
         builder = subprocess.Popen(
             [sys.executable, "-m", "locator", "airports", "load"],
             env={**os.environ, **env},
@@ -418,7 +422,8 @@ def soak(work: Path, duration_s: float, concurrency: int) -> tuple[bool, list[st
             f"(limit {MEMORY_LIMIT_MB:.0f} MB)",
             "file changes: " + ", ".join(f"{name} x{n}" for name, n in sorted(actions.items())),
             f"after the load: /readyz {ready['status']}, {ready['caches_in_service']} caches in service "
-            f"(the file renamed in last puts {expected} in service), GeoIP {ready['geoip']}",
+            f"(the file renamed in last puts {expected} in service), "
+            f"GeoIP {(ready['geoip'] or {}).get('database_type')}",
             f"temporary files left: {leftovers(root) or 'none'}",
         ]
         ok = (

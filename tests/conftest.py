@@ -34,17 +34,17 @@ Mystery,http://mystery.example.org:8000,,,up,Unknown
 """
 
 AIRPORTS_CSV = """\
-iata,name,city,country,latitude,longitude
-AMS,Amsterdam Airport Schiphol,Amsterdam,NL,52.308601,4.76389
-DEN,Denver International Airport,Denver,US,39.861698,-104.672997
-DFW,Dallas Fort Worth International Airport,Dallas-Fort Worth,US,32.896801,-97.038002
-IAH,George Bush Intercontinental Houston Airport,Houston,US,29.984399,-95.341400
-JFK,John F Kennedy International Airport,New York,US,40.639801,-73.7789
-LAX,Los Angeles International Airport,Los Angeles,US,33.942501,-118.407997
-MCI,Kansas City International Airport,Kansas City,US,39.2976,-94.713898
-ORD,Chicago O'Hare International Airport,Chicago,US,41.9786,-87.9048
-SJC,Norman Y. Mineta San Jose International Airport,San Jose,US,37.362598,-121.929001
-ZZZ,A broken row at null island,Nowhere,XX,0,0
+iata,name,city,country,continent,latitude,longitude
+AMS,Amsterdam Airport Schiphol,Amsterdam,NL,EU,52.308601,4.76389
+DEN,Denver International Airport,Denver,US,NA,39.861698,-104.672997
+DFW,Dallas Fort Worth International Airport,Dallas-Fort Worth,US,NA,32.896801,-97.038002
+IAH,George Bush Intercontinental Houston Airport,Houston,US,NA,29.984399,-95.341400
+JFK,John F Kennedy International Airport,New York,US,NA,40.639801,-73.7789
+LAX,Los Angeles International Airport,Los Angeles,US,NA,33.942501,-118.407997
+MCI,Kansas City International Airport,Kansas City,US,NA,39.2976,-94.713898
+ORD,Chicago O'Hare International Airport,Chicago,US,NA,41.9786,-87.9048
+SJC,Norman Y. Mineta San Jose International Airport,San Jose,US,NA,37.362598,-121.929001
+ZZZ,A broken row at null island,Nowhere,XX,AN,0,0
 """
 
 OVERRIDES_CSV = """\

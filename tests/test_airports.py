@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from locator.airports import AirportDataError, AirportTable, ensure_store, read_airports_csv
+from locator.airports import CONTINENTS, AirportDataError, AirportTable, ensure_store, read_airports_csv
+from locator.geo import Coordinate, great_circle_km
 from locator.kv import KVNamespace
 from locator.ourairports import build_airports_csv, select_airports
 from tests.conftest import ClientFactory
@@ -36,6 +38,7 @@ def row(
         "name": name or f"{kind} {ident}",
         "municipality": "Town",
         "iso_country": "US",
+        "continent": "NA",
     }
 
 
@@ -78,12 +81,25 @@ def test_shipped_csv_is_reproducible_from_ourairports(tmp_path: Path) -> None:
     assert out.read_text() == (REPO / "data" / "airports.csv").read_text()
 
 
-def test_every_cloudflare_colo_resolves() -> None:
-    """The colo fallback is only as good as its coverage of Cloudflare's data centres (340 in 2026)."""
-    airports = {a.iata for a in read_airports_csv(REPO / "data" / "airports.csv")}
+def test_every_cloudflare_colo_resolves_in_its_country_near_its_listed_position() -> None:
+    """The colo fallback is only as good as its coverage of Cloudflare's data centres (340 in 2026, 276 of them
+    outside North America): each code resolves, to an airport of the colo's country, within 100 km of where
+    the list puts the colo, with a continent for the cross-check. The one exception is a listing error the
+    source flags (SSA's coordinates are 808 km from Salvador, whose airport the code names)."""
+    airports = {a.iata: a for a in read_airports_csv(REPO / "data" / "airports.csv")}
     with (SOURCES / "cloudflare_colos.csv").open() as handle:
-        colos = {r["iata"] for r in csv.DictReader(handle)}
-    assert colos - airports == set()
+        colos = list(csv.DictReader(handle))
+    assert len(colos) == 340 and sum(c["region"] != "North America" for c in colos) == 276
+    assert {c["iata"] for c in colos} - set(airports) == set()
+    far = {
+        c["iata"]
+        for c in colos
+        if great_circle_km(airports[c["iata"]].coordinate, Coordinate(float(c["latitude"]), float(c["longitude"])))
+        > 100
+    }
+    assert far == {"SSA"} and "807.6 km" in next(c["flag"] for c in colos if c["iata"] == "SSA")
+    assert [c["iata"] for c in colos if airports[c["iata"]].country != c["cca2"]] == []
+    assert all(airports[c["iata"]].continent in CONTINENTS for c in colos)
 
 
 def test_store_is_built_when_missing_stale_or_corrupt(data_dir: Path) -> None:
@@ -156,9 +172,10 @@ def test_store_without_csv_keeps_working_and_missing_both_is_an_error(data_dir: 
     ("content", "message"),
     [
         ("iata,name\nDFW,x\n", "missing column"),
-        ("iata,name,city,country,latitude,longitude\nDF1,x,y,US,1,2\n", "not an IATA code"),
-        ("iata,name,city,country,latitude,longitude\nDFW,x,y,US,1,2\nDFW,x,y,US,1,2\n", "duplicate"),
-        ("iata,name,city,country,latitude,longitude\nDFW,x,y,US,100,2\n", "outside"),
+        ("iata,name,city,country,continent,latitude,longitude\nDF1,x,y,US,NA,1,2\n", "not an IATA code"),
+        ("iata,name,city,country,continent,latitude,longitude\nDFW,x,y,US,NA,1,2\nDFW,x,y,US,NA,1,2\n", "duplicate"),
+        ("iata,name,city,country,continent,latitude,longitude\nDFW,x,y,US,NA,100,2\n", "outside"),
+        ("iata,name,city,country,continent,latitude,longitude\nDFW,x,y,US,XX,1,2\n", "continent 'XX' is not one of"),
     ],
 )
 def test_bad_airports_csv(tmp_path: Path, content: str, message: str) -> None:
@@ -166,3 +183,17 @@ def test_bad_airports_csv(tmp_path: Path, content: str, message: str) -> None:
     path.write_text(content)
     with pytest.raises(AirportDataError, match=message):
         read_airports_csv(path)
+
+
+def test_a_build_killed_outright_leaves_nothing_the_next_build_keeps(data_dir: Path) -> None:
+    """SIGKILL leaves the temporary store and, mid-transaction, SQLite's journal beside it; once stale, the
+    next build removes both (a fresh one, perhaps another writer's, stays)."""
+    csv_path, store = data_dir / "airports.csv", data_dir / "airports.sqlite"
+    left = [data_dir / ".airports.sqlite.k1ll3d.tmp", data_dir / ".airports.sqlite.k1ll3d.tmp-journal"]
+    fresh = data_dir / ".airports.sqlite.wr1t1n.tmp"
+    for path in [*left, fresh]:
+        path.write_bytes(b"x")
+    for path in left:
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    assert ensure_store(csv_path, store) is True
+    assert sorted(p.name for p in data_dir.iterdir() if p.name.startswith(".")) == [fresh.name]

@@ -157,7 +157,7 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready["caches_in_service"] == 6
     assert ready["overrides"] == 3
     assert ready["airports"] == 9  # the 0,0 row is never loaded
-    assert ready["geoip"] is True
+    assert ready["geoip"]["database_type"] == "GeoLite2-City" and ready["geoip"]["built"]
     assert ready["degraded"] == []
     assert ready["namespaces"] == 2
     assert ready["health"] == {

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from locator.settings import DATA_DIR
 from tests.conftest import ClientFactory
 
 CF_BOULDER = {
@@ -330,3 +332,19 @@ def test_ip_query_looks_up_that_address_without_the_callers_edge(client: TestCli
     assert body["skipped"]["edge"] == "ip_override"
     assert body["client"]["ip"] == "129.93.1.1"
     assert body["client"]["colo"] is None
+
+
+def test_outside_north_america_and_europe_the_cross_check_allows_farther(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
+    """An Auckland client served from Sydney (2,150 km, as Cloudflare does for free plans): kept under the
+    rule for colos elsewhere (5,000 km), skipped when that distance is set to North America's."""
+    shipped = {"airports_csv": str(DATA_DIR / "airports.csv"), "airports_store": str(tmp_path / "airports.sqlite")}
+    auckland = {"cf-iplatitude": "-36.85", "cf-iplongitude": "174.76", "cf-ipcity": "Auckland", "cf-ray": "1-SYD"}
+    body = nearest(make_client(**shipped), auckland)
+    assert body["method"] == "edge" and body["client"]["city"] == "Auckland"
+    body = nearest(make_client(**shipped, far_from_colo_elsewhere_km="1500"), auckland)
+    assert body["skipped"]["edge"] == "far_from_colo" and body["method"] == "colo"
+    # Denver's colo is in North America: Ashburn, 2,400 km from it, is too far under the default 1,500.
+    ashburn = {"cf-iplatitude": "39.04", "cf-iplongitude": "-77.49", "cf-ipcity": "Ashburn", "cf-ray": "1-DEN"}
+    assert nearest(make_client(**shipped), ashburn)["skipped"]["edge"] == "far_from_colo"

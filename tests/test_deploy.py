@@ -36,11 +36,14 @@ K8S = DEPLOY / "k8s"
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
 SETTING_NAMES = {setting.env for setting in SETTINGS}
 # HorizontalPodAutoscaler (minReplicas, maxReplicas) of each overlay.
-OVERLAYS = {"small": (2, 4), "large": (4, 20), "synced": (2, 4)}
+OVERLAYS = {"small": (2, 4), "large": (4, 20), "synced": (2, 4), "geoip-updated": (2, 4)}
 # The oldest schemas kubernetes-validate ships (autoscaling/v2 and policy/v1 are GA there) and the newest.
 SCHEMA_VERSIONS = (all_versions()[0], latest_version())
 KINDS = {"ConfigMap", "Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
-SYNC_KINDS = {"CronJob", "ServiceAccount", "Role", "RoleBinding"}  # overlays/synced only
+EXTRA_KINDS = {  # what an overlay adds to the base's kinds
+    "synced": {"CronJob", "ServiceAccount", "Role", "RoleBinding"},
+    "geoip-updated": {"CronJob", "PersistentVolumeClaim"},
+}
 DATA_FILES = ("caches.csv", "namespaces.csv", "overrides.csv")
 
 Doc = dict[str, Any]
@@ -114,7 +117,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def test_overlay_renders_every_kind_once(overlay: tuple[str, list[Doc]]) -> None:
     name, docs = overlay
-    assert sorted(doc["kind"] for doc in docs) == sorted(KINDS | (SYNC_KINDS if name == "synced" else set()))
+    assert sorted(doc["kind"] for doc in docs) == sorted(KINDS | EXTRA_KINDS.get(name, set()))
 
 
 @pytest.mark.usefixtures("no_network")
@@ -291,6 +294,31 @@ def test_the_sync_job_replaces_the_mounted_configmap_and_may_touch_nothing_else(
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": pod["serviceAccountName"]}]
     for item in (sync, publish):
         assert item["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_the_geoip_job_writes_the_file_the_pods_read_from_one_volume() -> None:
+    docs = render("geoip-updated")
+    claim = one(docs, "PersistentVolumeClaim")["metadata"]["name"]
+    job = one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+
+    def database(spec: Doc, container: Doc) -> tuple[str, bool]:
+        """(LOCATOR_GEOIP_DB, whether its directory is the claim, mounted read-only)."""
+        path = next(item["value"] for item in container["env"] if item["name"] == "LOCATOR_GEOIP_DB")
+        volume = next(
+            v["name"] for v in spec["volumes"] if v.get("persistentVolumeClaim", {}).get("claimName") == claim
+        )
+        mount = next(m for m in container["volumeMounts"] if m["name"] == volume)
+        assert path.startswith(mount["mountPath"] + "/")
+        return path, bool(mount.get("readOnly"))
+
+    update = job["containers"][0]
+    assert update["command"] == ["locator", "geoip", "update"]
+    assert {item["name"] for item in update["env"]} <= SETTING_NAMES
+    assert database(job, update) == (database(pod, pod["containers"][0])[0], False)
+    assert database(pod, pod["containers"][0])[1] is True
+    assert one(docs, "CronJob")["spec"]["concurrencyPolicy"] == "Forbid"
+    assert update["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 # --- source files (no kubectl needed) -------------------------------------------------------------------

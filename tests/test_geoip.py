@@ -7,16 +7,29 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import subprocess
+import threading
+import time
 import tracemalloc
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 from mmdb_writer import MmdbU16, MMDBWriter
 from netaddr import IPSet
 
-from locator.geoip import MEMO_ENTRY_BYTES, MEMO_SIZE, NAME_CHARS, DamagedRecord, GeoIPDatabase, GeoIPError
+from locator.geoip import (
+    MEMO_ENTRY_BYTES,
+    MEMO_SIZE,
+    NAME_CHARS,
+    DamagedRecord,
+    GeoIPDatabase,
+    GeoIPError,
+    GeoIPRecord,
+)
+from locator.geoipcheck import GeoIPCheckFailed, check
 from locator.settings import Settings
 from scripts.soak import damaged_geoip
 from tests.conftest import CACHES_CSV, ClientFactory
@@ -27,7 +40,8 @@ from tests.test_settings import README
 
 @pytest.fixture(scope="module")
 def embedded_path() -> Path:
-    path = Settings.from_env({}).geoip_db
+    """GeoLite2 2018: a real MaxMind file, and the one whose answers the tests below know."""
+    path = Settings.from_env({"LOCATOR_GEOIP_DB": "geolite2-2018"}).geoip_db
     assert path is not None and path.is_file()
     return path
 
@@ -42,7 +56,40 @@ def test_real_database_knows_lincoln(embedded: GeoIPDatabase) -> None:
     assert record is not None
     assert (record.city, record.country) == ("Lincoln", "US")
     assert (record.latitude, record.longitude, record.accuracy_km) == (40.8, -96.667, 5)
-    assert embedded.database_type == "GeoLite2-City"
+    assert (embedded.info.database_type, embedded.info.built) == ("GeoLite2-City", "2018-07-03")
+    assert embedded.info.licence.startswith("CC BY-SA 4.0")
+
+
+def test_the_default_database_is_db_ip_with_no_accuracy_radius() -> None:
+    """DB-IP City Lite: GeoIP2's layout without `accuracy_radius`, so only the city check and the colo
+    cross-check judge its answers (README, "Which GeoIP database")."""
+    path = Settings.from_env({}).geoip_db
+    assert path is not None
+    database = GeoIPDatabase(path)
+    assert (database.info.database_type, database.info.built) == ("DBIP-City-Lite", "2023-04-01")
+    assert database.info.licence == "CC BY 4.0; IP Geolocation by DB-IP (https://db-ip.com)"
+    assert database.lookup(ipaddress.ip_address("129.93.1.1")) == GeoIPRecord(40.8169, -96.7007, None, "Lincoln", "US")
+    # The University of Colorado's block, which GeoLite2 2018 knows only by country.
+    record = database.lookup(ipaddress.ip_address("128.138.129.1"))
+    assert record is not None and record.city == "Boulder"
+    assert database.lookup(ipaddress.ip_address("10.0.0.1")) is None
+    database.close()
+
+
+def test_the_flat_layout_of_republished_databases_reads_the_same(tmp_path: Path) -> None:
+    """ip-location-db republishes DB-IP and GeoLite2 monthly with flat records and type `city`."""
+    writer = MMDBWriter(ip_version=4, database_type="city", description="flat")
+    writer.insert_network(
+        IPSet(["129.93.0.0/16"]),
+        {"city": "Lincoln", "country_code": "US", "latitude": 40.8169, "longitude": -96.7007, "state1": "Nebraska"},
+    )
+    writer.insert_network(IPSet(["8.8.8.0/24"]), {"city": "", "country_code": "US"})
+    path = tmp_path / "flat.mmdb"
+    writer.to_db_file(str(path))
+    database = GeoIPDatabase(path)
+    assert database.lookup(ipaddress.ip_address("129.93.1.1")) == GeoIPRecord(40.8169, -96.7007, None, "Lincoln", "US")
+    assert database.lookup(ipaddress.ip_address("8.8.8.8")) == GeoIPRecord(None, None, None, None, "US")
+    assert database.info.licence.startswith("not known")
 
 
 def test_real_database_puts_8888_at_the_us_centroid_without_a_city(embedded: GeoIPDatabase) -> None:
@@ -63,7 +110,7 @@ def test_real_database_has_records_without_location_and_misses_private(embedded:
 
 
 def test_cascade_with_the_real_database(make_client: ClientFactory) -> None:
-    client = make_client(geoip_db="embedded")
+    client = make_client(geoip_db="geolite2-2018")
     body = client.get("/nearest", headers={"cf-connecting-ip": "129.93.1.1"}).json()
     assert body["method"] == "geoip" and body["client"]["city"] == "Lincoln"
     body = client.get("/nearest", headers={"cf-connecting-ip": "8.8.8.8"}).json()
@@ -92,7 +139,7 @@ def test_broken_database_degrades_instead_of_refusing(make_client: ClientFactory
     broken.write_bytes(b"\x00" * 1000)
     client = make_client(geoip_db=str(broken))
     ready = client.get("/readyz").json()
-    assert ready["status"] == "degraded" and ready["geoip"] is False
+    assert ready["status"] == "degraded" and ready["geoip"] is None
     body = client.get("/nearest", headers={"cf-connecting-ip": "129.93.1.1", "cf-ray": "1-ORD"}).json()
     assert body["skipped"]["geoip"] == "no_database" and body["method"] == "colo"
 
@@ -105,17 +152,40 @@ def test_a_damaged_database_fails_its_check_and_is_never_used(embedded_path: Pat
         GeoIPDatabase(damaged)
 
 
-def test_a_crash_of_the_reader_is_a_failed_check(embedded_path: Path, tmp_path: Path) -> None:
-    """200 bytes (seed 9) that make the C reader crash on the first bad record of the sample: the check's child
-    process dies, the server does not."""
+def test_damage_that_crashes_the_c_reader_fails_the_check(embedded_path: Path, tmp_path: Path) -> None:
+    """200 bytes (seed 9) on which maxminddb 2.x's C reader crashes (SIGSEGV): the reader installed here
+    reports the first bad record of the sample, and the database is refused."""
     damaged = damaged_geoip(embedded_path, tmp_path / "crashes.mmdb", count=200, seed=9)
-    with pytest.raises(GeoIPError, match=r"crashed the reader \(SIGSEGV\)"):
+    with pytest.raises(GeoIPError, match="damaged: TypeError"):
         GeoIPDatabase(damaged)
+
+
+def test_a_reader_killed_by_a_signal_is_a_failed_check(embedded_path: Path) -> None:
+    """The check's child killed by a signal (the C reader's SIGSEGV, the kernel's OOM killer): one line says
+    so, and the caller carries on."""
+    failures: list[str] = []
+
+    def run() -> None:
+        try:
+            check(embedded_path)
+        except GeoIPCheckFailed as exc:
+            failures.append(str(exc))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    for _ in range(200):
+        children = [c for c in psutil.Process().children() if "locator.geoipcheck" in c.cmdline()]
+        if children:
+            break
+        time.sleep(0.01)
+    children[0].send_signal(signal.SIGSEGV)
+    thread.join(timeout=30)
+    assert failures == ["damaged: reading a sample of addresses killed the reader (SIGSEGV)"]
 
 
 def test_a_record_damaged_under_a_running_server_is_an_error_not_a_crash(embedded_path: Path, tmp_path: Path) -> None:
     """The file overwritten in place (same size, so the memory map sees the new bytes) with the damage above,
-    after its check: the record of 169.5.215.80 is the one that crashed the C reader; ours raises."""
+    after its check: the record of 169.5.215.80 is the one that crashes the C reader; ours raises."""
     live = tmp_path / "live.mmdb"
     shutil.copyfile(embedded_path, live)
     database = GeoIPDatabase(live)
@@ -136,7 +206,7 @@ def test_a_damaged_record_the_check_missed_is_a_skip_not_a_crash(
     bad = tmp_path / "bad.mmdb"
     bad.write_bytes(data.replace(b"\x47Ashburn", b"\x00\xffshburn"))  # an extended type that does not exist
     client = make_client(geoip_db=str(bad))
-    assert client.get("/readyz").json()["geoip"] is True  # the sample did not meet that one /24
+    assert client.get("/readyz").json()["geoip"] is not None  # the sample did not meet that one /24
     body = client.get("/nearest", headers={"cf-connecting-ip": "3.3.3.3", "cf-ray": "1-ORD"}).json()
     assert body["skipped"]["geoip"] == "damaged_record" and body["method"] == "colo"
     assert 'locator_skips_total{reason="damaged_record",source="geoip"} 1.0' in client.get("/metrics").text
@@ -173,14 +243,14 @@ def test_a_start_without_a_usable_database_recovers_when_one_arrives(
     damaged_geoip(embedded_path, live)
     client = make_client(geoip_db=str(live))
     ready = client.get("/readyz").json()
-    assert ready["geoip"] is False and ready["status"] == "degraded"
+    assert ready["geoip"] is None and ready["status"] == "degraded"
     assert any(note.startswith("geoip: ") and "damaged" in note for note in ready["degraded"])
     shutil.copyfile(geoip_db, tmp_path / "new.mmdb")
     os.replace(tmp_path / "new.mmdb", live)
     settle(live)
     assert reloader(client).check() == ["geoip"]
     ready = client.get("/readyz").json()
-    assert ready["geoip"] is True and ready["status"] == "ready" and ready["degraded"] == []
+    assert ready["geoip"]["path"] == str(live) and ready["status"] == "ready" and ready["degraded"] == []
 
 
 @pytest.mark.e2e
@@ -200,7 +270,7 @@ def test_a_real_server_given_a_damaged_database_keeps_answering(embedded_path: P
                 assert json.load(response)["skipped"]["geoip"] == "no_database"
         with urllib.request.urlopen(url + "/readyz", timeout=10) as response:
             ready = json.load(response)
-        assert ready["status"] == "degraded" and ready["geoip"] is False
+        assert ready["status"] == "degraded" and ready["geoip"] is None
         assert process.poll() is None
     finally:
         stop(process)

@@ -1,5 +1,6 @@
 """The legacy CVMFS GeoIP emulation: every sample and 400 case of ../shared/legacy-geo-api.md, its quirks,
-its HTTP face and its command line. The samples use the real GeoLite2 2018-07 database they were taken with."""
+its HTTP face and its command line. The samples use the real GeoLite2 2018-07 database they were taken with,
+the emulation's default."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from evaluation.harness import open_legacy_geoip
 from evaluation.legacy import LegacyGeo, legacy_api
 from evaluation.legacy_server import create_legacy_app
 from locator.caches import CacheSet, load_caches
 from locator.geoip import GeoIPDatabase
-from locator.settings import Settings
 
 SERVERS = "128.142.1.1,131.225.1.1,132.239.1.1,128.104.1.1,129.93.1.1,192.170.227.1"
 SAMPLES = [
@@ -27,9 +28,8 @@ SAMPLES = [
 
 @pytest.fixture(scope="module")
 def real_db() -> GeoIPDatabase:
-    path = Settings.from_env({}).geoip_db
-    assert path is not None
-    return GeoIPDatabase(path)
+    """The emulation's own database: GeoLite2 2018, whatever the locator is given."""
+    return open_legacy_geoip()
 
 
 @pytest.fixture(scope="module")

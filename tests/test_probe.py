@@ -23,10 +23,16 @@ CACHES_2022 = REPO / "data" / "evaluation" / "2022" / "caches.csv"
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """A locator and the legacy emulation, both ranking the 2022 worker's caches."""
+    """A locator and the legacy emulation, both ranking the 2022 worker's caches with the 2022 study's
+    database (GeoLite2 2018, where 8.8.8.8 is known only by its country)."""
     data = tmp_path_factory.mktemp("services")
     locator, locator_port = serve(
-        CACHES_2022, data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, log_level="warning"
+        CACHES_2022,
+        data,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        log_level="warning",
+        geoip_db="geolite2-2018",
     )
     legacy_port = free_port()
     legacy = subprocess.Popen(

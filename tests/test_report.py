@@ -21,7 +21,8 @@ def test_report_for_real_and_synthetic_records(tmp_path: Path) -> None:
     try:
         records = pd.concat([read_records([STUDY_2022_DIR / "observations.csv"]), generate(300)], ignore_index=True)
         scored, summary = harness.evaluate(records)
-        written = write_report(scored, summary, harness.federation.caches, harness.names, tmp_path)
+        inputs = harness.inputs()
+        written = write_report(scored, summary, harness.federation.caches, harness.names, tmp_path, inputs)
     finally:
         harness.close()
     names = {path.name for path in written}
@@ -29,13 +30,19 @@ def test_report_for_real_and_synthetic_records(tmp_path: Path) -> None:
         for figure in ("accuracy", "map", "regret", "refused"):
             assert f"{figure}_{population}.png" in names
             assert (tmp_path / f"{figure}_{population}.png").read_bytes().startswith(PNG)
-    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"inputs": inputs, **summary}
+    assert inputs["geoip"]["database_type"] == "DBIP-City-Lite" and inputs["legacy_geoip"]["built"] == "2018-07-03"
+    assert (inputs["caches"], inputs["airports"], inputs["far_from_colo_km"]) == (9, 9159, 1500.0)
     text = (tmp_path / "report.md").read_text()
+    assert "Computed picks were decided with: caches " in text and "LOCATOR_FAR_FROM_COLO_KM=1500" in text
     assert "## Real observations" in text and "## Synthetic observations" in text
     # UColorado wrong (colo), ASU right (colo), SIUE right by its unlocated (weighted rendezvous) order
     assert "| locator | 2/3 |" in text
     sites = pd.read_csv(tmp_path / "sites.csv")
-    assert len(sites) == 303 and {"legacy_regret_km", "worker_correct", "locator_method"} <= set(sites.columns)
+    assert len(sites) == 303
+    assert {"legacy_regret_km", "worker_correct", "locator_method", "locator_skipped"} <= set(sites.columns)
+    computed = sites[sites["locator_source"] == "computed"]
+    assert computed["locator_skipped"].fillna("").str.contains("declared:").all()  # every source tried is named
     assert set(method_table(scored, "synthetic").index) <= {
         "declared",
         "override",

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.harness import build_harness
-from evaluation.paths import STUDY_2022_DIR
-from evaluation.reproduce import Reproduction, reproduce_2022
+from evaluation.reproduce import Reproduction, reproduce_2022, study_harness
 
 
 @pytest.fixture(scope="module")
 def result() -> Reproduction:
-    harness = build_harness(STUDY_2022_DIR / "caches.csv")
+    harness = study_harness({})
     try:
         return reproduce_2022(harness)
     finally:

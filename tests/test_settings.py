@@ -17,7 +17,7 @@ def test_defaults_need_no_files_or_variables() -> None:
     settings = Settings.from_env({})
     assert settings.caches_file.name == "caches.csv" and settings.caches_file.is_file()
     assert settings.airports_csv.is_file()
-    assert settings.geoip_db is not None and settings.geoip_db.name == "GeoLite2-City.mmdb"
+    assert settings.geoip_db is not None and settings.geoip_db.name == "dbip-city-lite-latest.mmdb"
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
     assert [str(net) for net in settings.trusted_proxies] == ["127.0.0.0/8", "::1/128"]
     assert settings.default_colo is None

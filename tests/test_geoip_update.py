@@ -1,0 +1,211 @@
+"""`locator geoip update` against a real HTTP server on 127.0.0.1 serving real (small) MaxMind-format files:
+newer, gzipped, in MaxMind's tar.gz behind basic authentication, and corrupt, truncated, older and of the
+wrong type. A running `locator serve` takes the new file without a restart."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import gzip
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from mmdb_writer import MMDBWriter, TreeWriter
+from netaddr import IPSet
+
+from tests.conftest import CACHES_CSV, GEOIP_RECORDS
+from tests.test_e2e import serve, stop, wait_until_responds
+
+ACCOUNT, KEY = "123456", "0123456789abcdef0123"
+
+
+def database(built: datetime.date, database_type: str = "GeoLite2-City") -> bytes:
+    """A real MaxMind-format file built on `built` (mmdb-writer stamps the current time, so its tree writer
+    is given the metadata with the date asked for)."""
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type=database_type, languages=["en"])
+    for network, record in GEOIP_RECORDS.items():
+        writer.insert_network(IPSet([network]), record)
+    epoch = int(datetime.datetime.combine(built, datetime.time(), datetime.UTC).timestamp())
+    meta = {**writer._build_meta(), "build_epoch": epoch}
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "City.mmdb"
+        TreeWriter(writer.tree, meta, writer.int_type, writer.float_type).write(str(path))
+        return path.read_bytes()
+
+
+def tar_gz(name: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo(f"GeoLite2-City_20261101/{name}")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+OLD = datetime.date(2024, 1, 1)
+NEW = datetime.date(2026, 11, 1)
+
+
+@pytest.fixture(scope="module")
+def files() -> dict[str, bytes]:
+    new = database(NEW)
+    return {
+        "/new.mmdb": new,
+        "/new.mmdb.gz": gzip.compress(new),
+        f"/dbip-city-lite-{datetime.datetime.now(datetime.UTC):%Y-%m}.mmdb.gz": gzip.compress(new),
+        "/geoip/databases/GeoLite2-City/download": tar_gz("GeoLite2-City.mmdb", new),  # MaxMind, auth
+        "/old.mmdb": database(OLD),
+        "/older.mmdb": database(datetime.date(2020, 1, 1)),
+        "/corrupt.mmdb": os.urandom(50_000),
+        "/truncated.mmdb": new[: len(new) // 2],
+        "/country.mmdb": database(NEW, database_type="GeoLite2-Country"),
+    }
+
+
+@pytest.fixture(scope="module")
+def server(files: dict[str, bytes]) -> Iterator[str]:
+    expected = "Basic " + base64.b64encode(f"{ACCOUNT}:{KEY}".encode()).decode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+            path = self.path.split("?")[0]
+            if path.startswith("/geoip/") and self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.end_headers()
+                return
+            body = files.get(path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def run_update(dest: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "LOCATOR_GEOIP_DB": str(dest),
+        **{f"LOCATOR_{name.upper()}": value for name, value in settings.items()},
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "locator", "geoip", "update"], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def dest(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    path = tmp_path / "geoip" / "City.mmdb"
+    path.parent.mkdir()
+    path.write_bytes(files["/old.mmdb"])
+    return path
+
+
+def test_a_newer_database_from_a_url_replaces_the_old_one(server: str, dest: Path, files: dict[str, bytes]) -> None:
+    done = run_update(dest, geoip_update_url=server + "/new.mmdb")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        f"updated {dest}: GeoLite2-City built 2026-11-01 (was GeoLite2-City built 2024-01-01); "
+        "a running service reloads it\n"
+    )
+    assert dest.read_bytes() == files["/new.mmdb"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["City.mmdb"]  # no download left beside it
+    again = run_update(dest, geoip_update_url=server + "/new.mmdb")
+    assert again.returncode == 0 and again.stdout == f"{dest} is current: GeoLite2-City built 2026-11-01\n"
+
+
+def test_gzip_and_maxmind_tar_gz_with_basic_authentication(server: str, dest: Path, files: dict[str, bytes]) -> None:
+    done = run_update(dest, geoip_update_url=server + "/dbip-city-lite-{month}.mmdb.gz")  # DB-IP's monthly name
+    assert done.returncode == 0, done.stderr
+    assert dest.read_bytes() == files["/new.mmdb"]
+    dest.write_bytes(files["/old.mmdb"])
+    maxmind = server + "/geoip/databases/GeoLite2-City/download?suffix=tar.gz"
+    done = run_update(dest, geoip_update_url=maxmind, maxmind_account_id=ACCOUNT, maxmind_license_key=KEY)
+    assert done.returncode == 0, done.stderr
+    assert dest.read_bytes() == files["/new.mmdb"]
+    assert KEY not in done.stdout + done.stderr
+    refused = run_update(dest, geoip_update_url=maxmind)
+    assert (refused.returncode, refused.stderr) == (2, f"locator: error: {maxmind}: HTTP 401\n")
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("/corrupt.mmdb", "refused: not a readable MaxMind database: Error opening database file (the download)"),
+        ("/truncated.mmdb", "refused: not a readable MaxMind database: Error opening database file (the download)"),
+        ("/older.mmdb", "refused: built 2020-01-01, older than the database in service (built 2024-01-01)"),
+        ("/country.mmdb", "refused: is a GeoLite2-Country database; a City database is needed"),
+        ("/missing.mmdb", "HTTP 404"),
+    ],
+)
+def test_refusals_are_one_line_and_leave_the_database_in_service(
+    server: str, dest: Path, files: dict[str, bytes], path: str, why: str
+) -> None:
+    done = run_update(dest, geoip_update_url=server + path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("locator: error: ") and why in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert dest.read_bytes() == files["/old.mmdb"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["City.mmdb"]
+
+
+def test_without_a_source_or_a_file_of_its_own_it_says_what_to_set(tmp_path: Path) -> None:
+    done = run_update(tmp_path / "City.mmdb")
+    assert done.returncode == 2
+    assert "set LOCATOR_GEOIP_UPDATE_URL, or LOCATOR_MAXMIND_ACCOUNT_ID and LOCATOR_MAXMIND_LICENSE_KEY" in done.stderr
+    env = {**os.environ, "LOCATOR_GEOIP_DB": "embedded", "LOCATOR_GEOIP_UPDATE_URL": "http://127.0.0.1:9/x"}
+    done = subprocess.run(
+        [sys.executable, "-m", "locator", "geoip", "update"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "LOCATOR_GEOIP_DB names no file of its own" in done.stderr
+
+
+@pytest.mark.e2e
+def test_a_running_service_takes_the_new_database_without_a_restart(server: str, dest: Path, tmp_path: Path) -> None:
+    caches = tmp_path / "caches.csv"
+    caches.write_text(CACHES_CSV)
+    process, port = serve(caches, tmp_path, geoip_db=str(dest), reload_interval_s="0.2")
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> dict[str, object]:
+        with urllib.request.urlopen(url + "/readyz", timeout=10) as response:
+            geoip: dict[str, object] = json.load(response)["geoip"]
+            return geoip
+
+    try:
+        wait_until_responds(url + "/healthz", process)
+        assert ready()["built"] == "2024-01-01"
+        done = run_update(dest, geoip_update_url=server + "/new.mmdb")
+        assert done.returncode == 0, done.stderr
+        deadline = time.monotonic() + 20
+        while ready()["built"] != "2026-11-01" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ready() == {
+            "path": str(dest),
+            "database_type": "GeoLite2-City",
+            "built": "2026-11-01",
+            "licence": "GeoLite2 End User License Agreement; data created by MaxMind (https://www.maxmind.com)",
+        }
+        assert process.poll() is None  # the same process: no restart
+    finally:
+        stop(process)
