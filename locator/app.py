@@ -51,7 +51,7 @@ from locator.logs import AccessLog
 from locator.metrics import DataCollector, Metrics
 from locator.namespaces import Namespace
 from locator.observe import Observer
-from locator.openapi import openapi
+from locator.openapi import ROUTES, index, openapi
 from locator.prober import Prober
 from locator.query import NearestQuery, parse_query_string
 from locator.rank import sticky_window
@@ -297,17 +297,7 @@ class LocatorApp:
         return JSONBody(encode(self.spec))
 
     async def index(self, request: Request) -> Response:
-        endpoints = {
-            "/nearest": "ordered caches for the caller (lat, lon, ip, colo, n, format=json|text, path)",
-            "/_caches": "the 2022 Cloudflare Worker's response shape",
-            "/caches": "the configured caches, their health, and why each is or is not ranked",
-            "/healthz": "liveness",
-            "/readyz": "readiness, degraded modes, health prober and reload state",
-            "/metrics": "Prometheus metrics",
-            "/openapi.json": "this interface, described",
-            "/<path>": "307 redirect to <nearest cache serving the path's namespace>/<path>",
-        }
-        return JSONBody(encode(Index("OSDF cache locator", __version__, endpoints)))
+        return JSONBody(encode(Index("OSDF cache locator", __version__, index())))
 
     async def redirect(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Every path without a route of its own: 307 to the nearest eligible cache, keeping path and query.
@@ -330,15 +320,9 @@ class LocatorApp:
         await Response(status_code=307, headers=headers)(scope, receive, send)
 
     def routes(self) -> list[Route]:
+        """From the one route table (locator.openapi.ROUTES): each route's operationId names its method."""
         return [
-            Route("/nearest", self.nearest, methods=["GET"]),  # first: the router tries routes in order
-            Route("/", self.index, methods=["GET"]),
-            Route("/_caches", self.worker_caches, methods=["GET"]),
-            Route("/caches", self.caches, methods=["GET"]),
-            Route("/healthz", self.healthz, methods=["GET"]),
-            Route("/readyz", self.readyz, methods=["GET"]),
-            Route("/metrics", self.metrics_page, methods=["GET"]),
-            Route("/openapi.json", self.openapi_page, methods=["GET"]),
+            Route(path, getattr(self, spec["get"]["operationId"]), methods=["GET"]) for path, spec in ROUTES.items()
         ]
 
     @contextlib.asynccontextmanager

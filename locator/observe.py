@@ -23,9 +23,9 @@ from locator.connections import oversized_head
 from locator.logs import AccessLog
 from locator.metrics import Metrics
 from locator.namespaces import has_control
+from locator.openapi import ROUTES
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-ROUTES = frozenset({"/", "/nearest", "/_caches", "/caches", "/healthz", "/readyz", "/metrics", "/openapi.json"})
 
 
 def refusal(status: int, code: str, detail: str) -> ASGIApp:

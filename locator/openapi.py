@@ -93,12 +93,14 @@ def redirect_path(routes: Iterable[str]) -> dict[str, str]:
     return {"type": "string", "pattern": f"^(?!(?:{own})$)(?![/\\\\])[^\\x00-\\x1f\\x7f]+$"}
 
 
-# The service's own routes; every other path is a redirect.
+# THE route table: the service's own routes, in the order the router tries them (every other path is a
+# redirect). `operationId` names the LocatorApp method that answers; the app's routes, its index page and the
+# metrics' route labels are all derived from this table.
 ROUTES: dict[str, Any] = {
-    "/": {"get": {"summary": "What this service offers", "responses": {"200": _json("Index", "Endpoints.")}}},
     "/nearest": {
         "get": {
-            "summary": "The caches nearest to the caller, nearest first",
+            "operationId": "nearest",
+            "summary": "The caches nearest to the caller, nearest first (lat, lon, ip, colo, n, format, path)",
             "parameters": QUERY_PARAMETERS,
             "responses": {
                 "200": {
@@ -113,23 +115,41 @@ ROUTES: dict[str, Any] = {
             },
         }
     },
+    "/": {
+        "get": {
+            "operationId": "index",
+            "summary": "What this service offers",
+            "responses": {"200": _json("Index", "Endpoints.")},
+        }
+    },
     "/_caches": {
         "get": {
+            "operationId": "worker_caches",
             "summary": "The same decision in the 2022 Cloudflare Worker's shape",
             "parameters": QUERY_PARAMETERS,
             "responses": {"200": _json("WorkerCaches", "Worker-compatible answer."), **ERRORS},
         }
     },
-    "/caches": {"get": {"summary": "Every configured cache", "responses": {"200": _json("CacheList", "Caches.")}}},
-    "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Alive", "Alive.")}}},
+    "/caches": {
+        "get": {
+            "operationId": "caches",
+            "summary": "The configured caches, their health, and why each is or is not ranked",
+            "responses": {"200": _json("CacheList", "Caches.")},
+        }
+    },
+    "/healthz": {
+        "get": {"operationId": "healthz", "summary": "Liveness", "responses": {"200": _json("Alive", "Alive.")}}
+    },
     "/readyz": {
         "get": {
-            "summary": "Readiness, degraded modes, health prober and reload state",
+            "operationId": "readyz",
+            "summary": "Readiness, degraded modes, the GeoIP database, health prober and reload state",
             "responses": {"200": _json("Ready", "Serving.")},
         }
     },
     "/metrics": {
         "get": {
+            "operationId": "metrics_page",
             "summary": "Prometheus metrics",
             "responses": {
                 "200": {
@@ -140,15 +160,34 @@ ROUTES: dict[str, Any] = {
             },
         }
     },
-    "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1."}}}},
+    "/openapi.json": {
+        "get": {
+            "operationId": "openapi_page",
+            "summary": "This interface, described",
+            "responses": {"200": {"description": "OpenAPI 3.1."}},
+        }
+    },
 }
+REDIRECT_SUMMARY = "307 redirect to <nearest cache serving the path's namespace>/<path>"
+# Answers any route may get before it runs (locator/observe.py and locator/connections.py).
+EVERY_ROUTE = {
+    "400": _json("Error", "invalid_path: the path holds control characters (any route)."),
+    "408": {"description": "head_timeout: the request head took longer than LOCATOR_HEAD_TIMEOUT_S; closed."},
+    "431": _json("Error", "header_too_large: the request head is larger than LOCATOR_MAX_HEAD_BYTES."),
+}
+
+
+def index() -> dict[str, str]:
+    """The index page's list: every route's summary, then the redirect."""
+    return {path: spec["get"]["summary"] for path, spec in ROUTES.items()} | {"/<path>": REDIRECT_SUMMARY}
 
 
 def redirect_route(routes: Iterable[str]) -> dict[str, Any]:
     """The catch-all redirect, for any path that `routes` do not answer."""
     return {
         "get": {
-            "summary": "Redirect to <nearest cache><path>?<query> (any path without a route of its own)",
+            "operationId": "redirect",
+            "summary": REDIRECT_SUMMARY,
             "parameters": [{"name": "path", "in": "path", "required": True, "schema": redirect_path(routes)}],
             "responses": {
                 "307": {
@@ -188,7 +227,10 @@ def openapi() -> dict[str, Any]:
             "description": "Finds the OSDF data caches nearest to a client, from CDN edge headers, local GeoIP "
             "or the receiving data centre; answers with an ordered list or a 307 redirect.",
         },
-        "paths": {**ROUTES, "/{path}": redirect_route(ROUTES)},
+        "paths": {
+            path: {"get": {**spec["get"], "responses": EVERY_ROUTE | spec["get"]["responses"]}}
+            for path, spec in {**ROUTES, "/{path}": redirect_route(ROUTES)}.items()
+        },
         "components": {"schemas": schemas()},
     }
 

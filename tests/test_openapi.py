@@ -10,6 +10,8 @@ from jsonschema import Draft202012Validator
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from locator.observe import route_of
+from locator.openapi import ROUTES
 from locator.query import PARAMETERS
 
 
@@ -79,3 +81,22 @@ def test_redirect_path_excludes_the_own_routes_only(client: TestClient, spec: di
     for bad in ("", "/evil.example", "\\evil.example", "a\r\nb"):
         assert not pattern.search(bad), bad
     assert pattern.search("ospool/uc-shared/public/file.txt")
+
+
+def test_one_route_table_drives_the_routes_the_index_and_the_metric_labels(client: TestClient) -> None:
+    served = [route.path for route in client.app.routes if isinstance(route, Route)]
+    assert served == list(ROUTES)
+    assert list(client.get("/").json()["endpoints"]) == [*ROUTES, "/<path>"]
+    assert [route_of(path) for path in ROUTES] == list(ROUTES)
+    assert route_of("/ospool/ap20/data/file") == "redirect"
+
+
+def test_every_status_the_service_gives_is_documented(spec: dict[str, Any]) -> None:
+    def statuses(path: str) -> set[str]:
+        return set(spec["paths"][path]["get"]["responses"])
+
+    everywhere = {"400", "408", "431"}
+    assert all(everywhere <= statuses(path) for path in spec["paths"])
+    assert {"200", "403", "404", "405"} <= statuses("/nearest")
+    assert "401" in statuses("/metrics")
+    assert {"307", "404", "405", "414", "503"} <= statuses("/{path}")
