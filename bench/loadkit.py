@@ -13,22 +13,24 @@ import os
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx2 as httpx
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
+sys.path.insert(0, str(ROOT / "scripts"))
+from launch import HOST, free_port, launch, stop  # noqa: E402  (the one server launcher: scripts/launch.py)
+
 PYTHON = sys.executable
-HOST = "127.0.0.1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -146,28 +148,10 @@ def describe_mix(mix: Sequence[Request]) -> str:
 # --- servers ----------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A port free on 127.0.0.1 now (the kernel picks it; the server binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
-    """One GET with urllib that never follows redirects: (status, body)."""
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: object, **kwargs: object) -> None:
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
-    request = urllib.request.Request(url, headers=dict(headers or {}))
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            return int(response.status), bytes(response.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read()
+    """One GET that never follows redirects: (status, body)."""
+    response = httpx.get(url, headers=dict(headers or {}), timeout=timeout)
+    return response.status_code, response.content
 
 
 @dataclass
@@ -184,12 +168,13 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far, from /proc/<pid>/stat."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        """User + system CPU time of the server process so far."""
+        times = psutil.Process(self.process.pid).cpu_times()
+        return float(times.user + times.system)
 
     def memory_kb(self) -> dict[str, int]:
-        """VmRSS, VmHWM, RssAnon, RssFile and RssShmem in kB, from /proc/<pid>/status."""
+        """VmRSS, VmHWM, RssAnon, RssFile and RssShmem in kB, from /proc/<pid>/status (psutil has no peak,
+        VmHWM, nor the anonymous/file split)."""
         values: dict[str, int] = {}
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             key, _, rest = line.partition(":")
@@ -210,13 +195,7 @@ class Server:
             before = now
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        stop(self.process)
 
 
 def start_server(
@@ -231,19 +210,16 @@ def start_server(
     """Start a server and wait until `ready_path` answers 200 (60 s at most)."""
     log_path = log_dir / f"{name.replace(' ', '_')}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(name, process, port, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{name} exited with status {process.returncode} before it was ready:\n{tail}")
-        with contextlib.suppress(OSError):
-            if http_get(server.url + ready_path, timeout=2)[0] == 200:
-                return server
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"{name} was not ready on port {port} within 60 s")
+        launched = launch(argv, env, port, log, subprocess.STDOUT, cwd)
+    server = Server(name, launched.process, port, log_path)
+    try:
+        if launched.ready(ready_path):
+            return server
+    except TimeoutError:
+        server.stop()
+        raise RuntimeError(f"{name} was not ready on port {port} within 60 s") from None
+    tail = log_path.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"{name} exited with status {launched.process.returncode} before it was ready:\n{tail}")
 
 
 def base_env(**locator: str) -> dict[str, str]:

@@ -19,12 +19,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import httpx2 as httpx
 import numpy as np
 import numpy.typing as npt
 
@@ -212,6 +211,32 @@ def legacy_api(path_info: str, environ: Mapping[str, str], geo: LegacyGeo) -> Wi
     return WireAnswer(200, ",".join(str(i + 1) for i in order[0]) + "\n", OK_CACHE_CONTROL)
 
 
+class FetchError(Exception):
+    """A GET that gave no answer to use: one line for a record's error field (timeout, DNS, HTTP status)."""
+
+
+def _resolution_failed(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def fetch(url: str, headers: Mapping[str, str], timeout_s: float) -> str:
+    """The text of a 200 answer, or FetchError saying why not, in words an operator can act on."""
+    try:
+        response = httpx.get(url, headers=dict(headers), timeout=timeout_s)
+    except httpx.TimeoutException:
+        raise FetchError("timeout") from None
+    except (httpx.HTTPError, OSError) as exc:
+        raise FetchError(f"{'DNS' if _resolution_failed(exc) else 'unreachable'}: {exc}") from None
+    if response.status_code >= 400:
+        raise FetchError(f"HTTP {response.status_code}: {response.text.strip()[:200]}")
+    return response.text
+
+
 class LegacyServiceError(Exception):
     """A live legacy service did not give an order; the message says why (for the record's error field)."""
 
@@ -228,16 +253,10 @@ class LegacyClient:
     ) -> list[int]:
         """The 0-based order, or LegacyServiceError (timeouts, HTTP errors, DNS failures, bad answers)."""
         url = f"{self.base_url}/api/v1.0/geo/{urllib.parse.quote(caller)}/{','.join(servers)}"
-        request = urllib.request.Request(url, headers=dict(headers or {}))
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                body = response.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            text = exc.read().decode("utf-8", "replace").strip()
-            raise LegacyServiceError(f"HTTP {exc.code}: {text[:200]}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise LegacyServiceError(f"unreachable: {reason}") from None
+            body = fetch(url, headers or {}, self.timeout_s)
+        except FetchError as exc:
+            raise LegacyServiceError(str(exc)) from None
         answer = WireAnswer(200, body, "")
         try:
             order = answer.order or []

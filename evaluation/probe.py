@@ -9,14 +9,11 @@ job's own address), and writes one observation record. A timeout, an HTTP error 
 from __future__ import annotations
 
 import json
-import socket
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from evaluation.legacy import LegacyClient, LegacyServiceError
+from evaluation.legacy import FetchError, LegacyClient, LegacyServiceError, fetch
 from locator.caches import CacheSet
 
 # Where a job learns its site's name (HTCondor/GlideinWMS and OSG job environments), first found wins.
@@ -29,24 +26,10 @@ def site_name(explicit: str | None, environ: Mapping[str, str]) -> str:
     return next((environ[name] for name in SITE_VARIABLES if environ.get(name)), "")
 
 
-def describe(exc: BaseException) -> str:
-    """One line for the record: what failed, in words an operator can act on."""
-    reason = getattr(exc, "reason", None)
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code}: {exc.read().decode('utf-8', 'replace').strip()[:200]}"
-    if isinstance(reason, socket.gaierror) or isinstance(exc, socket.gaierror):
-        return f"DNS: {reason or exc}"
-    if isinstance(reason, TimeoutError) or isinstance(exc, TimeoutError):
-        return "timeout"
-    return f"unreachable: {reason or exc}"
-
-
 def ask_locator(url: str, timeout_s: float, headers: Mapping[str, str]) -> dict[str, Any]:
     """The locator's answer as record fields (pick, method, the edge's view), or locator_error."""
-    request = urllib.request.Request(url.rstrip("/") + "/nearest?n=1", headers=dict(headers))
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            body = json.load(response)
+        body = json.loads(fetch(url.rstrip("/") + "/nearest?n=1", headers, timeout_s))
         client, edge = body["client"], body.get("edge") or {}
         return {
             "locator_pick": body["caches"][0]["name"] if body["caches"] else "",
@@ -59,8 +42,8 @@ def ask_locator(url: str, timeout_s: float, headers: Mapping[str, str]) -> dict[
             "edge_city": edge.get("city") or "",
             "edge_country": edge.get("country") or "",
         }
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        return {"locator_error": describe(exc)}
+    except FetchError as exc:
+        return {"locator_error": str(exc)}
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         return {"locator_error": f"unexpected answer: {exc}"}
 

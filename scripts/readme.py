@@ -16,14 +16,14 @@ import difflib
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch.py beside it, also when imported as scripts.readme
+from launch import launch_locator  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.DOTALL)
@@ -54,35 +54,19 @@ def nearest_json(scratch: Path) -> str:
     return f"```json\n{output.rstrip()}\n```\n"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def redirect(scratch: Path) -> str:
     """curl -sI against a real server, as the README shows it (port 8000 there, a free one here)."""
-    port = free_port()
-    env = {**clean_env(scratch), "LOCATOR_PORT": str(port), "LOCATOR_ACCESS_LOG": "false"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "locator", "serve"], cwd=scratch, env=env, stderr=subprocess.DEVNULL
-    )
+    settings = {
+        k.removeprefix("LOCATOR_").lower(): v for k, v in clean_env(scratch).items() if k.startswith("LOCATOR_")
+    }
+    server = launch_locator({**settings, "access_log": "false"}, stderr=subprocess.DEVNULL, cwd=scratch, inherit=False)
     command = "curl -sI -H 'cf-connecting-ip: 129.93.1.1' 'http://127.0.0.1:{port}/igwn/ligo/O4/frame.gwf'"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("locator serve did not start") from None
-                time.sleep(0.1)
-        output = run(shlex.split(command.format(port=port)), scratch)
+        if not server.ready("/healthz", 30):
+            raise RuntimeError("locator serve did not start")
+        output = run(shlex.split(command.format(port=server.port)), scratch)
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        server.stop()
     lines = [line for line in output.replace("\r\n", "\n").splitlines() if line]
     kept = [line for line in lines if not line.lower().startswith(VARYING_HEADERS)]
     return shown(command.format(port=8000), "\n".join(kept))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import os
 import random
@@ -35,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx2 as httpx
 import maxminddb
 import psutil
 
@@ -44,6 +44,9 @@ from locator.files import replacing
 from locator.geoip import embedded_path
 from locator.kv import KVNamespace
 from locator.settings import DATA_DIR
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch.py beside it, also when imported as scripts.soak
+from launch import launch_locator  # noqa: E402
 
 REQUESTS = [
     ("/nearest", {"cf-iplatitude": "40.01", "cf-iplongitude": "-105.27", "cf-ipcity": "Boulder", "cf-ray": "1-DEN"}),
@@ -68,60 +71,29 @@ GARBAGE = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Server:
     """`python -m locator serve` on a free loopback port, with its stderr kept for the report."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.port = free_port()
         self.log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "locator", "serve"],
-            env={**os.environ, **env, "LOCATOR_PORT": str(self.port), "LOCATOR_ACCESS_LOG": "false"},
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-        )
+        settings = {name.removeprefix("LOCATOR_").lower(): value for name, value in env.items()}
+        self.launched = launch_locator({**settings, "access_log": "false"}, subprocess.DEVNULL, self.log)
+        self.process, self.port = self.launched.process, self.launched.port
 
     def started(self, timeout_s: float = 30.0) -> bool:
         """True once /healthz answers; False if the process exited first."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            try:
-                self.get("/healthz")
-                return True
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError("the server neither answered nor exited")
+        return self.launched.ready("/healthz", timeout_s)
 
     def get(self, path: str) -> tuple[int, dict[str, object]]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            return response.status, json.loads(response.read() or b"{}")
-        finally:
-            connection.close()
+        response = httpx.get(self.launched.url + path, timeout=10)
+        return response.status_code, json.loads(response.content or b"{}")
 
     def stderr(self) -> str:
         self.log.seek(0)
         return self.log.read().decode("utf-8", "replace")
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait()
+        return self.launched.stop()
 
 
 def fresh_data(root: Path) -> dict[str, str]:
@@ -260,26 +232,19 @@ def start_faults(work: Path) -> list[tuple[str, bool, str]]:
 
 def load(port: int, stop_at: float, counts: Counter[str], failures: list[str], lock: threading.Lock) -> None:
     """One keep-alive client sending the request mix until `stop_at`."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     rng = random.Random()
-    while time.monotonic() < stop_at:
-        path, headers = rng.choice(REQUESTS)
-        try:
-            connection.request("GET", path, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            outcome = str(response.status)
-            if response.status not in (200, 307):
-                outcome = f"failed {response.status}"
-        except (OSError, http.client.HTTPException) as exc:
-            outcome = f"failed {type(exc).__name__}"
-            connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        with lock:
-            counts[outcome] += 1
-            if outcome.startswith("failed") and len(failures) < 20:
-                failures.append(f"{path}: {outcome}")
-    connection.close()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        while time.monotonic() < stop_at:
+            path, headers = rng.choice(REQUESTS)
+            try:
+                status = client.get(path, headers=headers).status_code
+                outcome = str(status) if status in (200, 307) else f"failed {status}"
+            except httpx.HTTPError as exc:
+                outcome = f"failed {type(exc).__name__}"
+            with lock:
+                counts[outcome] += 1
+                if outcome.startswith("failed") and len(failures) < 20:
+                    failures.append(f"{path}: {outcome}")
 
 
 def exchange(port: int, payload: bytes, wait_s: float) -> bytes:

@@ -49,10 +49,10 @@ def test_an_unlocated_clients_entry_lasts_its_sticky_window(make_client: ClientF
     client.get("/nearest")
     (entry,) = memo.values()
     assert entry.location.coordinate is None and entry.window is not None
-    time.sleep(1.05)  # into the next window (not a speed check: the window must pass)
-    client.get("/nearest")
+    time.sleep(1.05)  # into a later window (not a speed check: the window must pass; a loaded machine may
+    client.get("/nearest")  # take longer, and land a window or two later)
     (again,) = memo.values()
-    assert again.window == entry.window + 1
+    assert again.window is not None and again.window > entry.window
 
 
 def test_the_memo_answers_repeats_and_stays_within_its_bytes(make_client: ClientFactory) -> None:

@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
+
+from scripts.launch import free_port, launch_locator, stop, wait
 
 pytestmark = pytest.mark.e2e
 
 CHICAGO_EDGE = ["-H", "cf-iplatitude: 41.9", "-H", "cf-iplongitude: -87.6", "-H", "cf-ipcity: Chicago"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def wait_until_responds(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+    """`url` answers, or the test fails saying the process exited."""
+    if not wait(url, process, timeout_s):
+        raise RuntimeError(f"{process.args} exited with {process.returncode}")
 
 
 def serve(
@@ -45,26 +30,17 @@ def serve(
 ) -> tuple[subprocess.Popen[bytes], int]:
     """`python -m locator serve` on a free port: `caches`, its airports store under `data`, and LOCATOR_<NAME>
     settings by keyword. Returns the process and its port."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "LOCATOR_CACHES_FILE": str(caches),
-        "LOCATOR_PORT": str(port),
-        "LOCATOR_AIRPORTS_STORE": str(data / "airports.sqlite"),
-        "LOCATOR_HEALTH_INTERVAL_S": "0",  # no probes of the fixture caches unless a test asks for them
-        **{f"LOCATOR_{name.upper()}": value for name, value in settings.items()},
-    }
-    process = subprocess.Popen([sys.executable, "-m", "locator", "serve"], env=env, stdout=stdout, stderr=stderr)
-    return process, port
-
-
-def stop(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
-    try:
-        return process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait()
+    launched = launch_locator(
+        {
+            "caches_file": str(caches),
+            "airports_store": str(data / "airports.sqlite"),
+            "health_interval_s": "0",  # no probes of the fixture caches unless a test asks for them
+            **settings,
+        },
+        stdout,
+        stderr,
+    )
+    return launched.process, launched.port
 
 
 @pytest.fixture(scope="module")
@@ -143,22 +119,18 @@ def test_curl_sees_a_307_with_location_and_links(locator_url: str, cache_server:
 def test_trust_is_judged_on_the_real_socket_peer(locator_url: str) -> None:
     """uvicorn must not rewrite the peer from X-Forwarded-For: our app applies the trust rule itself."""
     headers = {"X-Forwarded-For": "129.93.1.1", "CF-Ray": "6c3f0f0a9e1b2c3d-ORD"}
-    request = urllib.request.Request(f"{locator_url}/nearest?n=1", headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = json.load(response)
+    body = httpx.get(f"{locator_url}/nearest?n=1", headers=headers, timeout=10).json()
     assert body["client"]["ip"] == "129.93.1.1"  # forwarded by a trusted peer (loopback)
     assert body["client"]["colo"] == "ORD"  # so the colo header counts too
 
 
 def test_nearest_over_real_http(locator_url: str, cache_server: str) -> None:
-    request = urllib.request.Request(f"{locator_url}/nearest?lat=41.8&lon=-87.7")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = json.load(response)
+    body = httpx.get(f"{locator_url}/nearest?lat=41.8&lon=-87.7", timeout=10).json()
     assert body["method"] == "declared"
     assert [cache["name"] for cache in body["caches"]] == ["LocalChicago", "FarAway"]
     assert body["caches"][0]["endpoint"] == cache_server
-    with urllib.request.urlopen(f"{locator_url}/nearest?lat=41.8&lon=-87.7&format=text", timeout=10) as response:
-        assert response.read().decode().splitlines()[0] == cache_server
+    text = httpx.get(f"{locator_url}/nearest?lat=41.8&lon=-87.7&format=text", timeout=10).text
+    assert text.splitlines()[0] == cache_server
 
 
 def test_serve_refuses_to_start_with_a_broken_cache_file(tmp_path: Path) -> None:

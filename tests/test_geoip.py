@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-import json
 import os
 import shutil
 import signal
@@ -12,9 +11,9 @@ import subprocess
 import threading
 import time
 import tracemalloc
-import urllib.request
 from pathlib import Path
 
+import httpx2 as httpx
 import psutil
 import pytest
 from mmdb_writer import MmdbU16, MMDBWriter
@@ -265,11 +264,10 @@ def test_a_real_server_given_a_damaged_database_keeps_answering(embedded_path: P
     try:
         wait_until_responds(url + "/healthz", process)
         for address in ("159.60.99.219", "81.239.25.34", "81.239.25.34"):  # the second crashed the C reader
-            with urllib.request.urlopen(url + "/nearest?ip=" + address, timeout=10) as response:
-                assert response.status == 200
-                assert json.load(response)["skipped"]["geoip"] == "no_database"
-        with urllib.request.urlopen(url + "/readyz", timeout=10) as response:
-            ready = json.load(response)
+            response = httpx.get(url + "/nearest?ip=" + address, timeout=10)
+            assert response.status_code == 200
+            assert response.json()["skipped"]["geoip"] == "no_database"
+        ready = httpx.get(url + "/readyz", timeout=10).json()
         assert ready["status"] == "degraded" and ready["geoip"] is None
         assert process.poll() is None
     finally:

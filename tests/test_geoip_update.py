@@ -8,7 +8,6 @@ import base64
 import datetime
 import gzip
 import io
-import json
 import os
 import subprocess
 import sys
@@ -16,11 +15,11 @@ import tarfile
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from mmdb_writer import MMDBWriter, TreeWriter
 from netaddr import IPSet
@@ -188,9 +187,8 @@ def test_a_running_service_takes_the_new_database_without_a_restart(server: str,
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> dict[str, object]:
-        with urllib.request.urlopen(url + "/readyz", timeout=10) as response:
-            geoip: dict[str, object] = json.load(response)["geoip"]
-            return geoip
+        geoip: dict[str, object] = httpx.get(url + "/readyz", timeout=10).json()["geoip"]
+        return geoip
 
     try:
         wait_until_responds(url + "/healthz", process)

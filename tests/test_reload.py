@@ -3,16 +3,15 @@ no request fails while it happens, and SIGHUP works on a real server."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -176,9 +175,8 @@ def test_sighup_reloads_a_real_server(tmp_path: Path) -> None:
         process.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with urllib.request.urlopen(url + "/caches", timeout=5) as response:
-                if [c["name"] for c in json.load(response)["caches"]] == ["Only"]:
-                    break
+            if [c["name"] for c in httpx.get(url + "/caches", timeout=5).json()["caches"]] == ["Only"]:
+                break
             time.sleep(0.1)
         else:
             pytest.fail("SIGHUP did not reload the cache file")
@@ -191,8 +189,7 @@ def test_sighup_reloads_a_real_server(tmp_path: Path) -> None:
 
 
 def reload_state(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url + "/readyz", timeout=30) as response:
-        ready: dict[str, Any] = json.load(response)
+    ready: dict[str, Any] = httpx.get(url + "/readyz", timeout=30).json()
     return ready
 
 
