@@ -159,7 +159,7 @@ def in_process(sizes: Sequence[int], seconds: float, rounds: int) -> dict[int, d
     return rows
 
 
-def over_http(size: int, duration: float, rounds: int, warmup: float, connections: int, generator: str) -> list[str]:
+def over_http(size: int, duration: float, rounds: int, warmup: float, connections: int) -> list[str]:
     mix_6 = lk.cloudflare_mix("/nearest?n=6")
     mix_all = lk.cloudflare_mix("/nearest")
     mix_redirect = [dataclasses.replace(r, path="/ospool/uc-shared/public/file.txt", expect_method="") for r in mix_6]
@@ -178,7 +178,7 @@ def over_http(size: int, duration: float, rounds: int, warmup: float, connection
                 lk.Run("all", server, mix_all),
                 lk.Run("redirect", server, mix_redirect),
             ]
-            series = lk.interleaved(generator, runs, duration, rounds, warmup, connections)
+            series = lk.interleaved(runs, duration, rounds, warmup, connections)
     print(lk.combine(series["bare"]).line("bare Starlette, fixed JSON"))
     lines = []
     for key, label in labels.items():
@@ -204,7 +204,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each HTTP run")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=30)
-    parser.add_argument("--generator", choices=["wrk", "python"], default="wrk")
     args = parser.parse_args()
 
     print(lk.machine_line())
@@ -224,12 +223,12 @@ def main() -> None:
             f"target < 1 ms; {sizes[0]:,} caches: {rows[sizes[0]]['decide_all']:.0f} µs"
         )
     if args.http_duration > 0:
-        generator = lk.choose_generator(args.generator)
+        generator = lk.require("wrk")
         print(
             f"\nthrough HTTP: {generator}, {args.connections} connections, {args.http_duration:g} s per series "
             f"in {args.rounds} interleaved rounds"
         )
-        summary += over_http(args.http_size, args.http_duration, args.rounds, args.warmup, args.connections, generator)
+        summary += over_http(args.http_size, args.http_duration, args.rounds, args.warmup, args.connections)
     print()
     print("\n".join(summary))
 

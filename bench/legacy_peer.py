@@ -1,6 +1,6 @@
 """The locator against the legacy CVMFS GeoIP service it replaces, served on the same machine in the same run.
 
-    python bench/legacy_peer.py [--duration 15] [--connections 30] [--generator wrk|python]
+    python bench/legacy_peer.py [--duration 15] [--connections 30]
 
 Same load shape as service_load.py (30 connections, wrk, one uvicorn worker each, loaded one at a time in
 interleaved rounds; the ratio is the median of the rounds' ratios).
@@ -45,11 +45,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the duration is split into")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=30)
-    parser.add_argument("--generator", choices=["wrk", "python"], default="wrk")
     args = parser.parse_args()
 
     print(lk.machine_line())
-    generator = lk.choose_generator(args.generator)
+    generator = lk.require("wrk")
     mix = lk.cloudflare_mix()
     legacy_mix = legacy_requests(mix)
     like_for_like = address_only(mix)
@@ -72,7 +71,7 @@ def main() -> None:
             lk.Run("mix", locator, mix),
             lk.Run("address", locator, like_for_like),
         ]
-        series = lk.interleaved(generator, runs, args.duration, args.rounds, args.warmup, args.connections)
+        series = lk.interleaved(runs, args.duration, args.rounds, args.warmup, args.connections)
     probes.append(lk.speed_probe())
     old, realistic, same_job = (lk.combine(series[k]) for k in ("legacy", "mix", "address"))
     print(old.line("legacy /api/v1.0/geo (emulation)"))

@@ -452,66 +452,18 @@ def run_wrk(
     )
 
 
-def run_pyload(
-    server: Server,
-    requests: Sequence[Request],
-    duration_s: float | None = None,
-    total: int | None = None,
-    connections: int = 30,
-    scratch: Path | None = None,
-) -> LoadResult:
-    """The fallback generator (bench/pyload.py, asyncio streams) in its own process: by time or by count."""
-    with contextlib.ExitStack() as stack:
-        folder = scratch or stack.enter_context(workdir("pyload-"))
-        spec = folder / "requests.json"
-        spec.write_text(json.dumps([{"path": r.path, "headers": dict(r.headers)} for r in requests]))
-        argv = [PYTHON, str(BENCH / "pyload.py"), "--port", str(server.port), "--connections", str(connections)]
-        argv += ["--requests-file", str(spec)]
-        argv += ["--duration", str(duration_s)] if duration_s is not None else ["--total", str(total)]
-        server_before, children_before = server.cpu_seconds(), children_cpu()
-        started = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=(duration_s or 600) + 300)
-        wall = time.perf_counter() - started
-        server_cpu, generator_cpu = server.cpu_seconds() - server_before, children_cpu() - children_before
-    if done.returncode != 0:
-        raise RuntimeError(f"pyload failed ({done.returncode}): {done.stdout}\n{done.stderr}")
-    data = json.loads(done.stdout.strip().splitlines()[-1])
-    return LoadResult(
-        generator="pyload",
-        requests=data["requests"],
-        duration_s=data["duration_s"],
-        p50_ms=data["p50_ms"],
-        p99_ms=data["p99_ms"],
-        max_ms=data["max_ms"],
-        statuses=data["statuses"],
-        socket_errors=data["socket_errors"],
-        server_cpu=server_cpu / wall,
-        generator_cpu=generator_cpu / wall,
-    )
+def require(tool: str) -> str:
+    """`tool` on PATH (installed with apt-get here if missing), or exit saying so: the benchmarks measure
+    with wrk and siege only."""
+    if not ensure_tool(tool, tool):
+        raise SystemExit(f"{tool} is needed: install the Debian package {tool}")
+    return tool
 
 
-def choose_generator(preferred: str) -> str:
-    """wrk when it is there (installed here if missing), else the Python fallback."""
-    if preferred == "python":
-        return "python"
-    if ensure_tool("wrk", "wrk"):
-        return "wrk"
-    print("setup: wrk unavailable; using the Python asyncio generator (bench/pyload.py)", flush=True)
-    return "python"
-
-
-def load(
-    generator: str, server: Server, requests: Sequence[Request], duration_s: float, connections: int = 30
-) -> LoadResult:
-    if generator == "wrk":
-        return run_wrk(server, requests, duration_s, connections)
-    return run_pyload(server, requests, duration_s=duration_s, connections=connections)
-
-
-def warm_up(generator: str, server: Server, requests: Sequence[Request], seconds: float) -> None:
+def warm_up(server: Server, requests: Sequence[Request], seconds: float) -> None:
     """A short unrecorded run first, so that memos, imports and sockets are warm for the measured one."""
     if seconds > 0:
-        load(generator, server, requests, seconds)
+        run_wrk(server, requests, seconds)
         server.wait_idle()
 
 
@@ -567,16 +519,16 @@ def combine(rounds: Sequence[LoadResult]) -> LoadResult:
 
 
 def interleaved(
-    generator: str, runs: Sequence[Run], duration_s: float, rounds: int, warmup_s: float, connections: int = 30
+    runs: Sequence[Run], duration_s: float, rounds: int, warmup_s: float, connections: int = 30
 ) -> dict[str, list[LoadResult]]:
     """Run each series for `duration_s / rounds` seconds, round-robin, `rounds` times: every series sees the
     same phases of the host, and each round's ratio compares neighbours in time."""
     for run in runs:
-        warm_up(generator, run.server, run.requests, warmup_s)
+        warm_up(run.server, run.requests, warmup_s)
     results: dict[str, list[LoadResult]] = {run.label: [] for run in runs}
     for _ in range(rounds):
         for run in runs:
-            results[run.label].append(load(generator, run.server, run.requests, duration_s / rounds, connections))
+            results[run.label].append(run_wrk(run.server, run.requests, duration_s / rounds, connections))
             run.server.wait_idle()
     return results
 

@@ -144,8 +144,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(lk.machine_line())
-    if not lk.ensure_tool("wrk", "wrk"):
-        raise SystemExit("wrk is needed (Debian package wrk)")
+    lk.require("wrk")
     mix = lk.cloudflare_mix("/nearest?n=6")
     rows: list[tuple[str, float]] = []
     with lk.workdir("memory-") as scratch:
@@ -162,7 +161,7 @@ def main() -> None:
                 ("bare Starlette, idle", rss_mb(bare)),
                 (f"locator, {args.caches:,} caches, idle", rss_mb(locator)),
             ]
-            lk.load("wrk", locator, mix, args.burst, args.connections)
+            lk.run_wrk(locator, mix, args.burst, args.connections)
             locator.wait_idle()
             rows.append((f"after {args.burst:g} s of the Cloudflare mix", rss_mb(locator)))
             print(f"distinct clients: {run_clients(locator, scratch, args.clients, '6', 0, args.connections)}")
@@ -181,7 +180,7 @@ def main() -> None:
             locator.wait_idle()
             rows.append((f"after {args.hostile:,} with new 14 KB headers", rss_mb(locator)))
             distrusted = metric(locator, "locator_health_prober_distrusted")
-            lk.load("wrk", bare, [lk.Request("/", {}, "plain")], args.burst, args.connections)
+            lk.run_wrk(bare, [lk.Request("/", {}, "plain")], args.burst, args.connections)
             rows.append(("bare Starlette, after a burst", rss_mb(bare)))
             peak = psutil.Process(locator.process.pid).memory_full_info()
     for label, value in rows:

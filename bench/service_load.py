@@ -1,6 +1,6 @@
 """Service throughput and latency of `locator serve`, as a ratio to a bare Starlette app measured in the same run.
 
-    python bench/service_load.py [--duration 15] [--rounds 5] [--connections 30] [--generator wrk|python]
+    python bench/service_load.py [--duration 15] [--rounds 5] [--connections 30]
                                  [--against REF]
 
 Three servers run as real subprocesses on free 127.0.0.1 ports under the same uvicorn call (one worker,
@@ -12,7 +12,7 @@ Cloudflare-fronted mix on /nearest (loadkit.cloudflare_mix): the bare app ignore
 parser is BENCH_HTTP (auto = httptools; `BENCH_HTTP=h11` for pure Python). They are loaded in turn, never together: the
 duration is split into interleaved rounds (bare, locator, locator with log, bare, ...), because this shared
 host changes speed in phases; each ratio is the median of the rounds' ratios. Load comes from wrk
-(installed with apt-get if missing), else from bench/pyload.py. Not a test: nothing fails on time.
+(installed with apt-get if missing; without it the benchmark stops and says so). Not a test: nothing fails on time.
 
 `--against REF` adds the locator of another commit (a git worktree of REF, with its own data files) to the
 same interleaved rounds, with its access log off, so that this commit's ratio to the bare app and REF's are
@@ -39,13 +39,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the duration is split into")
     parser.add_argument("--warmup", type=float, default=2.0, help="unrecorded seconds before each run")
     parser.add_argument("--connections", type=int, default=30)
-    parser.add_argument("--generator", choices=["wrk", "python"], default="wrk")
     parser.add_argument("--against", metavar="REF", help="also serve the locator of this git commit, for its ratio")
     args = parser.parse_args()
 
     print(lk.machine_line())
     print(f"HTTP parser (both servers): {lk.http_parser()} (BENCH_HTTP)")
-    generator = lk.choose_generator(args.generator)
+    generator = lk.require("wrk")
     mix = lk.cloudflare_mix()
     print(
         f"load: {generator}, {args.connections} connections, {args.duration:g} s per server in {args.rounds} "
@@ -79,7 +78,7 @@ def main() -> None:
             other = stack.enter_context(lk.running(lk.start_locator(scratch, name="against", source=tree)))
             lk.check_methods(other, mix)
             runs.append(lk.Run("against", other, mix))
-        series = lk.interleaved(generator, runs, args.duration, args.rounds, args.warmup, args.connections)
+        series = lk.interleaved(runs, args.duration, args.rounds, args.warmup, args.connections)
         lines = {run.label: log_lines(run.server.log_path) for run in runs}
     probes.append(lk.speed_probe())
     base, result, with_log = (lk.combine(series[k]) for k in ("bare", "locator", "locator+log"))

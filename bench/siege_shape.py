@@ -11,7 +11,7 @@ Reported: transactions/s, availability (successful ÷ all, must be 100%), longes
 Siege follows redirects by default; a private siegerc (`--rc`) sets `follow-location = false`, and a
 preflight proves it: a locator whose caches all point at a local sentinel port answers one 307, and the
 sentinel must see no connection. Siege counts 3xx as success. Connections are kept alive (as wrk's are);
-`--connection close` gives siege's own default. Without siege, bench/pyload.py sends the same count.
+`--connection close` gives siege's own default.
 """
 
 from __future__ import annotations
@@ -116,23 +116,6 @@ def run_siege(rc: Path, server: lk.Server, path: str, headers: dict[str, str], u
     )
 
 
-def run_python(server: lk.Server, path: str, headers: dict[str, str], users: int, total: int) -> ShapeResult:
-    """Without siege: the same count from bench/pyload.py; 2xx and 3xx count as successful, as in siege."""
-    result = lk.run_pyload(server, [lk.Request(path, headers, "plain")], total=total, connections=users)
-    good = result.statuses.get("2xx", 0) + result.statuses.get("3xx", 0)
-    return ShapeResult(
-        tool="pyload",
-        transactions=result.requests,
-        successful=good,
-        failed=result.socket_errors,
-        rate=result.rps,
-        elapsed_s=result.duration_s,
-        longest_s=result.max_ms / 1000,
-        server_cpu=result.server_cpu,
-        tool_cpu=result.generator_cpu,
-    )
-
-
 class Sentinel:
     """A listener on 127.0.0.1 that counts connections: where a followed redirect would land."""
 
@@ -196,20 +179,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=30)
     parser.add_argument("--connection", choices=["keep-alive", "close"], default="keep-alive")
-    parser.add_argument("--tool", choices=["siege", "python"], default="siege")
     args = parser.parse_args()
 
     print(lk.machine_line())
-    tool = "siege" if args.tool == "siege" and lk.ensure_tool("siege", "siege") else "python"
+    lk.require("siege")
     reps = math.ceil(args.requests / args.concurrency)
-    count = reps * args.concurrency if tool == "siege" else args.requests
+    count = reps * args.concurrency
     print(
-        f"shape: {count:,} requests, {args.concurrency} concurrent, tool {tool}"
-        + (
-            f" ({args.concurrency} users x {reps:,} repetitions, connection {args.connection})"
-            if tool == "siege"
-            else ""
-        )
+        f"shape: {count:,} requests, {args.concurrency} concurrent, tool siege ({args.concurrency} users x "
+        f"{reps:,} repetitions, connection {args.connection})"
     )
     print(
         "seed, for context (Siege, 100,000 requests, 30 concurrent, different hardware): "
@@ -222,12 +200,9 @@ def main() -> None:
         rc.write_text(SIEGERC.format(connection=args.connection))
 
         def shape(server: lk.Server, path: str, hdrs: dict[str, str]) -> ShapeResult:
-            if tool == "siege":
-                return run_siege(rc, server, path, hdrs, args.concurrency, reps)
-            return run_python(server, path, hdrs, args.concurrency, count)
+            return run_siege(rc, server, path, hdrs, args.concurrency, reps)
 
-        if tool == "siege":
-            preflight(rc, scratch)
+        preflight(rc, scratch)
         with lk.running(lk.start_bare(scratch)) as bare, lk.running(lk.start_locator(scratch)) as locator:
             checks = {path: lk.http_get(locator.url + path, headers)[0] for path in ("/nearest", REDIRECT_PATH)}
             print(f"status check with the edge headers: {checks} (expected 200 and 307)")
@@ -256,7 +231,7 @@ def main() -> None:
         summary.append(
             f"summary: siege_shape locator {label} {result.rate:,.0f} trans/s, availability "
             f"{result.availability:.2f}%, longest {result.longest_s:.2f} s = {share:.2f}x bare {base.rate:,.0f} "
-            f"trans/s ({result.transactions:,} requests, {args.concurrency} concurrent, {tool})"
+            f"trans/s ({result.transactions:,} requests, {args.concurrency} concurrent, siege)"
         )
     if any(r.availability < 100.0 for r in (before, after, nearest, redirect)):
         print("NOTE: availability below 100%: some transactions failed (see the lines above)")

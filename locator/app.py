@@ -286,7 +286,7 @@ class LocatorApp:
         token = self.settings.metrics_token
         if token:
             given = request.headers.get("authorization", "").encode("latin-1")
-            if not hmac.compare_digest(given, ("Bearer " + token.reveal()).encode()):
+            if not hmac.compare_digest(given, ("Bearer " + str(token)).encode()):
                 raise Unauthorized(
                     "/metrics needs Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
                 )

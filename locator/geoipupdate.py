@@ -46,7 +46,7 @@ class Updated:
 
 def source(settings: Settings) -> tuple[str, tuple[str, str] | None]:
     """The URL to download and the basic-auth credentials to send with it, if any."""
-    key = settings.maxmind_license_key.reveal()
+    key = str(settings.maxmind_license_key)
     credentials = (settings.maxmind_account_id, key) if settings.maxmind_account_id and key else None
     if settings.geoip_update_url:
         month = datetime.datetime.now(datetime.UTC).strftime("%Y-%m")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+from starlette.datastructures import Secret
 
 from locator.addresses import IPNetwork
 from locator.geoip import DEFAULT_EMBEDDED, EMBEDDED, embedded_path
@@ -257,20 +258,6 @@ def _bool(text: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValueError("must be true or false")
-
-
-class Secret(str):
-    """A string that does not show itself in logs or reprs (the metrics token)."""
-
-    def __repr__(self) -> str:
-        return "Secret('**********')" if self else "Secret('')"
-
-    def __str__(self) -> str:
-        return "**********" if self else ""
-
-    def reveal(self) -> str:
-        """The value itself, for the one place that compares it."""
-        return str.__getitem__(self, slice(None))
 
 
 def _token(text: str) -> Secret:

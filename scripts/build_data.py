@@ -130,6 +130,12 @@ def worker_2022_caches(shared: Path) -> list[dict[str, str]]:
     return rows
 
 
+def site_row(row: dict[str, str]) -> dict[str, str]:
+    """A Topology extract's site as the evaluation's sites files hold it."""
+    keys = {"site": "site", "latitude": "latitude", "longitude": "longitude", "city": "city", "country": "country_norm"}
+    return {ours: row[theirs] for ours, theirs in keys.items()}
+
+
 def sites_2022(shared: Path) -> list[dict[str, str]]:
     """OSG Topology sites with compute resources (2022-01-19), every name a job may report, OSPool flag."""
     names: dict[str, set[str]] = {}
@@ -151,11 +157,7 @@ def sites_2022(shared: Path) -> list[dict[str, str]]:
             other = sorted(n for n in names.get(row["site"], set()) if n and n != row["site"])
             rows.append(
                 {
-                    "site": row["site"],
-                    "latitude": row["latitude"],
-                    "longitude": row["longitude"],
-                    "city": row["city"],
-                    "country": row["country_norm"],
+                    **site_row(row),
                     "ospool_2022": "true" if row["site"] in ospool else "false",
                     "names": ";".join(other),
                 }
@@ -231,15 +233,7 @@ def international_sites(shared: Path) -> list[dict[str, str]]:
             if row["site"] in MISPLACED_SITES:
                 print(f"left out {row['site']}: {MISPLACED_SITES[row['site']]}")
                 continue
-            rows.append(
-                {
-                    "site": row["site"],
-                    "latitude": row["latitude"],
-                    "longitude": row["longitude"],
-                    "city": row["city"],
-                    "country": row["country_norm"],
-                }
-            )
+            rows.append(site_row(row))
     return sorted(rows, key=lambda row: row["site"])
 
 
