@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
+
+import click
 
 from evaluation.harness import HarnessError, build_harness, far_from_colo_sweep, open_legacy_geoip
 from evaluation.legacy import LegacyGeo, legacy_api
@@ -19,15 +19,17 @@ from evaluation.reproduce import reproduce_2022, study_harness
 from evaluation.score import DEFAULT_TOLERANCE_KM
 from evaluation.synthetic import MODEL_GEOIP, SyntheticModel, generate, site_regions
 from locator.caches import CacheFileError, CacheSet, load_caches
+from locator.commandline import CommandError, Commands
 from locator.geoip import EMBEDDED, GeoIPError
 from locator.overrides import OverridesError
 from locator.settings import DATA_DIR, Settings, SettingsError
 
 DEFAULT_CACHES = DATA_DIR / "caches.csv"
-
-
-class CommandError(Exception):
-    """Reported in one line, exit status 2."""
+ERRORS = (RecordError, HarnessError, CacheFileError, OverridesError, GeoIPError, SettingsError)
+FILE = click.Path(path_type=Path)
+CACHES = click.option(
+    "--caches", type=FILE, default=DEFAULT_CACHES, show_default="the shipped caches", help="the caches to rank"
+)
 
 
 def progress(message: str) -> None:
@@ -48,70 +50,124 @@ def server_name(name: str, caches: CacheSet) -> str:
     return name
 
 
-def cmd_legacy(args: argparse.Namespace) -> int:
-    caches = load_caches(args.caches)
-    servers = [server_name(name.strip(), caches) for name in args.servers.split(",")]
-    answer = legacy_api(f"/repo/v1.0/geo/{args.client_ip}/{','.join(servers)}", {}, legacy_geo(caches))
+@click.group(cls=Commands, errors=ERRORS, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """The evaluation: the legacy emulation, the probe, scoring, the 2022 reproduction, synthetic data, the
+    GeoIP databases and the cross-check per region. Also `locator evaluate ...`."""
+
+
+@cli.command()
+@click.argument("client_ip")
+@click.argument("servers")
+@CACHES
+def legacy(client_ip: str, servers: str, caches: Path) -> None:
+    """The legacy service's emulated answer, as on the wire: CLIENT_IP is the caller (an address, or a name
+    resolved like a server), SERVERS comma-separated IP literals or cache names from --caches."""
+    loaded = load_caches(caches)
+    names = [server_name(name.strip(), loaded) for name in servers.split(",")]
+    answer = legacy_api(f"/repo/v1.0/geo/{client_ip}/{','.join(names)}", {}, legacy_geo(loaded))
     sys.stdout.write(answer.body)
-    return 0 if answer.status == 200 else 1
+    if answer.status != 200:
+        raise click.exceptions.Exit(1)
 
 
-def cmd_legacy_serve(args: argparse.Namespace) -> int:
+@cli.command("legacy-serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8001, show_default=True)
+@CACHES
+@click.option("--quiet", is_flag=True, help="no access log")
+def legacy_serve(host: str, port: int, caches: Path, quiet: bool) -> None:
+    """Serve the legacy emulation over HTTP, at the real service's URLs."""
     import uvicorn
 
     from evaluation.legacy_server import create_legacy_app
 
-    app = create_legacy_app(legacy_geo(load_caches(args.caches)))
+    app = create_legacy_app(legacy_geo(load_caches(caches)))
     # proxy_headers=False: REMOTE_ADDR is the socket peer, as under Apache; X-Forwarded-For is the
     # emulation's business (it takes the last entry).
     uvicorn.run(
         app,
-        host=args.host,
-        port=args.port,
-        log_level="warning" if args.quiet else "info",
-        access_log=not args.quiet,
+        host=host,
+        port=port,
+        log_level="warning" if quiet else "info",
+        access_log=not quiet,
         proxy_headers=False,
     )
-    return 0
 
 
-def cmd_probe(args: argparse.Namespace) -> int:
-    if not args.locator and not args.legacy:
+@cli.command("probe")
+@click.option("--locator", help="base URL of the locator")
+@click.option("--legacy", "legacy_url", help="base URL of the legacy GeoIP service (…/api/v1.0/geo is appended)")
+@click.option("--site", help="site name (default: $GLIDEIN_ResourceName, $GLIDEIN_Site, $OSG_SITE_NAME)")
+@click.option("--lat", type=float, help="the site's true latitude, if known")
+@click.option("--lon", type=float, help="the site's true longitude, if known")
+@click.option("--caches", type=FILE, default=DEFAULT_CACHES, help="the server list sent to --legacy")
+@click.option("--out", type=FILE, help="append the record to this JSON-lines file")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="seconds per service")
+@click.option(
+    "--edge-header",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="testing: a header a CDN edge would add (records are marked synthetic)",
+)
+@click.option("--client-ip", help="testing: X-Forwarded-For for both services (marked synthetic)")
+def probe_command(
+    locator: str | None,
+    legacy_url: str | None,
+    site: str | None,
+    lat: float | None,
+    lon: float | None,
+    caches: Path,
+    out: Path | None,
+    timeout: float,
+    edge_header: tuple[str, ...],
+    client_ip: str | None,
+) -> None:
+    """What a test job runs: ask the services, append one record."""
+    if not locator and not legacy_url:
         raise CommandError("give --locator URL, --legacy URL or both")
     headers = {}
-    for header in args.edge_header:
+    for header in edge_header:
         name, sep, value = header.partition(":")
         if not sep:
             raise CommandError(f"--edge-header {header!r} is not 'Name: value'")
         headers[name.strip()] = value.strip()
-    position = (args.lat, args.lon) if args.lat is not None and args.lon is not None else None
+    position = (lat, lon) if lat is not None and lon is not None else None
     record = probe(
-        args.locator,
-        args.legacy,
-        load_caches(args.caches),
-        site_name(args.site, os.environ),
-        args.timeout,
-        headers,
-        args.client_ip,
-        position,
+        locator, legacy_url, load_caches(caches), site_name(site, os.environ), timeout, headers, client_ip, position
     )
-    print(append_record(args.out, record))
-    return 0
+    print(append_record(out, record))
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    records = read_records(args.records)
-    progress(f"read {len(records):,} records from {len(args.records)} file(s)")
-    if args.sites is not None:
-        records = resolve_positions(records, read_sites(args.sites))
-    harness = build_harness(args.caches, seed=args.seed)
+@cli.command()
+@click.argument("records", nargs=-1, required=True, type=FILE)
+@CACHES
+@click.option("--out", type=FILE, required=True, help="output directory")
+@click.option("--sites", type=FILE, help="sites file to fill in missing site positions by name")
+@click.option(
+    "--tolerance-km",
+    type=float,
+    default=DEFAULT_TOLERANCE_KM,
+    show_default=True,
+    help="a pick this close to the nearest is a tie, counted correct",
+)
+@click.option("--seed", type=int, default=2022, show_default=True, help="seed of the worker's random shuffle")
+def score(
+    records: tuple[Path, ...], caches: Path, out: Path, sites: Path | None, tolerance_km: float, seed: int
+) -> None:
+    """Score RECORDS (CSV or JSON-lines files) into OUT/sites.csv, summary.json, report.md and PNG figures."""
+    read = read_records(list(records))
+    progress(f"read {len(read):,} records from {len(records)} file(s)")
+    if sites is not None:
+        read = resolve_positions(read, read_sites(sites))
+    harness = build_harness(caches, seed=seed)
     inputs = harness.inputs()
     from evaluation.report import describe_inputs, write_report
 
     progress(f"deciding with: {describe_inputs(inputs)}")
     started = time.perf_counter()
     try:
-        scored, summary = harness.evaluate(records, args.tolerance_km)
+        scored, summary = harness.evaluate(read, tolerance_km)
     finally:
         harness.close()
     progress(f"scored in {time.perf_counter() - started:.1f} s; writing the report")
@@ -120,9 +176,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         summary,
         harness.federation.caches,
         harness.names,
-        args.out,
+        out,
         inputs,
-        f"Cache selection evaluation: {', '.join(p.name for p in args.records)}",
+        f"Cache selection evaluation: {', '.join(p.name for p in records)}",
     )
     for population, entry in summary["populations"].items():
         for name, stats in entry["strategies"].items():
@@ -132,10 +188,12 @@ def cmd_score(args: argparse.Namespace) -> int:
                 f"refused {stats['refused']}  mean regret {stats['mean_regret_km']} km  max {stats['max_regret_km']} km"
             )
     print(f"wrote {', '.join(str(p) for p in written)}")
-    return 0
 
 
-def cmd_reproduce(args: argparse.Namespace) -> int:
+@cli.command("reproduce-2022")
+@click.option("--out", type=FILE, help="also write reproduction.md and .csv here")
+def reproduce(out: Path | None) -> None:
+    """The 2022 study's verdicts for its named sites (exit 1 when they differ from the blog's)."""
     harness = study_harness(os.environ)
     try:
         result = reproduce_2022(harness)
@@ -148,54 +206,86 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if result.agrees_with_blog
         else "Verdicts DIFFER from the blog: see the table."
     )
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "reproduction.md").write_text("# The 2022 study's named sites\n\n" + text)
-        result.table.to_csv(args.out / "reproduction.csv", index=False)
-    return 0 if result.agrees_with_blog else 1
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "reproduction.md").write_text("# The 2022 study's named sites\n\n" + text)
+        result.table.to_csv(out / "reproduction.csv", index=False)
+    if not result.agrees_with_blog:
+        raise click.exceptions.Exit(1)
 
 
-def cmd_synthesize(args: argparse.Namespace) -> int:
-    records = generate(args.records, SyntheticModel(seed=args.seed))
-    if args.out.suffix.lower() == ".csv":
-        records.to_csv(args.out, index=False)
+@cli.command()
+@click.option("--records", type=int, default=10_000, show_default=True)
+@click.option("--seed", type=int, default=SyntheticModel.seed, show_default=True)
+@click.option("--out", type=FILE, required=True, help=".csv or .jsonl")
+def synthesize(records: int, seed: int, out: Path) -> None:
+    """Synthetic records from the seeded model (evaluation/synthetic.py)."""
+    made = generate(records, SyntheticModel(seed=seed))
+    if out.suffix.lower() == ".csv":
+        made.to_csv(out, index=False)
     else:
-        records.to_json(args.out, orient="records", lines=True)
-    print(f"wrote {len(records):,} synthetic records (seed {args.seed}) to {args.out}")
-    return 0
+        made.to_json(out, orient="records", lines=True)
+    print(f"wrote {len(made):,} synthetic records (seed {seed}) to {out}")
 
 
-def cmd_databases(args: argparse.Namespace) -> int:
+@cli.command()
+@click.option(
+    "--db",
+    multiple=True,
+    metavar="NAME[=PATH]",
+    help="a database: an embedded name (dbip-2023, geolite2-2018) or NAME=PATH; repeat (default: the embedded)",
+)
+@CACHES
+@click.option("--synthetic", type=int, default=20_000, show_default=True, help="synthetic jobs")
+@click.option("--out", type=FILE, help="also write the table as CSV")
+def databases(db: tuple[str, ...], caches: Path, synthetic: int, out: Path | None) -> None:
+    """GeoIP databases compared on the campus and synthetic addresses (evaluation/databases.py)."""
     from evaluation.databases import compare
 
-    databases: dict[str, Path] = {}
-    for item in args.db or [f"{name}=" for name in EMBEDDED]:
+    chosen: dict[str, Path] = {}
+    for item in db or [f"{name}=" for name in EMBEDDED]:
         name, _, path = item.partition("=")
         found = Settings.from_env({"LOCATOR_GEOIP_DB": path or name}).geoip_db
         if found is None:
             raise CommandError(f"--db {item}: no database")
-        databases[name] = found
-    table = compare(databases, args.caches, os.environ, args.synthetic, progress)
+        chosen[name] = found
+    table = compare(chosen, caches, os.environ, synthetic, progress)
     print(markdown_table(table))
-    if args.out is not None:
-        table.to_csv(args.out, index=False)
-        print(f"wrote {args.out}")
-    return 0
+    if out is not None:
+        table.to_csv(out, index=False)
+        print(f"wrote {out}")
 
 
-def cmd_regions(args: argparse.Namespace) -> int:
-    distances = [float(part) for part in args.distances.split(",")]
-    progress(f"{args.records:,} synthetic jobs at the study's and the international sites (seed {args.seed})")
-    records = generate(args.records, SyntheticModel(seed=args.seed, international=True))
-    regions = records["site"].map(site_regions()).rename("region")
+@cli.command()
+@click.option("--records", type=int, default=40_000, show_default=True)
+@click.option("--seed", type=int, default=SyntheticModel.seed, show_default=True)
+@click.option(
+    "--distances", default="0,1000,1500,2000,2500,3000,4000,5000,7000", show_default=True, help="km; 0 = no cross-check"
+)
+@CACHES
+@click.option(
+    "--tolerance-km",
+    type=float,
+    default=50.0,
+    show_default=True,
+    help="a pick this close to the nearest counts as right (the locator spreads jobs over co-located caches "
+    "within LOCATOR_SPREAD_KM by design; the question here is the cross-check)",
+)
+@click.option("--out", type=FILE, help="also write the whole sweep as CSV")
+def regions(records: int, seed: int, distances: str, caches: Path, tolerance_km: float, out: Path | None) -> None:
+    """The cross-check distance per region, on the international synthetic model."""
+    steps = [float(part) for part in distances.split(",")]
+    progress(f"{records:,} synthetic jobs at the study's and the international sites (seed {seed})")
+    made = generate(records, SyntheticModel(seed=seed, international=True))
+    labels = made["site"].map(site_regions()).rename("region")
     os.environ["LOCATOR_GEOIP_DB"] = MODEL_GEOIP  # the database the model's addresses were drawn from
-    progress(f"locator GeoIP: {MODEL_GEOIP} (the model's); cross-check distances {args.distances} km")
-    sweep = far_from_colo_sweep(records, args.caches, [*distances, None], args.tolerance_km, regions)
+    progress(f"locator GeoIP: {MODEL_GEOIP} (the model's); cross-check distances {distances} km")
+    sweep = far_from_colo_sweep(made, caches, [*steps, None], tolerance_km, labels)
     table = sweep.pivot(index="region", columns="far_from_colo_km", values="accuracy")
-    table = (100 * table[[*distances, "settings"]]).astype(float).round(1)
+    table = (100 * table[[*steps, "settings"]]).astype(float).round(1)
     settings = Settings.from_env()
     table.columns = [
-        *("off" if d == 0 else f"{d:g} km" for d in distances),
+        *("off" if d == 0 else f"{d:g} km" for d in steps),
         f"{settings.far_from_colo_km:g} / {settings.far_from_colo_elsewhere_km:g} km",
     ]
     jobs = sweep.groupby("region")["total"].first()
@@ -208,122 +298,10 @@ def cmd_regions(args: argparse.Namespace) -> int:
         "(LOCATOR_FAR_FROM_COLO_KM for colos in North America and Europe / LOCATOR_FAR_FROM_COLO_ELSEWHERE_KM)"
     )
     print(markdown_table(table.reset_index()))
-    if args.out is not None:
-        sweep.to_csv(args.out, index=False)
-        print(f"wrote {args.out}")
-    return 0
+    if out is not None:
+        sweep.to_csv(out, index=False)
+        print(f"wrote {out}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    legacy = commands.add_parser("legacy", help="the legacy service's emulated answer, as on the wire")
-    legacy.add_argument("client_ip", help="the caller: an address (or a name, resolved like a server)")
-    legacy.add_argument("servers", help="comma-separated IP literals or cache names from --caches")
-    legacy.add_argument("--caches", type=Path, default=DEFAULT_CACHES)
-    legacy.set_defaults(handler=cmd_legacy)
-
-    serve = commands.add_parser("legacy-serve", help="serve the legacy emulation over HTTP")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8001)
-    serve.add_argument("--caches", type=Path, default=DEFAULT_CACHES)
-    serve.add_argument("--quiet", action="store_true", help="no access log")
-    serve.set_defaults(handler=cmd_legacy_serve)
-
-    probe_cmd = commands.add_parser("probe", help="what a test job runs: ask the services, append one record")
-    probe_cmd.add_argument("--locator", help="base URL of the locator")
-    probe_cmd.add_argument("--legacy", help="base URL of the legacy GeoIP service (…/api/v1.0/geo is appended)")
-    probe_cmd.add_argument("--site", help="site name (default: $GLIDEIN_ResourceName, $GLIDEIN_Site, $OSG_SITE_NAME)")
-    probe_cmd.add_argument("--lat", type=float, help="the site's true latitude, if known")
-    probe_cmd.add_argument("--lon", type=float, help="the site's true longitude, if known")
-    probe_cmd.add_argument("--caches", type=Path, default=DEFAULT_CACHES, help="the server list sent to --legacy")
-    probe_cmd.add_argument("--out", type=Path, help="append the record to this JSON-lines file")
-    probe_cmd.add_argument("--timeout", type=float, default=10.0, help="seconds per service (default 10)")
-    probe_cmd.add_argument(
-        "--edge-header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="testing: a header a CDN edge would add (records are marked synthetic)",
-    )
-    probe_cmd.add_argument("--client-ip", help="testing: X-Forwarded-For for both services (marked synthetic)")
-    probe_cmd.set_defaults(handler=cmd_probe)
-
-    score = commands.add_parser("score", help="score records into DIR/sites.csv, summary.json, report.md, PNGs")
-    score.add_argument("records", nargs="+", type=Path, help="CSV or JSON-lines files")
-    score.add_argument(
-        "--caches", type=Path, default=DEFAULT_CACHES, help="the caches the strategies rank (default: the shipped ones)"
-    )
-    score.add_argument("--out", type=Path, required=True, help="output directory")
-    score.add_argument("--sites", type=Path, help="sites file to fill in missing site positions by name")
-    score.add_argument(
-        "--tolerance-km",
-        type=float,
-        default=DEFAULT_TOLERANCE_KM,
-        help=f"a pick this close to the nearest is a tie, counted correct (default {DEFAULT_TOLERANCE_KM:g})",
-    )
-    score.add_argument("--seed", type=int, default=2022, help="seed of the worker's random shuffle")
-    score.set_defaults(handler=cmd_score)
-
-    reproduce = commands.add_parser("reproduce-2022", help="the 2022 study's verdicts for its named sites")
-    reproduce.add_argument("--out", type=Path, help="also write reproduction.md and .csv here")
-    reproduce.set_defaults(handler=cmd_reproduce)
-
-    databases = commands.add_parser(
-        "databases", help="GeoIP databases compared on the campus and synthetic addresses (evaluation/databases.py)"
-    )
-    databases.add_argument(
-        "--db",
-        action="append",
-        metavar="NAME[=PATH]",
-        help="a database: an embedded name (dbip-2023, geolite2-2018) or NAME=PATH; repeat (default: the embedded)",
-    )
-    databases.add_argument("--caches", type=Path, default=DEFAULT_CACHES)
-    databases.add_argument("--synthetic", type=int, default=20_000, help="synthetic jobs (default 20,000)")
-    databases.add_argument("--out", type=Path, help="also write the table as CSV")
-    databases.set_defaults(handler=cmd_databases)
-
-    regions = commands.add_parser(
-        "regions", help="the cross-check distance per region, on the international synthetic model"
-    )
-    regions.add_argument("--records", type=int, default=40_000)
-    regions.add_argument("--seed", type=int, default=SyntheticModel.seed)
-    regions.add_argument(
-        "--distances", default="0,1000,1500,2000,2500,3000,4000,5000,7000", help="km; 0 = no cross-check"
-    )
-    regions.add_argument("--caches", type=Path, default=DEFAULT_CACHES)
-    regions.add_argument(
-        "--tolerance-km",
-        type=float,
-        default=50.0,
-        help="a pick this close to the nearest counts as right (default 50: the locator spreads jobs over "
-        "co-located caches within LOCATOR_SPREAD_KM by design; the question here is the cross-check)",
-    )
-    regions.add_argument("--out", type=Path, help="also write the whole sweep as CSV")
-    regions.set_defaults(handler=cmd_regions)
-
-    synth = commands.add_parser("synthesize", help="synthetic records from the seeded model (evaluation/synthetic.py)")
-    synth.add_argument("--records", type=int, default=10_000)
-    synth.add_argument("--seed", type=int, default=SyntheticModel.seed)
-    synth.add_argument("--out", type=Path, required=True, help=".csv or .jsonl")
-    synth.set_defaults(handler=cmd_synthesize)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    try:
-        status = args.handler(args)
-    except (
-        CommandError,
-        RecordError,
-        HarnessError,
-        CacheFileError,
-        OverridesError,
-        GeoIPError,
-        SettingsError,
-    ) as exc:
-        print(f"evaluation: error: {exc}", file=sys.stderr)
-        status = 2
-    sys.exit(status)
+def main() -> None:
+    cli(prog_name="evaluation")
