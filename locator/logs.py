@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -14,20 +14,26 @@ import orjson
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
+def json_line(created: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
+    """The one JSON shape of every log line, the service's own and the access log's."""
+    record = {
+        "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "message": message,
+        **fields,
+    }
+    return orjson.dumps(record, default=str).decode()
+
+
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, message, and the record's extra fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        payload.update({key: value for key, value in record.__dict__.items() if key not in _STANDARD})
+        fields = {key: value for key, value in record.__dict__.items() if key not in _STANDARD}
         if record.exc_info:
-            payload["error"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+            fields["error"] = self.formatException(record.exc_info)
+        return json_line(record.created, record.levelname.lower(), record.name, record.getMessage(), fields)
 
 
 class AccessLog:
@@ -47,12 +53,12 @@ class AccessLog:
         self._lines: list[str] = []
 
     def write(self, fields: dict[str, Any]) -> None:
-        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        now = time.time()
         if self.log_format == "json":
-            record = {"ts": now, "level": "info", "logger": "locator.access", "message": "request", **fields}
-            line = orjson.dumps(record).decode()
+            line = json_line(now, "info", "locator.access", "request", fields)
         else:
-            line = f"{now} INFO locator.access: request " + " ".join(f"{k}={v}" for k, v in fields.items())
+            stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+            line = f"{stamp} INFO locator.access: request " + " ".join(f"{k}={v}" for k, v in fields.items())
         self._lines.append(line)
         if len(self._lines) >= self.BATCH:
             self.flush()
