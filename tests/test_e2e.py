@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,11 @@ def wait_until_responds(url: str, process: subprocess.Popen[bytes], timeout_s: f
     """`url` answers, or the test fails saying the process exited."""
     if not wait(url, process, timeout_s):
         raise RuntimeError(f"{process.args} exited with {process.returncode}")
+
+
+def log_messages(log: str) -> list[str]:
+    """The `message` of each JSON log line a server wrote."""
+    return [json.loads(line)["message"] for line in log.splitlines() if line.startswith("{")]
 
 
 def serve(
