@@ -5,11 +5,17 @@ from __future__ import annotations
 import io
 import json
 import logging
+from typing import Any
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from locator.logs import AccessLog, JSONFormatter, logging_config
-from locator.observe import REQUEST_ID
+from locator.metrics import Metrics
+from locator.observe import REQUEST_ID, Observer
 from tests.conftest import ClientFactory
 
 
@@ -75,3 +81,47 @@ def test_logging_config_formats() -> None:
     assert "format" in logging_config("warning", "text")["formatters"]["default"]
     record = logging.makeLogRecord({"msg": "boom %s", "args": ("x",), "levelname": "ERROR", "name": "t"})
     assert json.loads(JSONFormatter().format(record))["message"] == "boom x"
+
+
+class NoData:
+    """A collector with nothing to report: the observer needs only the request metrics."""
+
+    def collect(self) -> list[Any]:
+        return []
+
+
+def test_the_observer_alone_around_a_tiny_app() -> None:
+    """The middleware in Starlette's manner, without the locator: ids, labels, refusals, a crash."""
+    calls: list[str] = []
+
+    async def ok(request: Request) -> Response:
+        calls.append(request.url.path)
+        return PlainTextResponse("ok")
+
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    stream = io.StringIO()
+    metrics, log = Metrics(NoData()), AccessLog("json", stream)
+    inner = Starlette(routes=[Route("/healthz", ok), Route("/caches", boom)])
+    client = TestClient(Observer(inner, metrics, log), raise_server_exceptions=False)
+
+    response = client.get("/healthz", headers={"x-request-id": "job-42.a"})
+    assert (response.status_code, response.text, response.headers["x-request-id"]) == (200, "ok", "job-42.a")
+    assert client.get("/ospool/data/file").status_code == 404  # no route here: labelled as the redirects
+    refused = client.get("/healthz%0A")
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_path") and calls == ["/healthz"]
+    assert client.get("/caches").status_code == 500
+
+    log.flush()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["route"], line["status"]) for line in lines] == [
+        ("/healthz", 200),
+        ("redirect", 404),
+        ("redirect", 400),  # a path with a newline is no route's, whatever it starts with
+        ("/caches", 500),
+    ]
+    assert lines[0]["request_id"] == "job-42.a" and all(REQUEST_ID.match(str(line["request_id"])) for line in lines)
+    text = metrics.exposition()[0].decode()
+    for route, status in (("/healthz", "200"), ("redirect", "404"), ("redirect", "400"), ("/caches", "500")):
+        assert f'locator_http_requests_total{{route="{route}",status="{status}"}} 1.0' in text, text
