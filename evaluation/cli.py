@@ -20,6 +20,7 @@ from evaluation.score import DEFAULT_TOLERANCE_KM
 from evaluation.synthetic import MODEL_GEOIP, SyntheticModel, generate, site_regions
 from locator.caches import CacheFileError, CacheSet, load_caches
 from locator.commandline import CommandError, Commands
+from locator.geo import Coordinate, InvalidCoordinate
 from locator.geoip import EMBEDDED, GeoIPError
 from locator.overrides import OverridesError
 from locator.settings import DATA_DIR, Settings, SettingsError
@@ -132,7 +133,10 @@ def probe_command(
         if not sep:
             raise CommandError(f"--edge-header {header!r} is not 'Name: value'")
         headers[name.strip()] = value.strip()
-    position = (lat, lon) if lat is not None and lon is not None else None
+    try:
+        position = Coordinate(lat, lon) if lat is not None and lon is not None else None
+    except InvalidCoordinate as exc:
+        raise CommandError(f"--lat/--lon: {exc}") from None
     record = probe(
         locator, legacy_url, load_caches(caches), site_name(site, os.environ), timeout, headers, client_ip, position
     )

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from locator.caches import CacheSet
-from locator.geo import FloatArray
+from locator.geo import Coordinate, FloatArray, InvalidCoordinate
 from locator.geoip import DamagedRecord, GeoIPDatabase
 
 API_PATH = re.compile(r"^/([^/]*)/(v[^/]*)/([^/]*)/(.*)$")  # /<repo>/v<version>/<function>/<path_info>
@@ -36,8 +36,6 @@ ADDR_PATTERN = re.compile(r"^[0-9a-zA-Z.:-]*$")
 MAX_NAME_CHARS = 256
 OK_CACHE_CONTROL = "max-age=3600"
 BAD_CACHE_CONTROL = "max-age=300"
-
-Position = tuple[float, float]
 
 
 class LegacyCrash(Exception):
@@ -64,19 +62,27 @@ def bad_request(reason: str) -> WireAnswer:
     return WireAnswer(400, f"Bad Request: {reason}\n", BAD_CACHE_CONTROL)
 
 
+def position_of(latitude: float, longitude: float) -> Coordinate | None:
+    """A record's position; None for numbers no real place has (only a damaged record holds them)."""
+    try:
+        return Coordinate(latitude, longitude)
+    except InvalidCoordinate:
+        return None
+
+
 class LegacyGeo:
     """The legacy service's view of addresses and server names."""
 
     def __init__(self, geoip: GeoIPDatabase, caches: CacheSet | None = None, resolve_dns: bool = False) -> None:
         self.geoip = geoip
         self.resolve_dns = resolve_dns
-        self._servers: dict[str, tuple[str, Position | None]] = {}
+        self._servers: dict[str, tuple[str, Coordinate | None]] = {}
         for cache in caches.caches if caches is not None else ():
-            position = None if cache.coordinate is None else (cache.coordinate.latitude, cache.coordinate.longitude)
+            position = cache.coordinate
             for key in (cache.name, cache.host):
                 self._servers.setdefault(key.lower(), (cache.ip, position))
 
-    def _located(self, address: str) -> Position | None:
+    def _located(self, address: str) -> Coordinate | None:
         """MaxMind position of an address literal; None if unknown or without a location."""
         try:
             record = self.geoip.lookup(ipaddress.ip_address(address))
@@ -84,9 +90,9 @@ class LegacyGeo:
             return None
         if record is None or record.latitude is None or record.longitude is None:
             return None
-        return (record.latitude, record.longitude)
+        return position_of(record.latitude, record.longitude)
 
-    def addr_location(self, address: str) -> Position | None:
+    def addr_location(self, address: str) -> Coordinate | None:
         """`addr_geoinfo`: a client address from a header or the socket."""
         if len(address) > MAX_NAME_CHARS or not ADDR_PATTERN.search(address):
             return None
@@ -102,9 +108,9 @@ class LegacyGeo:
             return None
         if record.latitude is None or record.longitude is None:
             raise LegacyCrash(f"KeyError: 'location' (the record of {address} has no location)")
-        return (record.latitude, record.longitude)
+        return position_of(record.latitude, record.longitude)
 
-    def name_location(self, name: str) -> Position | None:
+    def name_location(self, name: str) -> Coordinate | None:
         """`name_geoinfo`: a caller or server name; IPv4 tried before IPv6 when DNS is used."""
         if len(name) > MAX_NAME_CHARS or not ADDR_PATTERN.search(name):
             return None
@@ -122,7 +128,7 @@ class LegacyGeo:
             return self._resolve(name)
         return None
 
-    def _resolve(self, name: str) -> Position | None:
+    def _resolve(self, name: str) -> Coordinate | None:
         try:
             infos = socket.getaddrinfo(name, 80, 0, 0, socket.IPPROTO_TCP)
         except OSError:
@@ -133,7 +139,7 @@ class LegacyGeo:
                     return self._located(str(info[4][0]))
         return None
 
-    def client_location(self, caller: str, environ: Mapping[str, str]) -> Position | None:
+    def client_location(self, caller: str, environ: Mapping[str, str]) -> Coordinate | None:
         """The client's position by the service's precedence (see the module docstring)."""
         position = None
         if caller.find("."):  # sic: true unless the name starts with '.', so nearly always tried
@@ -150,7 +156,7 @@ class LegacyGeo:
             position = self.addr_location(environ["REMOTE_ADDR"])
         return position
 
-    def server_positions(self, servers: Sequence[str], try_cdn: bool = False) -> list[Position | None]:
+    def server_positions(self, servers: Sequence[str], try_cdn: bool = False) -> list[Coordinate | None]:
         """Each server's position; behind Cloudflare `ip.<name>` is tried first, as the service does."""
         positions = []
         for server in servers:
@@ -160,15 +166,15 @@ class LegacyGeo:
 
 
 def legacy_order_many(
-    client_lat: FloatArray, client_lon: FloatArray, servers: Sequence[Position | None]
+    client_lat: FloatArray, client_lon: FloatArray, servers: Sequence[Coordinate | None]
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
     """Order servers for many clients at once: (order (clients, servers), crashed (clients,)).
 
     `distance_on_unit_sphere`: 0 for identical points, else acos of the law-of-cosines sum, which the
     service computes with math.acos; a sum just outside [-1, 1] raises there, so those clients crash.
     """
-    lat2 = np.array([np.nan if p is None else p[0] for p in servers])[np.newaxis, :]
-    lon2 = np.array([np.nan if p is None else p[1] for p in servers])[np.newaxis, :]
+    lat2 = np.array([np.nan if p is None else p.latitude for p in servers])[np.newaxis, :]
+    lon2 = np.array([np.nan if p is None else p.longitude for p in servers])[np.newaxis, :]
     lat1 = np.asarray(client_lat, dtype=np.float64)[:, np.newaxis]
     lon1 = np.asarray(client_lon, dtype=np.float64)[:, np.newaxis]
     d2r = np.pi / 180.0
@@ -203,7 +209,7 @@ def legacy_api(path_info: str, environ: Mapping[str, str], geo: LegacyGeo) -> Wi
         positions = geo.server_positions(servers, try_cdn="HTTP_CF_CONNECTING_IP" in environ)
         if all(position is None for position in positions):
             return bad_request("no server addr found in database")
-        order, crashed = legacy_order_many(np.array([client[0]]), np.array([client[1]]), positions)
+        order, crashed = legacy_order_many(np.array([client.latitude]), np.array([client.longitude]), positions)
         if crashed[0]:
             raise LegacyCrash("ValueError: math domain error (acos)")
     except LegacyCrash as crash:

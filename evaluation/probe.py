@@ -15,6 +15,7 @@ from typing import Any
 
 from evaluation.legacy import FetchError, LegacyClient, LegacyServiceError, fetch
 from locator.caches import CacheSet
+from locator.geo import Coordinate
 
 # Where a job learns its site's name (HTCondor/GlideinWMS and OSG job environments), first found wins.
 SITE_VARIABLES = ("GLIDEIN_ResourceName", "GLIDEIN_Site", "OSG_SITE_NAME")
@@ -65,7 +66,7 @@ def probe(
     timeout_s: float = 10.0,
     edge_headers: Mapping[str, str] | None = None,
     client_ip: str | None = None,
-    position: tuple[float, float] | None = None,
+    position: Coordinate | None = None,
 ) -> dict[str, Any]:
     """One observation record.
 
@@ -75,8 +76,8 @@ def probe(
     """
     record: dict[str, Any] = {
         "site": site,
-        "latitude": position[0] if position else "",
-        "longitude": position[1] if position else "",
+        "latitude": position.latitude if position else "",
+        "longitude": position.longitude if position else "",
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "synthetic": False,
     }

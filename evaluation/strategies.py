@@ -120,8 +120,8 @@ class LegacyStrategy:
                 errors[i] = "HTTP 400: no server addr found in database"
             else:
                 rows.append(i)
-                lats.append(position[0])
-                lons.append(position[1])
+                lats.append(position.latitude)
+                lons.append(position.longitude)
         if rows:
             ordered, crashed = legacy_order_many(np.array(lats), np.array(lons), self.positions)
             order[rows] = self.listed[ordered[:, :width]]
