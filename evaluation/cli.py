@@ -282,12 +282,12 @@ def regions(records: int, seed: int, distances: str, caches: Path, tolerance_km:
     progress(f"{records:,} synthetic jobs at the study's and the international sites (seed {seed})")
     made = generate(records, SyntheticModel(seed=seed, international=True))
     labels = made["site"].map(site_regions()).rename("region")
-    os.environ["LOCATOR_GEOIP_DB"] = MODEL_GEOIP  # the database the model's addresses were drawn from
+    environ = {**os.environ, "LOCATOR_GEOIP_DB": MODEL_GEOIP}  # the database the model's addresses came from
     progress(f"locator GeoIP: {MODEL_GEOIP} (the model's); cross-check distances {distances} km")
-    sweep = far_from_colo_sweep(made, caches, [*steps, None], tolerance_km, labels)
+    sweep = far_from_colo_sweep(made, caches, [*steps, None], tolerance_km, labels, environ)
     table = sweep.pivot(index="region", columns="far_from_colo_km", values="accuracy")
     table = (100 * table[[*steps, "settings"]]).astype(float).round(1)
-    settings = Settings.from_env()
+    settings = Settings.from_env(environ)
     table.columns = [
         *("off" if d == 0 else f"{d:g} km" for d in steps),
         f"{settings.far_from_colo_km:g} / {settings.far_from_colo_elsewhere_km:g} km",

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.harness import build_harness
+from evaluation.harness import Harness, build_harness
 from evaluation.paths import STUDY_2022_DIR
 from evaluation.records import normalise, read_sites
 from evaluation.synthetic import generate
@@ -91,17 +91,12 @@ def placements(database: GeoIPDatabase, records: pd.DataFrame) -> tuple[int, np.
     return len(pairs), np.array(km)
 
 
-def measure(path: Path, records: pd.DataFrame, caches_file: Path, environ: Mapping[str, str]) -> Measured:
-    database = GeoIPDatabase(path)
-    try:
-        addresses, km = placements(database, records)
-    finally:
-        database.close()
-    harness = build_harness(caches_file, {**environ, "LOCATOR_GEOIP_DB": str(path)})
-    try:
-        _, summary = harness.evaluate(records)
-    finally:
-        harness.close()
+def measure(harness: Harness, records: pd.DataFrame) -> Measured:
+    """The database's placements and the locator's picks on `records`, with the harness's database."""
+    database = harness.federation.sources.geoip
+    assert database is not None  # build_harness refuses to run without one
+    addresses, km = placements(database, records)
+    _, summary = harness.evaluate(records)
     (population,) = summary["populations"].values()  # the records are all real or all synthetic
     stats = population["strategies"]["locator"]
     return Measured(
@@ -121,27 +116,29 @@ def compare(
     synthetic_count: int,
     progress: Callable[[str], None] = lambda _: None,
 ) -> pd.DataFrame:
-    """One row per (database, set), in the README's table layout."""
+    """One row per (database, set), in the README's table layout; one harness (one check) per database."""
     sets: Sequence[tuple[str, pd.DataFrame]] = (
         ("campus 2022", campus_records()),
         (f"synthetic ({synthetic_count:,} jobs)", synthetic_records(synthetic_count)),
     )
     rows = []
     for name, path in databases.items():
-        database = GeoIPDatabase(path)
-        info = database.info
-        database.close()
-        for label, records in sets:
-            progress(f"{name}: {label}")
-            found = measure(path, records, caches_file, environ)
-            rows.append(
-                {
-                    "database": f"{name} ({info.database_type}, built {info.built})",
-                    "set": label,
-                    "city found": f"{found.with_city}/{found.addresses}",
-                    "median km": round(found.median_km, 1),
-                    "p90 km": round(found.p90_km, 1),
-                    "locator correct": f"{found.locator_correct}/{found.records}",
-                }
-            )
+        harness = build_harness(caches_file, {**environ, "LOCATOR_GEOIP_DB": str(path)})
+        try:
+            info = harness.inputs()["geoip"]
+            for label, records in sets:
+                progress(f"{name}: {label}")
+                found = measure(harness, records)
+                rows.append(
+                    {
+                        "database": f"{name} ({info['database_type']}, built {info['built']})",
+                        "set": label,
+                        "city found": f"{found.with_city}/{found.addresses}",
+                        "median km": round(found.median_km, 1),
+                        "p90 km": round(found.p90_km, 1),
+                        "locator correct": f"{found.locator_correct}/{found.records}",
+                    }
+                )
+        finally:
+            harness.close()
     return pd.DataFrame(rows)

@@ -77,16 +77,18 @@ def far_from_colo_sweep(
     distances_km: Sequence[float | None],
     tolerance_km: float = DEFAULT_TOLERANCE_KM,
     groups: pd.Series | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The locator's accuracy and regret for each cross-check distance, whatever the colo's continent (0 = no
     cross-check; None = the settings as configured, each continent its own), per population, and per value
-    of `groups` (a label per record, e.g. its region) when given."""
+    of `groups` (a label per record, e.g. its region) when given; other settings from `environ` (default: the
+    process's)."""
     rows = []
     for distance in distances_km:
-        environ = dict(os.environ)
+        settings = dict(os.environ if environ is None else environ)
         if distance is not None:
-            environ |= {"LOCATOR_FAR_FROM_COLO_KM": str(distance), "LOCATOR_FAR_FROM_COLO_ELSEWHERE_KM": str(distance)}
-        harness = build_harness(caches_file, environ)
+            settings |= {"LOCATOR_FAR_FROM_COLO_KM": str(distance), "LOCATOR_FAR_FROM_COLO_ELSEWHERE_KM": str(distance)}
+        harness = build_harness(caches_file, settings)
         try:
             scored, _ = harness.evaluate(records, tolerance_km)
         finally:
