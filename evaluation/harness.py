@@ -68,7 +68,8 @@ class Harness:
 
     def close(self) -> None:
         close(self.federation)
-        self.legacy_geoip.close()
+        if self.legacy_geoip is not self.federation.sources.geoip:
+            self.legacy_geoip.close()
 
 
 def far_from_colo_sweep(
@@ -145,11 +146,15 @@ def build_harness(
     if missing:
         close(federation)
         raise HarnessError(f"the evaluation needs {' and '.join(missing)}: {'; '.join(federation.degraded)}")
-    try:
-        legacy = open_legacy_geoip(legacy_geoip)
-    except HarnessError:
-        close(federation)
-        raise
+    locator_geoip = sources.geoip
+    if locator_geoip is not None and locator_geoip.path == (legacy_geoip or embedded_path(LEGACY_GEOIP)):
+        legacy = locator_geoip  # the same file (the 2022 reproduction): opened and checked once
+    else:
+        try:
+            legacy = open_legacy_geoip(legacy_geoip)
+        except HarnessError:
+            close(federation)
+            raise
     strategies: list[Strategy] = [
         LegacyStrategy(LegacyGeo(legacy, federation.caches), federation),
         WorkerStrategy(federation, sources.airports, seed),

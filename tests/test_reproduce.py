@@ -54,3 +54,13 @@ def test_blocked_sites_are_noted(result: Reproduction) -> None:
     text = result.markdown()
     assert "Purdue University: site DNS (OpenDNS) blocked" in text
     assert "American Museum of Natural History" in text
+
+
+def test_the_study_harness_opens_its_one_database_once() -> None:
+    """The locator and the legacy emulation both read GeoLite2 2018 here: one open file, one check."""
+    harness = study_harness({})
+    try:
+        assert harness.legacy_geoip is harness.federation.sources.geoip
+        assert harness.inputs()["geoip"]["built"] == "2018-07-03"
+    finally:
+        harness.close()
