@@ -33,10 +33,11 @@ test: $(INSTALLED) tools  ## run the whole test suite (unit, HTTP and end-to-end
 e2e: $(INSTALLED) tools  ## only the tests that start real processes
 	$(PY) -m pytest -m e2e
 
-lint: $(INSTALLED)  ## ruff and mypy
+lint: $(INSTALLED)  ## ruff, mypy and the import contracts (lint-imports, pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 fmt: $(INSTALLED)  ## format and fix what ruff can
 	$(VENV)/bin/ruff format .

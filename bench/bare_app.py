@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from locator.logs import logging_config
+from locator.web.logs import logging_config
 
 BODY = {"service": "bare", "status": "ok", "caches": ["https://cache.example.org:8443"]}
 

@@ -2,8 +2,8 @@
 
     python bench/decision_cost.py [--sizes 10,100,1000,10000] [--seconds 1.0] [--http-duration 10]
 
-In process: the whole decision (`locator.decide.decide()`: locate with the embedded GeoIP and airports, then
-`locator.rank.rank`) for the edge contexts of the Cloudflare mix, with n=None (every cache) and n=6; `rank`
+In process: the whole decision (`locator.core.decide.decide()`: locate with the embedded GeoIP and airports, then
+`locator.core.rank.rank`) for the edge contexts of the Cloudflare mix, with n=None (every cache) and n=6; `rank`
 alone for one origin; and the decision plus the encoded /nearest body (what the service's memo of rendered
 answers saves on a repeat). Each figure is the best of five slices taken round-robin over all sizes, in µs
 per call, with its ratio to the 10-cache case.
@@ -27,15 +27,15 @@ import loadkit as lk
 import msgspec
 import numpy as np
 
-from locator.bodies import encode, nearest, ranked_caches
-from locator.caches import Cache, CacheSet
-from locator.decide import Decision, decide
-from locator.edge import EdgeContext, read_edge
-from locator.federation import Federation
-from locator.geo import Coordinate
-from locator.rank import rank
+from locator.core.caches import Cache, CacheSet
+from locator.core.decide import Decision, decide
+from locator.core.edge import EdgeContext, read_edge
+from locator.core.federation import Federation
+from locator.core.geo import Coordinate
+from locator.core.rank import rank
 from locator.resources import close, load_federation
 from locator.settings import Settings
+from locator.web.bodies import encode, nearest, ranked_caches
 
 
 def synthetic_caches(count: int, seed: int = 2024) -> CacheSet:

@@ -18,8 +18,8 @@ import argparse
 
 import loadkit as lk
 
-from locator.caches import load_caches
 from locator.settings import DATA_DIR
+from locator.sources.caches_file import load_caches
 
 
 def legacy_requests(mix: list[lk.Request]) -> list[lk.Request]:

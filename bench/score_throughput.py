@@ -19,7 +19,7 @@ from haversine import haversine
 from evaluation.harness import build_harness
 from evaluation.strategies import LocatorStrategy, record_context
 from evaluation.synthetic import generate
-from locator.locate import locate
+from locator.core.locate import locate
 from locator.settings import DATA_DIR
 
 

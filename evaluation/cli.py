@@ -18,12 +18,14 @@ from evaluation.report import markdown_table
 from evaluation.reproduce import reproduce_2022, study_harness
 from evaluation.score import DEFAULT_TOLERANCE_KM
 from evaluation.synthetic import MODEL_GEOIP, SyntheticModel, generate, site_regions
-from locator.caches import CacheFileError, CacheSet, load_caches
 from locator.commandline import CommandError, Commands
-from locator.geo import Coordinate, InvalidCoordinate
-from locator.geoip import EMBEDDED, GeoIPError
-from locator.overrides import OverridesError
+from locator.core.caches import CacheSet
+from locator.core.geo import Coordinate, InvalidCoordinate
+from locator.embedded import EMBEDDED
 from locator.settings import DATA_DIR, Settings, SettingsError
+from locator.sources.caches_file import CacheFileError, load_caches
+from locator.sources.geoip import GeoIPError
+from locator.sources.overrides_file import OverridesError
 
 DEFAULT_CACHES = DATA_DIR / "caches.csv"
 ERRORS = (RecordError, HarnessError, CacheFileError, OverridesError, GeoIPError, SettingsError)

@@ -26,9 +26,9 @@ from evaluation.harness import Harness, build_harness
 from evaluation.paths import STUDY_2022_DIR
 from evaluation.records import normalise, read_sites
 from evaluation.synthetic import generate
-from locator.addresses import parse_ip_literal
-from locator.geo import Coordinate, great_circle_km
-from locator.geoip import GeoIPDatabase, GeoIPRecord
+from locator.core.addresses import parse_ip_literal
+from locator.core.geo import Coordinate, great_circle_km
+from locator.core.lookups import GeoIPLookup, GeoIPRecord
 
 CAMPUS_FILE = STUDY_2022_DIR / "campus_addresses.csv"
 
@@ -78,7 +78,7 @@ class Measured:
     records: int
 
 
-def placements(database: GeoIPDatabase, records: pd.DataFrame) -> tuple[int, np.ndarray]:
+def placements(database: GeoIPLookup, records: pd.DataFrame) -> tuple[int, np.ndarray]:
     """(distinct addresses, km from the site for each one the database gives a city)."""
     pairs = records.drop_duplicates(["client_ip", "site"])
     km: list[float] = []

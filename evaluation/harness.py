@@ -15,10 +15,12 @@ import pandas as pd
 from evaluation.legacy import LegacyGeo
 from evaluation.score import DEFAULT_TOLERANCE_KM, score, summarize
 from evaluation.strategies import LegacyStrategy, LocatorStrategy, Strategy, WorkerStrategy, picks
-from locator.federation import Federation
-from locator.geoip import GeoIPDatabase, GeoIPError, embedded_path
+from locator.core.federation import Federation
+from locator.core.lookups import GeoIPLookup
+from locator.embedded import embedded_path
 from locator.resources import close, load_federation
 from locator.settings import Settings
+from locator.sources.geoip import GeoIPDatabase, GeoIPError
 
 LEGACY_GEOIP = "geolite2-2018"  # what the legacy CVMFS service looked addresses up in, at the 2022 study
 
@@ -31,7 +33,7 @@ class HarnessError(ValueError):
 class Harness:
     federation: Federation
     strategies: list[Strategy]
-    legacy_geoip: GeoIPDatabase
+    legacy_geoip: GeoIPLookup
     settings: Settings
 
     def inputs(self) -> dict[str, Any]:
@@ -147,7 +149,7 @@ def build_harness(
         close(federation)
         raise HarnessError(f"the evaluation needs {' and '.join(missing)}: {'; '.join(federation.degraded)}")
     locator_geoip = sources.geoip
-    if locator_geoip is not None and locator_geoip.path == (legacy_geoip or embedded_path(LEGACY_GEOIP)):
+    if locator_geoip is not None and Path(locator_geoip.info.path) == (legacy_geoip or embedded_path(LEGACY_GEOIP)):
         legacy = locator_geoip  # the same file (the 2022 reproduction): opened and checked once
     else:
         try:

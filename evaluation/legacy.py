@@ -27,9 +27,9 @@ import httpx2 as httpx
 import numpy as np
 import numpy.typing as npt
 
-from locator.caches import CacheSet
-from locator.geo import Coordinate, FloatArray, InvalidCoordinate
-from locator.geoip import DamagedRecord, GeoIPDatabase
+from locator.core.caches import CacheSet
+from locator.core.geo import Coordinate, FloatArray, InvalidCoordinate
+from locator.core.lookups import DamagedRecord, GeoIPLookup
 
 API_PATH = re.compile(r"^/([^/]*)/(v[^/]*)/([^/]*)/(.*)$")  # /<repo>/v<version>/<function>/<path_info>
 ADDR_PATTERN = re.compile(r"^[0-9a-zA-Z.:-]*$")
@@ -73,7 +73,7 @@ def position_of(latitude: float, longitude: float) -> Coordinate | None:
 class LegacyGeo:
     """The legacy service's view of addresses and server names."""
 
-    def __init__(self, geoip: GeoIPDatabase, caches: CacheSet | None = None, resolve_dns: bool = False) -> None:
+    def __init__(self, geoip: GeoIPLookup, caches: CacheSet | None = None, resolve_dns: bool = False) -> None:
         self.geoip = geoip
         self.resolve_dns = resolve_dns
         self._servers: dict[str, tuple[str, Coordinate | None]] = {}

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evaluation.legacy import FetchError, LegacyClient, LegacyServiceError, fetch
-from locator.caches import CacheSet
-from locator.geo import Coordinate
+from locator.core.caches import CacheSet
+from locator.core.geo import Coordinate
 
 # Where a job learns its site's name (HTCondor/GlideinWMS and OSG job environments), first found wins.
 SITE_VARIABLES = ("GLIDEIN_ResourceName", "GLIDEIN_Site", "OSG_SITE_NAME")

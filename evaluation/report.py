@@ -16,7 +16,7 @@ from matplotlib.figure import Figure  # not pyplot: no global state, nothing pop
 
 from evaluation import basemap
 from evaluation.truth import truth
-from locator.caches import CacheSet
+from locator.core.caches import CacheSet
 
 COLORS = {"legacy": "#d95f02", "worker": "#7570b3", "locator": "#1b9e77"}
 LABELS = {"legacy": "legacy CVMFS GeoIP", "worker": "2022 worker", "locator": "locator"}

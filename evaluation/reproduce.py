@@ -86,7 +86,7 @@ def reproduce_2022(harness: Harness) -> Reproduction:
     notes = [
         "Verdicts: right = the nearest cache by the site's OSG Topology position; tie = within 1 km of it, which "
         "the blog counted as wrong (SIUE: Chicago 398.9 km, Kansas City 399.5 km).",
-        "Observed picks are the blog's; the locator's are computed by locator.locate and locator.rank from the "
+        "Observed picks are the blog's; the locator's are computed by its cascade and ranking (locator.core) from the "
         "record: as recorded (no client address), or with an assumed client address (see evaluation/reproduce.py).",
         *[f"{r['institution']}: {r['note'].removeprefix('Blog: ')}" for _, r in blocked.iterrows()],
     ]

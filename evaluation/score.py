@@ -20,7 +20,7 @@ from haversine import haversine
 
 from evaluation.records import object_paths
 from evaluation.truth import listed_namespace, may_serve, truth
-from locator.caches import CacheSet
+from locator.core.caches import CacheSet
 
 DEFAULT_TOLERANCE_KM = 1.0
 

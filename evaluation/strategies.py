@@ -6,8 +6,8 @@
            lat/lon only when it gave a city; else the colo in the airport table (an entry at 0,0 does
            not count); else a random shuffle. Namespace-blind.
 - locator: this project's decision, imported from locator/ (never a copy): each record is turned into the
-           Cloudflare headers its edge would have sent, read by locator.edge, and decided by
-           locator.decide for the namespace of the record's path.
+           Cloudflare headers its edge would have sent, read by locator.core.edge, and decided by
+           locator.core.decide for the namespace of the record's path.
 
 Orders index the snapshot's caches (all of them, file order); the legacy service and the worker rank the
 caches the files put in service, as their lists held only those. Inputs that repeat (a site's jobs share a
@@ -30,14 +30,14 @@ import pandas as pd
 
 from evaluation.legacy import LegacyCrash, LegacyGeo, legacy_order_many
 from evaluation.records import object_paths
-from locator.airports import AirportTable
-from locator.caches import Cache
-from locator.decide import Decision, decide
-from locator.edge import EdgeContext, read_edge
-from locator.federation import Federation
-from locator.geo import distance_matrix_km
-from locator.namespaces import Namespace
-from locator.rank import sticky_window
+from locator.core.caches import Cache
+from locator.core.decide import Decision, decide
+from locator.core.edge import EdgeContext, read_edge
+from locator.core.federation import Federation
+from locator.core.geo import distance_matrix_km
+from locator.core.lookups import AirportLookup
+from locator.core.namespaces import Namespace
+from locator.core.rank import sticky_window
 
 IndexArray = npt.NDArray[np.intp]
 NO_PICK = -1
@@ -138,7 +138,7 @@ class LegacyStrategy:
 class WorkerStrategy:
     name = "worker"
 
-    def __init__(self, federation: Federation, airports: AirportTable | None, seed: int = 2022) -> None:
+    def __init__(self, federation: Federation, airports: AirportLookup | None, seed: int = 2022) -> None:
         self.listed = in_service(federation)
         caches = federation.caches
         self.latitudes, self.longitudes = caches.latitudes[self.listed], caches.longitudes[self.listed]

@@ -44,7 +44,7 @@ import pandas as pd
 
 from evaluation.paths import STUDY_2022_DIR, SYNTHETIC_DIR
 from evaluation.records import normalise
-from locator.geo import EARTH_RADIUS_KM, distance_matrix_km
+from locator.core.geo import EARTH_RADIUS_KM, distance_matrix_km
 
 CENTROID = ("37.751", "-97.822")
 INTERNATIONAL_SITES = SYNTHETIC_DIR / "international_sites.csv"

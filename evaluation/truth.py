@@ -1,6 +1,6 @@
 """The evaluation's truth: the nearest cache that may serve a record's namespace, by brute force.
 
-It shares no code with the ranking it judges (locator.rank, locator.federation, locator.geo's distance
+It shares no code with the ranking it judges (locator.core.rank, locator.core.federation, locator.core.geo's distance
 matrix): a bug there must not move the truth with the answer. For each distinct (site position, namespace)
 it walks every cache, keeps those the files put in service that serve the namespace (the rule as the
 README states it, written out again here), and takes the minimum great-circle distance from the
@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 import pandas as pd
 from haversine import haversine
 
-from locator.caches import Cache, CacheSet
+from locator.core.caches import Cache, CacheSet
 
 
 def listed_namespace(path: str, listed: Collection[str]) -> str | None:

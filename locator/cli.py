@@ -16,25 +16,25 @@ import click
 import msgspec
 
 from locator import __version__
-from locator.airports import NAMESPACE, AirportDataError, build_store
-from locator.bodies import encode, nearest, nearest_text, ranked_caches
-from locator.caches import CacheFileError
 from locator.commandline import CommandError, Commands
-from locator.connections import PROTOCOLS, READ_BYTES
-from locator.decide import decide
-from locator.edge import EdgeContext
-from locator.errors import LocatorError
-from locator.federation import FederationError
-from locator.geoipupdate import UpdateError, update
-from locator.kv import KVError, KVNamespace
-from locator.logs import logging_config
-from locator.metrics import MULTIPROCESS_ENV
-from locator.namespaces import NamespaceFileError
-from locator.overrides import OverridesError
-from locator.query import parse_query
+from locator.core.decide import decide
+from locator.core.edge import EdgeContext
+from locator.core.federation import FederationError
 from locator.resources import check_files, close, load_federation
 from locator.settings import SETTINGS, Settings, SettingsError, unknown_variables
-from locator.sync import SyncError, sync_director, sync_topology
+from locator.sources.airports import NAMESPACE, AirportDataError, build_store
+from locator.sources.caches_file import CacheFileError
+from locator.sources.geoipupdate import UpdateError, update
+from locator.sources.kv import KVError, KVNamespace
+from locator.sources.namespaces_file import NamespaceFileError
+from locator.sources.overrides_file import OverridesError
+from locator.sources.sync import SyncError, sync_director, sync_topology
+from locator.web.bodies import encode, nearest, nearest_text, ranked_caches
+from locator.web.connections import PROTOCOLS, READ_BYTES
+from locator.web.errors import LocatorError
+from locator.web.logs import logging_config
+from locator.web.metrics import MULTIPROCESS_ENV
+from locator.web.query import parse_query
 
 log = logging.getLogger("locator")
 
@@ -86,12 +86,12 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
         # Each worker counts into this directory, so that /metrics from any worker covers them all.
         os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="locator-metrics-")
     uvicorn.run(
-        "locator.app:create_app",
+        "locator.service:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
-        http=PROTOCOLS[settings.http],  # uvicorn's parsers with bounded request heads (locator.connections)
+        http=PROTOCOLS[settings.http],  # uvicorn's parsers with bounded request heads (locator.web.connections)
         h11_max_incomplete_event_size=settings.max_head_bytes + READ_BYTES,  # ours counts first: one 431 for both
         log_config=logging_config(settings.log_level, settings.log_format),
         access_log=False,  # the app logs each request itself, with its decision

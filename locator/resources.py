@@ -12,15 +12,15 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from locator.airports import AirportDataError, AirportTable, ensure_store
-from locator.caches import load_caches
-from locator.federation import Federation, Spread
-from locator.geoip import GeoIPDatabase, GeoIPError
-from locator.health import HealthView
-from locator.locate import Policy, Sources
-from locator.namespaces import load_namespaces
-from locator.overrides import load_overrides
+from locator.core.federation import Federation, Spread
+from locator.core.health import HealthView
+from locator.core.locate import Policy, Sources
 from locator.settings import Settings
+from locator.sources.airports import AirportDataError, AirportTable, ensure_store
+from locator.sources.caches_file import load_caches
+from locator.sources.geoip import GeoIPDatabase, GeoIPError
+from locator.sources.namespaces_file import load_namespaces
+from locator.sources.overrides_file import load_overrides
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +45,20 @@ def open_airports(settings: Settings, degraded: list[str]) -> AirportTable | Non
         return None
 
 
-def load_federation(settings: Settings) -> Federation:
+def load_federation(settings: Settings, geoip: GeoIPDatabase | None = None) -> Federation:
     """Load every data file into one snapshot; raises CacheFileError, NamespaceFileError, OverridesError or
-    FederationError for the fatal problems (each message names the file)."""
+    FederationError for the fatal problems (each message names the file).
+
+    `geoip`: the database LOCATOR_GEOIP_DB names, already open and checked (the check takes a child process and
+    a walk of the whole file; the test suite opens it once for all its apps)."""
     caches = load_caches(settings.caches_file)
     namespaces = load_namespaces(settings.namespaces_file)
     overrides = load_overrides(settings.overrides_file)
     degraded: list[str] = []
     sources = Sources(
-        overrides=overrides, geoip=open_geoip(settings, degraded), airports=open_airports(settings, degraded)
+        overrides=overrides,
+        geoip=open_geoip(settings, degraded) if geoip is None else geoip,
+        airports=open_airports(settings, degraded),
     )
     for note in degraded:
         log.warning("degraded: %s", note)

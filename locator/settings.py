@@ -19,8 +19,8 @@ from typing import Any
 import platformdirs
 from starlette.datastructures import Secret
 
-from locator.addresses import IPNetwork
-from locator.geoip import DEFAULT_EMBEDDED, EMBEDDED, embedded_path
+from locator.core.addresses import IPNetwork
+from locator.embedded import DEFAULT_EMBEDDED, EMBEDDED, embedded_path
 
 PREFIX = "LOCATOR_"
 # The embedded data: a package of its own (the repository's data/, inside the wheel), on disk as pip installs it.

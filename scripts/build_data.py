@@ -15,8 +15,8 @@ import json
 import shutil
 from pathlib import Path
 
-from locator.files import write_csv
-from locator.ourairports import build_airports_csv
+from locator.sources.files import write_csv
+from locator.sources.ourairports import build_airports_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

@@ -29,9 +29,9 @@ import numpy as np
 
 from evaluation.paths import STUDY_2022_DIR, SYNTHETIC_DIR
 from evaluation.synthetic import INTERNATIONAL_POOL, INTERNATIONAL_SITES
-from locator.files import write_csv
-from locator.geo import distance_matrix_km
-from locator.geoip import embedded_path
+from locator.core.geo import distance_matrix_km
+from locator.embedded import embedded_path
+from locator.sources.files import write_csv
 
 NEAR_SITE_KM = 250.0
 CELL_DEG = 0.5

@@ -38,12 +38,12 @@ import httpx2 as httpx
 import maxminddb
 import psutil
 
-from locator.airports import NAMESPACE, ensure_store
-from locator.caches import load_caches
-from locator.files import replacing
-from locator.geoip import embedded_path
-from locator.kv import KVNamespace
+from locator.embedded import embedded_path
 from locator.settings import DATA_DIR
+from locator.sources.airports import NAMESPACE, ensure_store
+from locator.sources.caches_file import load_caches
+from locator.sources.files import replacing
+from locator.sources.kv import KVNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch.py beside it, also when imported as scripts.soak
 from launch import launch_locator  # noqa: E402

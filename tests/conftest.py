@@ -14,8 +14,10 @@ from mmdb_writer import MmdbU16, MMDBWriter
 from netaddr import IPSet
 from starlette.testclient import TestClient
 
-from locator.app import create_app
+from locator.resources import load_federation
+from locator.service import create_app
 from locator.settings import Settings
+from locator.sources.geoip import GeoIPDatabase
 
 # No test may fail on wall-clock time: Hypothesis's per-example deadline is off everywhere.
 hypothesis_settings.register_profile("locator", deadline=None)
@@ -103,6 +105,14 @@ def geoip_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def geoip(geoip_db: Path) -> Iterator[GeoIPDatabase]:
+    """The test database opened and checked once for every app of the session (the check is a child process)."""
+    database = GeoIPDatabase(geoip_db)
+    yield database
+    database.close()
+
+
 NAMESPACES_CSV = """\
 path,require_token
 /ligo/secret,true
@@ -147,12 +157,17 @@ ClientFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
-def make_client(make_settings: Callable[..., Settings]) -> Iterator[ClientFactory]:
-    """TestClient factory: `make_client(peer="203.0.113.7", **settings_overrides)`; lifespan runs."""
+def make_client(
+    make_settings: Callable[..., Settings], geoip_db: Path, geoip: GeoIPDatabase
+) -> Iterator[ClientFactory]:
+    """TestClient factory: `make_client(peer="203.0.113.7", **settings_overrides)`; lifespan runs. Apps over
+    the test database share its one open copy; the other files are read for each app, as tests change them."""
     clients: list[TestClient] = []
 
     def build(peer: str = "127.0.0.1", **overrides: str) -> TestClient:
-        client = TestClient(create_app(make_settings(**overrides)), client=(peer, 50000), follow_redirects=False)
+        settings = make_settings(**overrides)
+        federation = load_federation(settings, geoip if settings.geoip_db == geoip_db else None)
+        client = TestClient(create_app(settings, federation), client=(peer, 50000), follow_redirects=False)
         client.__enter__()
         clients.append(client)
         return client

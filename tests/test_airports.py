@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from locator.airports import CONTINENTS, AirportDataError, AirportTable, ensure_store, read_airports_csv
-from locator.geo import Coordinate, great_circle_km
-from locator.kv import KVNamespace
-from locator.ourairports import build_airports_csv, select_airports
+from locator.core.geo import Coordinate, great_circle_km
+from locator.core.lookups import CONTINENTS
+from locator.sources.airports import AirportDataError, AirportTable, ensure_store, read_airports_csv
+from locator.sources.kv import KVNamespace
+from locator.sources.ourairports import build_airports_csv, select_airports
 from tests.conftest import ClientFactory
 
 REPO = Path(__file__).resolve().parent.parent

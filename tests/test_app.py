@@ -7,7 +7,7 @@ import math
 import pytest
 from starlette.testclient import TestClient
 
-from locator.query import MAX_MEMO_QUERY_BYTES
+from locator.web.query import MAX_MEMO_QUERY_BYTES
 from tests.conftest import ClientFactory
 
 LINCOLN = {"lat": "40.8", "lon": "-96.667"}
@@ -223,7 +223,7 @@ def test_json_never_contains_nan_or_infinity(client: TestClient) -> None:
 def test_all_caches_down_is_a_clear_startup_error(make_client: ClientFactory, data_dir: object) -> None:
     from pathlib import Path
 
-    from locator.caches import CacheFileError
+    from locator.sources.caches_file import CacheFileError
 
     path = Path(str(data_dir)) / "caches.csv"
     path.write_text("name,endpoint,latitude,longitude,status\nA,https://a.example:8443,1,1,down\n")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from locator.decide import decide
-from locator.edge import read_edge
+from locator.core.decide import decide
+from locator.core.edge import read_edge
 from locator.resources import close, load_federation
 from locator.settings import Settings
 

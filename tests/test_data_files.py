@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from locator.caches import CacheFileError, load_caches
-from locator.files import read_table
-from locator.overrides import OverridesError, load_overrides
+from locator.sources.caches_file import CacheFileError, load_caches
+from locator.sources.files import read_table
+from locator.sources.overrides_file import OverridesError, load_overrides
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = "name,endpoint,latitude,longitude,status\n"

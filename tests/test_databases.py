@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from evaluation.cli import cli
 from evaluation.databases import campus_addresses, campus_records, compare
-from locator.geoip import embedded_path
+from locator.embedded import embedded_path
 from locator.settings import DATA_DIR
 
 

@@ -9,9 +9,9 @@ import tracemalloc
 
 from starlette.testclient import TestClient
 
-from locator.decide import decide
-from locator.edge import EdgeContext
-from locator.geo import Coordinate
+from locator.core.decide import decide
+from locator.core.edge import EdgeContext
+from locator.core.geo import Coordinate
 from locator.resources import load_federation
 from locator.settings import Settings
 from tests.conftest import ClientFactory

@@ -23,11 +23,11 @@ import yaml
 from kubernetes_validate.utils import all_versions, latest_version
 
 from deploy import imagecheck
-from locator.caches import load_caches
-from locator.federation import Federation
-from locator.namespaces import load_namespaces
-from locator.overrides import load_overrides
+from locator.core.federation import Federation
 from locator.settings import SETTINGS
+from locator.sources.caches_file import load_caches
+from locator.sources.namespaces_file import load_namespaces
+from locator.sources.overrides_file import load_overrides
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"

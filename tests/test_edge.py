@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from locator.addresses import client_network, is_public, parse_ip
-from locator.edge import EdgeContext, colo_from_ray, forwarded_client, read_edge
+from locator.core.addresses import client_network, is_public, parse_ip
+from locator.core.edge import EdgeContext, colo_from_ray, forwarded_client, read_edge
 
 TRUSTED = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8"))
 

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.applications import Starlette
 
-from locator import edge
-from locator.app import create_app
-from locator.query import PARAMETERS
+from locator.core import edge
+from locator.service import create_app
 from locator.settings import Settings
+from locator.web.query import PARAMETERS
 from tests.conftest import AIRPORTS_CSV, CACHES_CSV, OVERRIDES_CSV
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1500"))

@@ -10,7 +10,7 @@ from haversine import haversine
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from locator.geo import EARTH_RADIUS_KM, Coordinate, InvalidCoordinate, distance_matrix_km, great_circle_km
+from locator.core.geo import EARTH_RADIUS_KM, Coordinate, InvalidCoordinate, distance_matrix_km, great_circle_km
 
 latitudes = st.floats(min_value=-90, max_value=90, allow_nan=False)
 longitudes = st.floats(min_value=-180, max_value=180, allow_nan=False)

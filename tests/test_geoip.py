@@ -19,21 +19,14 @@ import pytest
 from mmdb_writer import MmdbU16, MMDBWriter
 from netaddr import IPSet
 
-from locator.geoip import (
-    MEMO_ENTRY_BYTES,
-    MEMO_SIZE,
-    NAME_CHARS,
-    DamagedRecord,
-    GeoIPDatabase,
-    GeoIPError,
-    GeoIPRecord,
-)
-from locator.geoipcheck import GeoIPCheckFailed, check
+from locator.core.lookups import DamagedRecord, GeoIPRecord
 from locator.settings import Settings
+from locator.sources.geoip import MEMO_ENTRY_BYTES, MEMO_SIZE, NAME_CHARS, GeoIPDatabase, GeoIPError
+from locator.sources.geoipcheck import GeoIPCheckFailed, check
 from scripts.soak import damaged_geoip
 from tests.conftest import CACHES_CSV, ClientFactory
 from tests.test_e2e import log_messages, serve, stop, wait_until_responds
-from tests.test_reload import reloader, settle
+from tests.test_reload import reload_files, settle
 from tests.test_settings import README
 
 
@@ -173,7 +166,7 @@ def test_a_reader_killed_by_a_signal_is_a_failed_check(embedded_path: Path) -> N
     thread = threading.Thread(target=run)
     thread.start()
     for _ in range(200):
-        children = [c for c in psutil.Process().children() if "locator.geoipcheck" in c.cmdline()]
+        children = [c for c in psutil.Process().children() if "locator.sources.geoipcheck" in c.cmdline()]
         if children:
             break
         time.sleep(0.01)
@@ -221,7 +214,7 @@ def test_a_damaged_database_on_reload_keeps_the_previous_one_in_service(
     client = make_client(geoip_db=str(live))
     os.replace(damaged_geoip(embedded_path, tmp_path / "damaged.mmdb"), live)
     settle(live)
-    assert reloader(client).check() == []
+    assert reload_files(client) == []
     ready = client.get("/readyz").json()
     assert ready["status"] == "degraded" and "damaged" in ready["reload"]["geoip"]["error"]
     body = client.get("/nearest", headers={"cf-connecting-ip": "129.93.1.1"}).json()
@@ -229,7 +222,7 @@ def test_a_damaged_database_on_reload_keeps_the_previous_one_in_service(
     shutil.copyfile(embedded_path, tmp_path / "new.mmdb")
     os.replace(tmp_path / "new.mmdb", live)
     settle(live)
-    assert reloader(client).check() == ["geoip"]
+    assert reload_files(client) == ["geoip"]
     body = client.get("/nearest?ip=159.60.99.219").json()
     assert body["method"] == "geoip" and body["client"]["city"] == "The Hague"  # only the real one knows it
     assert client.get("/readyz").json()["status"] == "ready"
@@ -247,7 +240,7 @@ def test_a_start_without_a_usable_database_recovers_when_one_arrives(
     shutil.copyfile(geoip_db, tmp_path / "new.mmdb")
     os.replace(tmp_path / "new.mmdb", live)
     settle(live)
-    assert reloader(client).check() == ["geoip"]
+    assert reload_files(client) == ["geoip"]
     ready = client.get("/readyz").json()
     assert ready["geoip"]["path"] == str(live) and ready["status"] == "ready" and ready["degraded"] == []
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from locator.caches import Cache, CacheSet
-from locator.federation import Federation, SnapshotStore
-from locator.health import CacheHealth, State
-from locator.prober import Prober, probe_all
+from locator.core.caches import Cache, CacheSet
+from locator.core.federation import Federation, SnapshotStore
+from locator.core.health import CacheHealth, State
+from locator.sources.prober import Prober, probe_all
 from tests.conftest import Answer, ClientFactory
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from locator.kv import KVError, KVNamespace
+from locator.sources.kv import KVError, KVNamespace
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from starlette.testclient import TestClient
 from evaluation.harness import open_legacy_geoip
 from evaluation.legacy import LegacyGeo, legacy_api
 from evaluation.legacy_server import create_legacy_app
-from locator.caches import CacheSet, load_caches
-from locator.geoip import GeoIPDatabase
+from locator.core.caches import CacheSet
+from locator.sources.caches_file import load_caches
+from locator.sources.geoip import GeoIPDatabase
 
 SERVERS = "128.142.1.1,131.225.1.1,132.239.1.1,128.104.1.1,129.93.1.1,192.170.227.1"
 SAMPLES = [
@@ -156,8 +157,8 @@ def test_command_line_prints_the_wire_answer() -> None:
 def test_legacy_strategy_uses_the_same_emulation(real_db: GeoIPDatabase) -> None:
     from evaluation.records import from_rows
     from evaluation.strategies import LegacyStrategy
-    from locator.caches import Cache
-    from locator.federation import Federation
+    from locator.core.caches import Cache
+    from locator.core.federation import Federation
 
     # servers without coordinates: the emulation places them by their `ip` only
     caches = CacheSet(

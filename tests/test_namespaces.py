@@ -10,15 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from locator.caches import load_caches
-from locator.namespaces import (
-    Namespace,
-    NamespaceFileError,
-    NamespaceTable,
-    clean_request_path,
-    link_depth,
-    load_namespaces,
-)
+from locator.core.namespaces import Namespace, NamespaceTable, clean_request_path, link_depth
+from locator.sources.caches_file import load_caches
+from locator.sources.namespaces_file import NamespaceFileError, load_namespaces
 
 REPO = Path(__file__).resolve().parent.parent
 TABLE = NamespaceTable(

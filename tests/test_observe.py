@@ -13,9 +13,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from locator.logs import AccessLog, JSONFormatter, logging_config
-from locator.metrics import Metrics
-from locator.observe import REQUEST_ID, Observer
+from locator.web.logs import AccessLog, JSONFormatter, logging_config
+from locator.web.metrics import Metrics
+from locator.web.observe import REQUEST_ID, Observer
 from tests.conftest import ClientFactory
 
 

@@ -10,9 +10,9 @@ from jsonschema import Draft202012Validator
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from locator.observe import route_of
-from locator.openapi import ROUTES
-from locator.query import PARAMETERS
+from locator.web.observe import route_of
+from locator.web.openapi import ROUTES
+from locator.web.query import PARAMETERS
 
 
 @pytest.fixture

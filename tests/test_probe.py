@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.probe import probe, site_name
-from locator.caches import load_caches
+from locator.sources.caches_file import load_caches
 from tests.test_e2e import free_port, serve, stop, wait_until_responds
 
 pytestmark = pytest.mark.e2e

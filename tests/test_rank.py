@@ -13,12 +13,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from locator.caches import Cache, CacheSet
-from locator.federation import Federation, FederationError, Spread
-from locator.geo import Coordinate, great_circle_km
-from locator.health import CacheHealth, HealthView, State, judged
-from locator.namespaces import Namespace, NamespaceTable
-from locator.rank import Place, rank, sticky_window
+from locator.core.caches import Cache, CacheSet
+from locator.core.federation import Federation, FederationError, Spread
+from locator.core.geo import Coordinate, great_circle_km
+from locator.core.health import CacheHealth, HealthView, State, judged
+from locator.core.namespaces import Namespace, NamespaceTable
+from locator.core.rank import Place, rank, sticky_window
 
 coordinates = st.builds(Coordinate, st.floats(-90, 90), st.floats(-180, 180))
 HOUSTON = Coordinate(29.8131, -95.3098)
@@ -170,10 +170,10 @@ def test_weight_zero_drains_a_cache_to_the_end_of_its_band() -> None:
 
 SCRIPT = """
 import json, sys
-from locator.caches import Cache, CacheSet
-from locator.federation import Federation
-from locator.geo import Coordinate
-from locator.rank import rank
+from locator.core.caches import Cache, CacheSet
+from locator.core.federation import Federation
+from locator.core.geo import Coordinate
+from locator.core.rank import rank
 here = Coordinate(29.8131, -95.3098)
 fed = Federation(CacheSet(tuple(Cache(f"h{i}", f"https://h{i}.example", here) for i in range(4))))
 print(json.dumps([[fed.caches.caches[p.cache_index].name for p in rank(fed, here, None, net)] for net in sys.argv[1:]]))

@@ -34,8 +34,10 @@ def client(make_client: ClientFactory) -> TestClient:
     return make_client(reload_max_shrink="1")
 
 
-def reloader(client: TestClient):  # type: ignore[no-untyped-def]
-    return client.app.state.locator.reloader  # type: ignore[attr-defined]
+def reload_files(client: TestClient, force: bool = False) -> list[str]:
+    """What the watch and SIGHUP do: reload the files that changed, and count it. The names reloaded."""
+    reloaded: list[str] = client.app.state.locator.check_files(force)[0]  # type: ignore[attr-defined]
+    return reloaded
 
 
 def names(client: TestClient) -> list[str]:
@@ -44,19 +46,19 @@ def names(client: TestClient) -> list[str]:
 
 def test_a_changed_cache_file_is_reloaded(client: TestClient, data_dir: Path) -> None:
     (data_dir / "caches.csv").write_text(ONE_CACHE)
-    assert reloader(client).check() == []  # just written: wait until it settles
+    assert reload_files(client) == []  # just written: wait until it settles
     settle(data_dir / "caches.csv")
-    assert reloader(client).check() == ["caches"]
+    assert reload_files(client) == ["caches"]
     assert names(client) == ["Only"]
     assert client.get("/nearest").json()["caches"][0]["name"] == "Only"
-    assert reloader(client).check() == []  # unchanged: nothing to do
+    assert reload_files(client) == []  # unchanged: nothing to do
 
 
 def test_a_broken_file_keeps_the_previous_list_and_is_reported(client: TestClient, data_dir: Path) -> None:
     path = data_dir / "caches.csv"
     path.write_text("name,endpoint,latitude,longitude\nHalf,https://half.example,north\n")
     settle(path)
-    assert reloader(client).check() == []
+    assert reload_files(client) == []
     assert len(names(client)) == 8  # the previous list is still served
     ready = client.get("/readyz").json()
     assert ready["status"] == "degraded"
@@ -66,7 +68,7 @@ def test_a_broken_file_keeps_the_previous_list_and_is_reported(client: TestClien
     assert 'locator_reload_error{file="caches"} 1.0' in metrics
     path.write_text(ONE_CACHE)  # fixed
     settle(path)
-    assert reloader(client).check() == ["caches"]
+    assert reload_files(client) == ["caches"]
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["reload"]["caches"]["error"] is None
 
@@ -79,34 +81,34 @@ def test_a_file_cut_short_is_refused_until_a_restart_confirms_it(make_client: Cl
     lines = CACHES_CSV.splitlines(keepends=True)
     path.write_text("".join(lines[:3]) + lines[3][:20])  # header, two caches, the third cut in its URL
     settle(path)
-    assert reloader(client).check() == []
+    assert reload_files(client) == []
     assert "does not end with a newline" in client.get("/readyz").json()["reload"]["caches"]["error"]
     path.write_text("".join(lines[:4]))  # three of eight, cut at a line boundary
     settle(path)
-    assert "caches" not in reloader(client).check(force=True)  # SIGHUP, which skips the settle wait, too
+    assert "caches" not in reload_files(client, force=True)  # SIGHUP, which skips the settle wait, too
     ready = client.get("/readyz").json()
     assert ready["status"] == "degraded" and len(names(client)) == 8
     assert "lists 3 caches where 8 are listed now" in ready["reload"]["caches"]["error"]
     assert "LOCATOR_RELOAD_MAX_SHRINK=0.5" in ready["reload"]["caches"]["error"]
     path.write_text("".join(lines[:5]))  # four of eight: half may go at once
     settle(path)
-    assert reloader(client).check() == ["caches"]
+    assert reload_files(client) == ["caches"]
     assert len(names(client)) == 4
     path.write_text("".join(lines[:2]))
     settle(path)
-    assert reloader(client).check() == []
+    assert reload_files(client) == []
     assert len(names(make_client())) == 1  # a restart confirms the cut
 
 
 def test_deleted_then_restored(client: TestClient, data_dir: Path) -> None:
     path = data_dir / "caches.csv"
     path.unlink()
-    reloader(client).check()
+    reload_files(client)
     assert len(names(client)) == 8
     assert "not found" in client.get("/readyz").json()["reload"]["caches"]["error"]
     path.write_text(CACHES_CSV + "Extra,https://extra.example.org:8443,1,1,up,X\n")
     settle(path)
-    assert reloader(client).check() == ["caches"]
+    assert reload_files(client) == ["caches"]
     assert len(names(client)) == 9
 
 
@@ -114,11 +116,11 @@ def test_overrides_reload_and_disappear(client: TestClient, data_dir: Path) -> N
     path = data_dir / "overrides.csv"
     path.write_text("network,latitude,longitude\n129.93.0.0/16,29.76,-95.37\n")
     settle(path)
-    assert reloader(client).check() == ["overrides"]
+    assert reload_files(client) == ["overrides"]
     body = client.get("/nearest", headers={"cf-connecting-ip": "129.93.1.1"}).json()
     assert body["method"] == "override" and body["caches"][0]["name"] == "Houston"
     path.unlink()  # overrides are optional: no file, no overrides
-    assert reloader(client).check() == ["overrides"]
+    assert reload_files(client) == ["overrides"]
     assert client.get("/nearest", headers={"cf-connecting-ip": "129.93.1.1"}).json()["method"] == "geoip"
 
 
@@ -145,7 +147,7 @@ def test_no_request_fails_while_files_flip_between_good_and_broken(client: TestC
     while time.monotonic() < stop_at:
         path.write_bytes(contents[flips % len(contents)].encode("latin-1"))
         settle(path)
-        reloader(client).check()
+        reload_files(client)
         flips += 1
     for thread in threads:
         thread.join()

@@ -9,8 +9,8 @@ import pytest
 
 from evaluation.records import from_rows
 from evaluation.score import score, summarize
-from locator.caches import Cache, CacheSet
-from locator.geo import Coordinate
+from locator.core.caches import Cache, CacheSet
+from locator.core.geo import Coordinate
 
 SIUE_POINT = Coordinate(38.80, -90.0)
 CACHES = CacheSet(

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from locator.caches import load_caches
-from locator.namespaces import load_namespaces
-from locator.sync import NAMESPACES, SERVERS, TOPOLOGY, SyncError, sync_director, sync_topology
+from locator.sources.caches_file import load_caches
+from locator.sources.namespaces_file import load_namespaces
+from locator.sources.sync import NAMESPACES, SERVERS, TOPOLOGY, SyncError, sync_director, sync_topology
 from tests.conftest import Answer, ClientFactory
 
 REPO = Path(__file__).resolve().parent.parent

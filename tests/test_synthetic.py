@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from evaluation.synthetic import SyntheticModel, generate
-from locator.airports import AirportTable, ensure_store
 from locator.settings import Settings
+from locator.sources.airports import AirportTable, ensure_store
 
 
 def test_seeded_and_labelled() -> None:

@@ -8,11 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from locator.addresses import IPAddress, parse_ip_literal
-from locator.edge import parse_colo
-from locator.errors import BadRequest
-from locator.geo import Coordinate, InvalidCoordinate
-from locator.namespaces import has_control
+from locator.core.addresses import IPAddress, parse_ip_literal
+from locator.core.edge import parse_colo
+from locator.core.geo import Coordinate, InvalidCoordinate
+from locator.core.namespaces import has_control
+from locator.web.errors import BadRequest
 
 PARAMETERS = ("lat", "lon", "ip", "colo", "n", "format", "path")
 FORMATS = ("json", "text")

@@ -16,7 +16,7 @@ Rules, in order:
    the current `sticky_s` window (`unlocated`): stable for a site while the window lasts, on every replica,
    and spread over the federation in proportion to the weights (Pelican #1587: a fresh shuffle per request
    sends one site's jobs everywhere and ruins hit rates).
-Distances are km, haversine (locator.geo); exact ties are broken by file order.
+Distances are km, haversine (locator.core.geo); exact ties are broken by file order.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from locator.federation import Federation, IndexArray, SeedArray, seed_of
-from locator.geo import Coordinate, FloatArray, distances_km
-from locator.namespaces import Namespace
+from locator.core.federation import Federation, IndexArray, SeedArray, seed_of
+from locator.core.geo import Coordinate, FloatArray, distances_km
+from locator.core.namespaces import Namespace
 
 REASONS = ("nearest", "spread", "distance", "degraded", "no_position", "unlocated")
 
@@ -129,7 +129,7 @@ def rank(
 ) -> Ranking:
     """The caches in order for one client (see the module docstring for the rules).
 
-    `network` is the client's /24 or /48 (`locator.addresses.client_network`); `now_s` matters only to an
+    `network` is the client's /24 or /48 (`locator.core.addresses.client_network`); `now_s` matters only to an
     unlocated client, whose order lasts a window of `sticky_s` seconds.
     """
     candidates = federation.candidates(namespace)

@@ -18,11 +18,11 @@ from hashlib import blake2b
 import numpy as np
 import numpy.typing as npt
 
-from locator.caches import CacheSet
-from locator.geo import FloatArray
-from locator.health import HealthView, State
-from locator.locate import Policy, Sources
-from locator.namespaces import Namespace, NamespaceTable
+from locator.core.caches import CacheSet
+from locator.core.geo import FloatArray
+from locator.core.health import HealthView, State
+from locator.core.locate import Policy, Sources
+from locator.core.namespaces import Namespace, NamespaceTable
 
 IndexArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]

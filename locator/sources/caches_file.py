@@ -1,4 +1,4 @@
-"""The caches we rank, loaded from a CSV file: endpoint, position, what each may serve, its capacity and status."""
+"""The caches file (LOCATOR_CACHES_FILE): each row checked and read into a Cache, the whole into a CacheSet."""
 
 from __future__ import annotations
 
@@ -6,70 +6,20 @@ import ipaddress
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import numpy as np
-
-from locator.files import read_table, table_reader
-from locator.geo import Coordinate, Destinations, FloatArray, InvalidCoordinate
-from locator.namespaces import Namespace, check_path
+from locator.core.caches import NOTHING, PUBLIC, Cache, CacheSet
+from locator.core.geo import Coordinate, InvalidCoordinate
+from locator.core.namespaces import check_path
+from locator.sources.files import read_table, table_reader
 
 STATUSES = ("up", "down", "disabled")
 REQUIRED_COLUMNS = ("name", "endpoint", "latitude", "longitude")
-PUBLIC = "public"  # in the `namespaces` cell: also serves public data outside every listed namespace
-NOTHING = "none"  # the `namespaces` cell of a cache that serves nothing (kept listed, never ranked)
 
 
 class CacheFileError(ValueError):
     """The cache file cannot be used; the message names the file and the line."""
-
-
-@dataclass(frozen=True, slots=True)
-class Cache:
-    """One cache. `coordinate` is None when its position is unknown (it then ranks last).
-
-    `status` is the operator's (up, down, disabled), `downtime` the federation's (OSG Topology, a director's
-    filter); either takes it out of service. `namespaces` are the listed namespaces it may serve and `public`
-    whether it serves public data outside them. `weight` is its capacity relative to co-located caches.
-    """
-
-    name: str
-    endpoint: str
-    coordinate: Coordinate | None
-    status: str = "up"
-    site: str = ""
-    ip: str = ""  # an address for the legacy service's GeoIP-of-the-server rule (evaluation only)
-    downtime: bool = False
-    weight: float = 1.0
-    namespaces: frozenset[str] = frozenset()
-    public: bool = True
-
-    @property
-    def authority(self) -> str:
-        """`host:port` as the 2022 worker listed caches."""
-        return urlsplit(self.endpoint).netloc
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.endpoint).hostname or ""
-
-    @property
-    def in_service(self) -> bool:
-        """In service by the files (the operator's status and the federation's downtime); health is apart."""
-        return self.status == "up" and not self.downtime
-
-    def serves(self, namespace: Namespace | None) -> bool:
-        """Whether it may serve a namespace (None, or one that is not listed: public data)."""
-        if namespace is None or not namespace.listed:
-            return self.public
-        return namespace.path in self.namespaces
-
-    @property
-    def served(self) -> str:
-        """The `namespaces` cell it was read from."""
-        return ";".join(sorted(self.namespaces) + ([PUBLIC] if self.public else [])) or NOTHING
 
 
 HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
@@ -101,37 +51,6 @@ def parse_endpoint(text: str) -> str:
     if colon and not (port.isdigit() and 0 < int(port) < 65536):
         raise ValueError(f"endpoint {text!r} has an invalid port (1-65535)")
     return endpoint.rstrip("/")
-
-
-@dataclass(frozen=True, eq=False)
-class CacheSet:
-    """All configured caches, in file order, with their positions as arrays for vectorised distances.
-
-    `in_service` are those the files put in service (status up, no downtime). Compared and hashed by
-    identity: a loaded list is one value.
-    """
-
-    caches: tuple[Cache, ...]
-    in_service: tuple[Cache, ...] = field(init=False)
-    latitudes: FloatArray = field(init=False, repr=False)
-    longitudes: FloatArray = field(init=False, repr=False)
-    destinations: Destinations = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        nan = float("nan")
-        object.__setattr__(self, "in_service", tuple(cache for cache in self.caches if cache.in_service))
-        latitudes = np.array([c.coordinate.latitude if c.coordinate else nan for c in self.caches], dtype=float)
-        longitudes = np.array([c.coordinate.longitude if c.coordinate else nan for c in self.caches], dtype=float)
-        latitudes.flags.writeable = longitudes.flags.writeable = False
-        object.__setattr__(self, "latitudes", latitudes)
-        object.__setattr__(self, "longitudes", longitudes)
-        object.__setattr__(self, "destinations", Destinations.of(latitudes, longitudes))
-
-    def __len__(self) -> int:
-        return len(self.caches)
-
-    def by_name(self, name: str) -> Cache | None:
-        return next((cache for cache in self.caches if cache.name == name), None)
 
 
 def parse_served(text: str) -> tuple[frozenset[str], bool]:

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of the HTTP interface, served at /openapi.json.
 
-The schemas are generated from the body types the service encodes (locator.bodies); only the paths are
+The schemas are generated from the body types the service encodes (locator.web.bodies); only the paths are
 written here. tests/test_openapi.py keeps it true: every route and query parameter is here, and real
 answers validate against the schemas; schemathesis fuzzes the service from it.
 """
@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 
 from locator import __version__
-from locator.bodies import BODIES
-from locator.query import FORMATS, MAX_N, MAX_PATH_CHARS, MAX_VALUE_CHARS, N_PATTERN
+from locator.web.bodies import BODIES
+from locator.web.query import FORMATS, MAX_N, MAX_PATH_CHARS, MAX_VALUE_CHARS, N_PATTERN
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -236,6 +236,6 @@ def openapi() -> dict[str, Any]:
 
 
 def schemas() -> dict[str, Any]:
-    """JSON Schemas of every body, generated from the types in locator.bodies."""
+    """JSON Schemas of every body, generated from the types in locator.web.bodies."""
     _, components = msgspec.json.schema_components(BODIES, ref_template="#/components/schemas/{name}")
     return components

@@ -26,10 +26,12 @@ from typing import Any
 
 import httpx2 as httpx
 
-from locator.caches import PUBLIC, CacheFileError, load_caches, parse_caches, parse_endpoint
-from locator.federation import Federation, FederationError
-from locator.files import table_reader, write_csv
-from locator.namespaces import NamespaceFileError, check_path, parse_namespaces
+from locator.core.caches import PUBLIC
+from locator.core.federation import Federation, FederationError
+from locator.core.namespaces import check_path
+from locator.sources.caches_file import CacheFileError, load_caches, parse_caches, parse_endpoint
+from locator.sources.files import table_reader, write_csv
+from locator.sources.namespaces_file import NamespaceFileError, parse_namespaces
 
 CACHE_COLUMNS = ("name", "endpoint", "latitude", "longitude", "status", "downtime", "weight", "namespaces")
 KEPT_COLUMNS = ("status", "weight", "site", "city", "country", "ip", "note")  # the operator's, kept by a sync

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from locator.geoip import EMBEDDED, GeoIPDatabase, GeoIPError, GeoIPInfo, embedded_path
+from locator.core.lookups import GeoIPInfo
+from locator.embedded import EMBEDDED, embedded_path
 from locator.settings import Settings
+from locator.sources.geoip import GeoIPDatabase, GeoIPError
 
 MAXMIND_URL = "https://download.maxmind.com/geoip/databases/GeoLite2-City/download?suffix=tar.gz"
 MAX_DOWNLOAD_BYTES = 1 << 30  # City databases are 50-150 MB; a larger answer is not one

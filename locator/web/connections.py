@@ -29,9 +29,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as BaseHttpT
 
 # uvicorn's `http` setting -> this module's protocol classes, by import string (worker processes import them).
 PROTOCOLS = {
-    "auto": "locator.connections:HttpToolsProtocol",
-    "httptools": "locator.connections:HttpToolsProtocol",
-    "h11": "locator.connections:H11Protocol",
+    "auto": "locator.web.connections:HttpToolsProtocol",
+    "httptools": "locator.web.connections:HttpToolsProtocol",
+    "h11": "locator.web.connections:H11Protocol",
 }
 
 

@@ -13,8 +13,8 @@ import gzip
 from collections.abc import Iterable
 from pathlib import Path
 
-from locator.airports import COLUMNS, is_iata
-from locator.files import write_csv
+from locator.sources.airports import COLUMNS, is_iata
+from locator.sources.files import write_csv
 
 TYPE_RANK = {"large_airport": 3, "medium_airport": 2, "small_airport": 1}
 

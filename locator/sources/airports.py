@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
-from locator.files import read_table, table_reader
-from locator.geo import Coordinate, InvalidCoordinate
-from locator.kv import KVError, KVNamespace
+from locator.core.geo import Coordinate, InvalidCoordinate
+from locator.core.lookups import CONTINENTS, Airport
+from locator.sources.files import read_table, table_reader
+from locator.sources.kv import KVError, KVNamespace
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("iata", "name", "city", "country", "continent", "latitude", "longitude")
-CONTINENTS = ("AF", "AN", "AS", "EU", "NA", "OC", "SA")  # OurAirports' codes
 NAMESPACE = "airports"
 NAME_CHARS = 128  # a stored name is cut to this: the store is a file anyone with access could have changed
 
@@ -28,42 +27,34 @@ class AirportDataError(ValueError):
     """The airports CSV or store cannot be used; the message names the file."""
 
 
-@dataclass(frozen=True, slots=True)
-class Airport:
-    iata: str
-    name: str
-    city: str
-    country: str
-    continent: str  # one of CONTINENTS, "" when not known (a store built before the column existed)
-    coordinate: Coordinate
+def stored(airport: Airport) -> str:
+    """An airport as its store value (JSON)."""
+    return json.dumps(
+        {
+            "name": airport.name,
+            "city": airport.city,
+            "country": airport.country,
+            "continent": airport.continent,
+            "latitude": airport.coordinate.latitude,
+            "longitude": airport.coordinate.longitude,
+        },
+        separators=(",", ":"),
+    )
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "name": self.name,
-                "city": self.city,
-                "country": self.country,
-                "continent": self.continent,
-                "latitude": self.coordinate.latitude,
-                "longitude": self.coordinate.longitude,
-            },
-            separators=(",", ":"),
-        )
 
-    @classmethod
-    def from_json(cls, iata: str, text: str) -> Airport | None:
-        """Parse a stored value; None for anything unusable (bad JSON, however deeply nested; fields of the
-        wrong type; a bad or 0,0 position)."""
-        try:
-            value = json.loads(text)
-            coordinate = Coordinate.parse(value["latitude"], value["longitude"])
-            names = [value.get(field, "") for field in ("name", "city", "country", "continent")]
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, InvalidCoordinate):
-            return None
-        if coordinate.is_null_island or not all(isinstance(name, str) for name in names):
-            return None
-        name, city, country, continent = (name[:NAME_CHARS] for name in names)
-        return cls(iata, name, city, country, continent if continent in CONTINENTS else "", coordinate)
+def from_stored(iata: str, text: str) -> Airport | None:
+    """Parse a stored value; None for anything unusable (bad JSON, however deeply nested; fields of the
+    wrong type; a bad or 0,0 position)."""
+    try:
+        value = json.loads(text)
+        coordinate = Coordinate.parse(value["latitude"], value["longitude"])
+        names = [value.get(field, "") for field in ("name", "city", "country", "continent")]
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, InvalidCoordinate):
+        return None
+    if coordinate.is_null_island or not all(isinstance(name, str) for name in names):
+        return None
+    name, city, country, continent = (name[:NAME_CHARS] for name in names)
+    return Airport(iata, name, city, country, continent if continent in CONTINENTS else "", coordinate)
 
 
 def is_iata(code: str) -> bool:
@@ -119,7 +110,7 @@ def store_is_current(csv_path: Path, store_path: Path) -> bool:
 def build_store(csv_path: Path, store_path: Path) -> int:
     """(Re)load the KV store from the CSV, atomically; returns the number of codes."""
     airports = read_airports_csv(csv_path)
-    return KVNamespace.build(store_path, ((a.iata, a.to_json()) for a in airports), NAMESPACE)
+    return KVNamespace.build(store_path, ((a.iata, stored(a)) for a in airports), NAMESPACE)
 
 
 def ensure_store(csv_path: Path, store_path: Path) -> bool:
@@ -150,7 +141,7 @@ class AirportTable:
                 pairs = store.items()
         except KVError as exc:
             raise AirportDataError(str(exc)) from None
-        parsed = ((code, Airport.from_json(code, text)) for code, text in pairs if is_iata(code))
+        parsed = ((code, from_stored(code, text)) for code, text in pairs if is_iata(code))
         airports = {code: airport for code, airport in parsed if airport is not None}
         if not airports:
             raise AirportDataError(f"{store_path}: no usable airport among its {len(pairs)} entries")

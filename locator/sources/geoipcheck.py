@@ -53,7 +53,7 @@ def check(path: Path) -> None:
     """Run `read_sample` in a child process; raises GeoIPCheckFailed with one line saying why."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "locator.geoipcheck", str(path)],
+            [sys.executable, "-m", "locator.sources.geoipcheck", str(path)],
             capture_output=True,
             text=True,
             timeout=CHECK_TIMEOUT_S,

@@ -27,12 +27,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
-from locator.addresses import is_public
-from locator.airports import Airport, AirportTable
-from locator.edge import EdgeContext, EdgeReport
-from locator.geo import Coordinate, InvalidCoordinate, great_circle_km
-from locator.geoip import DamagedRecord, GeoIPDatabase
-from locator.overrides import OverrideTable
+from locator.core.addresses import is_public
+from locator.core.edge import EdgeContext, EdgeReport
+from locator.core.geo import Coordinate, InvalidCoordinate, great_circle_km
+from locator.core.lookups import Airport, AirportLookup, DamagedRecord, GeoIPLookup, OverrideTable
 
 
 class Method(StrEnum):
@@ -62,8 +60,8 @@ class Sources:
     """The lookups the cascade may use; any may be absent (a degraded but working service)."""
 
     overrides: OverrideTable = field(default_factory=OverrideTable)
-    geoip: GeoIPDatabase | None = None
-    airports: AirportTable | None = None
+    geoip: GeoIPLookup | None = None
+    airports: AirportLookup | None = None
 
 
 class Location(NamedTuple):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from locator.addresses import IPAddress, IPNetwork, in_networks, parse_ip
+from locator.core.addresses import IPAddress, IPNetwork, in_networks, parse_ip
 
 MAX_FORWARDED_HOPS = 32  # a longer X-Forwarded-For chain is garbage or an attack, not a route
 MAX_TEXT_CHARS = 256  # for city, country, region and postal code values

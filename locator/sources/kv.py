@@ -16,7 +16,7 @@ from types import TracebackType
 
 from sqlitedict import SqliteDict
 
-from locator.files import replacing
+from locator.sources.files import replacing
 
 MAX_KEY_BYTES = 512
 MAX_LIST_LIMIT = 1000

@@ -1,7 +1,8 @@
 """The HTTP service: request -> edge context -> location cascade -> ranking -> response.
 
-The only module of the service that imports Starlette. Each request takes the snapshot in service once
-(`self.store.current`) and decides everything from it; reloads and health rounds swap snapshots meanwhile.
+Each request takes the snapshot in service once (`self.store.current`) and decides everything from it;
+reloads and health rounds swap snapshots meanwhile. The file watcher and the prober come from locator.sources,
+handed in by locator.service: this package imports none of the data sources.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import hmac
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any, NamedTuple
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 from cachetools import LRUCache
@@ -26,7 +28,14 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from locator import __version__
-from locator.bodies import (
+from locator.core.decide import Decision, decide
+from locator.core.edge import READ_HEADERS, EdgeContext, edge_headers, read_edge
+from locator.core.federation import Federation, SnapshotStore
+from locator.core.locate import Location
+from locator.core.namespaces import Namespace
+from locator.core.rank import sticky_window
+from locator.settings import Settings
+from locator.web.bodies import (
     Alive,
     FileState,
     GeoIPState,
@@ -40,25 +49,14 @@ from locator.bodies import (
     ranked_caches,
     worker_caches,
 )
-from locator.bodies import Error as ErrorBody
-from locator.connections import configure
-from locator.decide import Decision, decide
-from locator.edge import READ_HEADERS, EdgeContext, edge_headers, read_edge
-from locator.errors import Forbidden, LocatorError, NotFound, ServiceUnavailable, Unauthorized
-from locator.federation import Federation, SnapshotStore
-from locator.locate import Location
-from locator.logs import AccessLog
-from locator.metrics import DataCollector, Metrics
-from locator.namespaces import Namespace
-from locator.observe import Observer
-from locator.openapi import ROUTES, index, openapi
-from locator.prober import Prober
-from locator.query import NearestQuery, parse_query_string
-from locator.rank import sticky_window
-from locator.redirect import MAX_LINKS, checked_path, redirect_headers
-from locator.reload import Reloader
-from locator.resources import load_federation
-from locator.settings import Settings
+from locator.web.bodies import Error as ErrorBody
+from locator.web.errors import Forbidden, LocatorError, NotFound, ServiceUnavailable, Unauthorized
+from locator.web.logs import AccessLog
+from locator.web.metrics import DataCollector, Metrics
+from locator.web.observe import Observer
+from locator.web.openapi import ROUTES, index, openapi
+from locator.web.query import NearestQuery, parse_query_string
+from locator.web.redirect import MAX_LINKS, checked_path, redirect_headers
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +64,34 @@ NO_STORE = {"cache-control": "no-store"}  # answers depend on who asks: no share
 # What an entry costs besides its rendered bytes and the edge headers of its key: the key's other values, the
 # location and the tuples holding them (measured in tests/test_decide.py).
 MEMO_ENTRY_BYTES = 2048
+
+
+class WatchedFile(Protocol):
+    @property
+    def path(self) -> Path | None: ...
+
+    @property
+    def loaded_at(self) -> float: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+class FileWatcher(Protocol):
+    """Reloads the data files that changed (locator.sources.reload.Reloader)."""
+
+    @property
+    def files(self) -> Mapping[str, WatchedFile]: ...
+
+    def errors(self) -> dict[str, str | None]: ...
+
+    def check(self, force: bool = False) -> tuple[list[str], list[str]]: ...  # (reloaded, failed)
+
+
+class Prober(Protocol):
+    """Probes the caches' health in rounds, forever (locator.sources.prober.Prober)."""
+
+    async def run(self) -> None: ...
 
 
 def answer_bytes(answer: Answer) -> int:
@@ -108,23 +134,15 @@ def error_response(status: int, code: str, detail: str, headers: dict[str, str] 
 class LocatorApp:
     """Routes and handlers over the snapshot store, with the one memo of rendered answers."""
 
-    def __init__(self, settings: Settings, store: SnapshotStore) -> None:
+    def __init__(self, settings: Settings, store: SnapshotStore, reloader: FileWatcher, prober: Prober) -> None:
         self.settings = settings
         self.store = store
-        self.metrics = Metrics(
-            DataCollector(lambda: self.store.current, lambda: self.reloader.errors(), self.memo_stats)
-        )
-        self.reloader = Reloader(settings, store, self.metrics)
-        self.prober = Prober(
-            store,
-            settings.health_path,
-            settings.health_timeout_s,
-            settings.health_concurrency,
-            settings.health_interval_s,
-        )
+        self.reloader = reloader
+        self.prober = prober
+        self.metrics = Metrics(DataCollector(lambda: self.store.current, reloader.errors, self.memo_stats))
         self.access_log = AccessLog(settings.log_format) if settings.access_log else None
         self.spec = openapi()
-        # Answers by everything they depend on (locator.decide.decision_key), bounded in bytes: a site's jobs come
+        # Answers by everything they depend on (locator.core.decide.decision_key), bounded in bytes: a site's jobs come
         # from a few addresses through the same edge, and a repeat then costs neither the cascade, the ranking
         # nor the rendering.
         self.memo: LRUCache[tuple[object, ...], Answer] | None = None
@@ -320,7 +338,7 @@ class LocatorApp:
         await Response(status_code=307, headers=headers)(scope, receive, send)
 
     def routes(self) -> list[Route]:
-        """From the one route table (locator.openapi.ROUTES): each route's operationId names its method."""
+        """From the one route table (locator.web.openapi.ROUTES): each route's operationId names its method."""
         return [
             Route(path, getattr(self, spec["get"]["operationId"]), methods=["GET"]) for path, spec in ROUTES.items()
         ]
@@ -332,7 +350,7 @@ class LocatorApp:
         tasks: set[asyncio.Task[Any]] = set()
 
         def reload_now() -> None:
-            task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.reloader.check, True))
+            task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.check_files, True))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
@@ -367,11 +385,20 @@ class LocatorApp:
             if self.access_log is not None:
                 self.access_log.flush()
 
+    def check_files(self, force: bool = False) -> tuple[list[str], list[str]]:
+        """Reload what changed, and count it; (reloaded, failed) as the watcher says."""
+        reloaded, failed = self.reloader.check(force)
+        for name in reloaded:
+            self.metrics.reloads.labels(name).inc()
+        for name in failed:
+            self.metrics.reload_failures.labels(name).inc()
+        return reloaded, failed
+
     async def watch(self, interval_s: float) -> None:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                await asyncio.to_thread(self.reloader.check)
+                await asyncio.to_thread(self.check_files)
             except Exception:  # a bug in a reload must not stop the watching
                 log.exception("checking the data files failed")
 
@@ -390,12 +417,8 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "unexpected error; it has been logged")
 
 
-def create_app(settings: Settings | None = None, federation: Federation | None = None) -> Starlette:
-    """Build the app; loads the data now (so a broken file fails here, with its message) unless given."""
-    settings = Settings.from_env() if settings is None else settings
-    federation = load_federation(settings) if federation is None else federation
-    configure(settings.max_head_bytes, settings.head_timeout_s)  # this process's connections
-    locator = LocatorApp(settings, SnapshotStore(federation))
+def starlette_app(locator: LocatorApp) -> Starlette:
+    """The Starlette application around the handlers: routes, the observer, the error shapes."""
     handlers: dict[Any, Any] = {
         LocatorError: locator_error,
         HTTPException: http_error,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote, unquote
 
-from locator.errors import BadRequest, UriTooLong
-from locator.namespaces import Namespace, clean_request_path, has_control, link_depth
+from locator.core.namespaces import Namespace, clean_request_path, has_control, link_depth
+from locator.web.errors import BadRequest, UriTooLong
 
 MAX_LINKS = 6  # caches named in all (Location + Link); clients try about 3 (Pelican #1247)
 # Path and query echoed into Location and six Link URLs: bounded, so no answer outgrows a proxy's header limit.

@@ -14,11 +14,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-from locator.files import read_table, table_reader
-
-COLUMNS = ("path", "require_token")
 MAX_PATH_CHARS = 1024
 _CONTROL = re.compile("[\x00-\x1f\x7f]")  # C0 controls and DEL; a regex scans ~20x faster than ord() per char
 
@@ -26,10 +22,6 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")  # C0 controls and DEL; a regex scans ~
 def has_control(text: str) -> bool:
     """CR, LF and the other control characters: never in a path we echo or match."""
     return _CONTROL.search(text) is not None
-
-
-class NamespaceFileError(ValueError):
-    """The namespaces file cannot be used; the message names the file and the line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,37 +99,3 @@ class NamespaceTable:
             if prefix not in self._above and prefix != "/":
                 return Namespace(prefix, require_token=False, listed=False)
         return Namespace(None, require_token=False, listed=False)
-
-
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "yes", "1"):
-        return True
-    if value in ("false", "no", "0", ""):
-        return False
-    raise ValueError(f"require_token {text!r} is not true or false")
-
-
-def parse_namespaces(lines: Iterable[str], source: str) -> NamespaceTable:
-    try:
-        reader = table_reader(lines, COLUMNS)
-    except ValueError as exc:
-        raise NamespaceFileError(f"{source}: {exc}") from None
-    namespaces: dict[str, Namespace] = {}
-    for row in reader:
-        try:
-            path = check_path(row.get("path") or "")
-            namespace = Namespace(path, _bool(row.get("require_token") or ""))
-        except ValueError as exc:
-            raise NamespaceFileError(f"{source}, line {reader.line_num}: {exc}") from None
-        if path in namespaces:
-            raise NamespaceFileError(f"{source}, line {reader.line_num}: duplicate namespace {path}")
-        namespaces[path] = namespace
-    return NamespaceTable(namespaces.values())
-
-
-def load_namespaces(path: Path | None) -> NamespaceTable:
-    """Read the namespaces file; a missing file means no listed namespace (every path is public data)."""
-    if path is None or not path.exists():
-        return NamespaceTable()
-    return read_table(path, parse_namespaces, NamespaceFileError, "namespaces file")

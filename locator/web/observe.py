@@ -18,12 +18,12 @@ import time
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from locator.bodies import Error, encode
-from locator.connections import oversized_head
-from locator.logs import AccessLog
-from locator.metrics import Metrics
-from locator.namespaces import has_control
-from locator.openapi import ROUTES
+from locator.core.namespaces import has_control
+from locator.web.bodies import Error, encode
+from locator.web.connections import oversized_head
+from locator.web.logs import AccessLog
+from locator.web.metrics import Metrics
+from locator.web.openapi import ROUTES
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from locator.addresses import client_network
-from locator.caches import Cache
-from locator.edge import EdgeContext
-from locator.federation import Federation
-from locator.geo import Coordinate
-from locator.locate import Location, locate
-from locator.namespaces import Namespace
-from locator.rank import Place, Ranking, rank
+from locator.core.addresses import client_network
+from locator.core.caches import Cache
+from locator.core.edge import EdgeContext
+from locator.core.federation import Federation
+from locator.core.geo import Coordinate
+from locator.core.locate import Location, locate
+from locator.core.namespaces import Namespace
+from locator.core.rank import Place, Ranking, rank
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from locator.federation import Federation
-from locator.locate import Location
+from locator.core.federation import Federation
+from locator.core.locate import Location
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds; a decision takes well under a millisecond, a slow one is what to look at.

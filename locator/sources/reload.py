@@ -24,19 +24,29 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-from locator.caches import CacheFileError, CacheSet, load_caches
-from locator.federation import Federation, FederationError, SnapshotStore
-from locator.files import Signature, signature
-from locator.geoip import GeoIPDatabase, GeoIPError
-from locator.metrics import Metrics
-from locator.namespaces import NamespaceFileError, NamespaceTable, load_namespaces
-from locator.overrides import OverridesError, OverrideTable, load_overrides
+from locator.core.caches import CacheSet
+from locator.core.federation import Federation, FederationError, SnapshotStore
+from locator.core.lookups import OverrideTable
+from locator.core.namespaces import NamespaceTable
 from locator.settings import Settings
+from locator.sources.caches_file import CacheFileError, load_caches
+from locator.sources.files import Signature, signature
+from locator.sources.geoip import GeoIPDatabase, GeoIPError
+from locator.sources.namespaces_file import NamespaceFileError, load_namespaces
+from locator.sources.overrides_file import OverridesError, load_overrides
 
 log = logging.getLogger(__name__)
 
 SETTLE_S = 1.0
+
+
+class Checked(NamedTuple):
+    """What one check did: the files put in service, and those that failed (the previous data stays)."""
+
+    reloaded: list[str]
+    failed: list[str]
 
 
 @dataclass
@@ -99,10 +109,9 @@ def shrink_error(current: CacheSet, new: CacheSet, max_shrink: float) -> str | N
 class Reloader:
     """Checks the data files and swaps a new snapshot into the store when they changed."""
 
-    def __init__(self, settings: Settings, store: SnapshotStore, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, store: SnapshotStore) -> None:
         self.store = store
         self.max_shrink = settings.reload_max_shrink
-        self.metrics = metrics
         self._lock = threading.Lock()
         now = time.time()
         paths = {
@@ -116,13 +125,14 @@ class Reloader:
     def errors(self) -> dict[str, str | None]:
         return {name: state.error for name, state in self.files.items()}
 
-    def check(self, force: bool = False) -> list[str]:
-        """Reload the files that changed (all of them when `force`); returns the names reloaded."""
+    def check(self, force: bool = False) -> Checked:
+        """Reload the files that changed (all of them when `force`); says which went in and which failed."""
         with self._lock:
             return self._check(force)
 
-    def _check(self, force: bool) -> list[str]:
+    def _check(self, force: bool) -> Checked:
         loaded: dict[str, Loaded] = {}
+        failed: list[str] = []
         seen: dict[str, Signature] = {}
         for name, state in self.files.items():
             now_seen = signature(state.path)
@@ -139,10 +149,11 @@ class Reloader:
             except (CacheFileError, NamespaceFileError, OverridesError, GeoIPError, OSError) as exc:
                 state.seen = now_seen  # a broken file is tried again when it changes
                 self._failed(name, str(exc))
+                failed.append(name)
             else:
                 loaded[name], seen[name] = value, now_seen
         if not loaded:
-            return []
+            return Checked([], failed)
         now = time.time()
 
         try:
@@ -152,11 +163,10 @@ class Reloader:
             # Their signatures are not recorded, so the next check reads them again.
             for name in loaded:
                 self._failed(name, str(exc))
-            return []
+            return Checked([], failed + list(loaded))
         for name in loaded:
             state = self.files[name]
             state.seen, state.error, state.loaded_at = seen[name], None, now
-            self.metrics.reloads.labels(name).inc()
         log.info(
             "reloaded %s: %d caches in service, %d namespaces, %d overrides",
             " and ".join(loaded),
@@ -165,11 +175,10 @@ class Reloader:
             len(installed.sources.overrides),
             extra={"files": list(loaded), "snapshot": installed.version},
         )
-        return list(loaded)
+        return Checked(list(loaded), failed)
 
     def _failed(self, name: str, error: str) -> None:
         state = self.files[name]
-        self.metrics.reload_failures.labels(name).inc()
         if state.error != error:  # once per distinct error, not at every check
             log.error("reload failed, the previous %s stay in service: %s", name, error, extra={"file": name})
         state.error = error

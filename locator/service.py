@@ -1,0 +1,30 @@
+"""The service assembled: the data (locator.sources) loaded into a snapshot store, served over HTTP
+(locator.web). The one place that knows both."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from locator.core.federation import Federation, SnapshotStore
+from locator.resources import load_federation
+from locator.settings import Settings
+from locator.sources.prober import Prober
+from locator.sources.reload import Reloader
+from locator.web.app import LocatorApp, starlette_app
+from locator.web.connections import configure
+
+
+def create_app(settings: Settings | None = None, federation: Federation | None = None) -> Starlette:
+    """Build the app; loads the data now (so a broken file fails here, with its message) unless given."""
+    settings = Settings.from_env() if settings is None else settings
+    federation = load_federation(settings) if federation is None else federation
+    configure(settings.max_head_bytes, settings.head_timeout_s)  # this process's connections
+    store = SnapshotStore(federation)
+    prober = Prober(
+        store,
+        settings.health_path,
+        settings.health_timeout_s,
+        settings.health_concurrency,
+        settings.health_interval_s,
+    )
+    return starlette_app(LocatorApp(settings, store, Reloader(settings, store), prober))
