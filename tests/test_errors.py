@@ -6,7 +6,15 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
+
+from locator.web.app import EXCEPTION_HANDLERS
+from locator.web.errors import NotFound
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -88,3 +96,28 @@ def test_unknown_methods_are_405(client: TestClient, method: str, path: str) -> 
     body = assert_error(response, 405, "method_not_allowed")
     assert "GET" in response.headers["allow"]
     assert body["detail"]
+
+
+def test_the_error_handlers_alone_around_a_tiny_app() -> None:
+    """Ours, Starlette's and a bug: each in the one JSON shape, the bug without its details."""
+
+    async def ours(request: Request) -> Response:
+        raise NotFound("no such thing", "no_namespace")
+
+    async def starlettes(request: Request) -> Response:
+        raise HTTPException(405, "not here", headers={"allow": "GET"})
+
+    async def bug(request: Request) -> Response:
+        raise RuntimeError("a secret in a traceback")
+
+    app = Starlette(
+        routes=[Route("/ours", ours), Route("/starlettes", starlettes), Route("/bug", bug)],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    client = TestClient(app, raise_server_exceptions=False)
+    assert assert_error(client.get("/ours"), 404, "no_namespace")["detail"] == "no such thing"
+    refused = client.get("/starlettes")
+    assert (assert_error(refused, 405, "method_not_allowed")["detail"], refused.headers["allow"]) == ("not here", "GET")
+    assert assert_error(client.get("/missing"), 404, "not_found")["detail"] == "Not Found"
+    crashed = assert_error(client.get("/bug"), 500, "internal_error")
+    assert crashed["detail"] == "unexpected error; it has been logged"

@@ -417,17 +417,20 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "unexpected error; it has been logged")
 
 
+# Every error, ours or Starlette's or a bug, answered in the one shape.
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    LocatorError: locator_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}
+
+
 def starlette_app(locator: LocatorApp) -> Starlette:
     """The Starlette application around the handlers: routes, the observer, the error shapes."""
-    handlers: dict[Any, Any] = {
-        LocatorError: locator_error,
-        HTTPException: http_error,
-        Exception: internal_error,
-    }
     app = Starlette(
         routes=locator.routes(),
         middleware=[Middleware(Observer, metrics=locator.metrics, access_log=locator.access_log)],
-        exception_handlers=handlers,
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=locator.lifespan,
     )
     app.router.default = locator.redirect
