@@ -48,7 +48,7 @@ def server_name(name: str, caches: CacheSet) -> str:
     try:
         ipaddress.ip_address(name)
     except ValueError:
-        cache = caches.by_name(name)
+        cache = caches.named(name)
         return cache.host if cache is not None else name
     return name
 

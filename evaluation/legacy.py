@@ -11,17 +11,16 @@ The emulation keeps the quirks that make the comparison worth doing (../shared/l
   unlocated servers last in request order;
 - it answers 500 where the real service crashes: a client address whose record has no location, a
   non-address such as `X-Forwarded-For: unknown`, and an arc cosine just outside [-1, 1].
-Not emulated: `+PXYSEP+` proxy lists and the `_namelookups_` debugging URL.
+The wire format (paths, indices, error answers, cache lifetimes, the `+PXYSEP+` proxy rule) is the service's
+own, locator.web.geoapi, which the locator's geo API answers in too. Not emulated: the `_namelookups_` URL.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import httpx2 as httpx
 import numpy as np
@@ -30,36 +29,18 @@ import numpy.typing as npt
 from locator.core.caches import CacheSet
 from locator.core.geo import Coordinate, FloatArray, InvalidCoordinate
 from locator.core.lookups import DamagedRecord, GeoIPLookup
-
-API_PATH = re.compile(r"^/([^/]*)/(v[^/]*)/([^/]*)/(.*)$")  # /<repo>/v<version>/<function>/<path_info>
-ADDR_PATTERN = re.compile(r"^[0-9a-zA-Z.:-]*$")
-MAX_NAME_CHARS = 256
-OK_CACHE_CONTROL = "max-age=3600"
-BAD_CACHE_CONTROL = "max-age=300"
+from locator.web.geoapi import (
+    MAX_NAME_CHARS,
+    NAME_PATTERN,
+    WireAnswer,
+    bad_request,
+    ordered,
+    parse,
+)
 
 
 class LegacyCrash(Exception):
     """Where the real service raises an uncaught exception, and its web server answers 500."""
-
-
-@dataclass(frozen=True)
-class WireAnswer:
-    """What the service sends: status, text body and its Cache-control header."""
-
-    status: int
-    body: str
-    cache_control: str
-
-    @property
-    def order(self) -> list[int] | None:
-        """The 0-based order of a 200 answer, None otherwise."""
-        if self.status != 200:
-            return None
-        return [int(part) - 1 for part in self.body.strip().split(",")]
-
-
-def bad_request(reason: str) -> WireAnswer:
-    return WireAnswer(400, f"Bad Request: {reason}\n", BAD_CACHE_CONTROL)
 
 
 def position_of(latitude: float, longitude: float) -> Coordinate | None:
@@ -94,7 +75,7 @@ class LegacyGeo:
 
     def addr_location(self, address: str) -> Coordinate | None:
         """`addr_geoinfo`: a client address from a header or the socket."""
-        if len(address) > MAX_NAME_CHARS or not ADDR_PATTERN.search(address):
+        if len(address) > MAX_NAME_CHARS or not NAME_PATTERN.search(address):
             return None
         try:
             parsed = ipaddress.ip_address(address)
@@ -112,7 +93,7 @@ class LegacyGeo:
 
     def name_location(self, name: str) -> Coordinate | None:
         """`name_geoinfo`: a caller or server name; IPv4 tried before IPv6 when DNS is used."""
-        if len(name) > MAX_NAME_CHARS or not ADDR_PATTERN.search(name):
+        if len(name) > MAX_NAME_CHARS or not NAME_PATTERN.search(name):
             return None
         try:
             ipaddress.ip_address(name)
@@ -192,29 +173,26 @@ def legacy_order_many(
 
 def legacy_api(path_info: str, environ: Mapping[str, str], geo: LegacyGeo) -> WireAnswer:
     """One request to the service: `path_info` is `/<repo>/v<version>/geo/<caller>/<s1>,<s2>,...`."""
-    match = API_PATH.search(path_info)
-    if not match:
-        return bad_request(f"malformed api URL: {path_info}")
-    _repo, _version, function, geo_path = match.groups()
-    if function != "geo":
-        return bad_request("unrecognized api function")
-    slash = geo_path.find("/")
-    if slash == -1:
-        return bad_request("no slash in geo path")
-    caller, servers = geo_path[:slash], geo_path[slash + 1 :].split(",")
+    parsed = parse(path_info)
+    if isinstance(parsed, WireAnswer):
+        return parsed
+    caller, servers = parsed
     try:
         client = geo.client_location(caller, environ)
         if client is None:
             return bad_request("remote addr not found in database")
-        positions = geo.server_positions(servers, try_cdn="HTTP_CF_CONNECTING_IP" in environ)
-        if all(position is None for position in positions):
-            return bad_request("no server addr found in database")
-        order, crashed = legacy_order_many(np.array([client.latitude]), np.array([client.longitude]), positions)
-        if crashed[0]:
-            raise LegacyCrash("ValueError: math domain error (acos)")
+        try_cdn = "HTTP_CF_CONNECTING_IP" in environ
+
+        def sort(origin: Coordinate, names: Sequence[str], proxies: bool) -> tuple[bool, list[int]]:
+            positions = geo.server_positions(names, try_cdn and not proxies)  # backup proxies: not behind a CDN
+            order, crashed = legacy_order_many(np.array([origin.latitude]), np.array([origin.longitude]), positions)
+            if crashed[0]:
+                raise LegacyCrash("ValueError: math domain error (acos)")
+            return any(position is not None for position in positions), [int(i) for i in order[0]]
+
+        return ordered(client, servers, sort, geo.name_location)
     except LegacyCrash as crash:
         return WireAnswer(500, f"Internal Server Error (the legacy service crashes here: {crash})\n", "")
-    return WireAnswer(200, ",".join(str(i + 1) for i in order[0]) + "\n", OK_CACHE_CONTROL)
 
 
 class FetchError(Exception):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -30,7 +30,7 @@ import pandas as pd
 
 from evaluation.legacy import LegacyCrash, LegacyGeo, legacy_order_many
 from evaluation.records import object_paths
-from locator.core.caches import Cache
+from locator.core.caches import Cache, CacheSet
 from locator.core.decide import Decision, decide
 from locator.core.edge import EdgeContext, read_edge
 from locator.core.federation import Federation
@@ -251,27 +251,13 @@ class LocatorStrategy:
         order[rows, : len(indices)] = indices
 
 
-@dataclass(frozen=True)
-class CacheNames:
-    """Matches an observed pick, written as a name, endpoint, host:port, host or `Label (Name)`, to a cache."""
-
-    caches: Sequence[Cache]
-
-    def resolver(self) -> Callable[[str], Cache | None]:
-        table: dict[str, Cache] = {}
-        for cache in self.caches:
-            for key in (cache.name, cache.endpoint, cache.authority, cache.host):
-                table.setdefault(key.lower(), cache)
-
-        def resolve(text: str) -> Cache | None:
-            key = text.strip().lower()
-            if key in table:
-                return table[key]
-            if key.endswith(")") and "(" in key:
-                return table.get(key[key.rindex("(") + 1 : -1].strip())
-            return None
-
-        return resolve
+def observed_cache(caches: CacheSet, text: str) -> Cache | None:
+    """The cache an observed pick names: a name, endpoint, host:port, host, or `Label (Name)`."""
+    found = caches.named(text)
+    key = text.strip()
+    if found is None and key.endswith(")") and "(" in key:
+        return caches.named(key[key.rindex("(") + 1 : -1])
+    return found
 
 
 def picks(records: pd.DataFrame, strategies: Sequence[Strategy], federation: Federation) -> pd.DataFrame:
@@ -282,7 +268,6 @@ def picks(records: pd.DataFrame, strategies: Sequence[Strategy], federation: Fed
     hostname) is an observed failure: no pick.
     """
     caches = federation.caches.caches
-    resolve = CacheNames(caches).resolver()
     result = pd.DataFrame(index=records.index)
     for strategy in strategies:
         s = strategy.name
@@ -292,7 +277,7 @@ def picks(records: pd.DataFrame, strategies: Sequence[Strategy], federation: Fed
         error = records[f"{s}_error"].copy().astype(object)
         skipped = pd.Series("", index=records.index, dtype=object)
         for index in records.index[records[f"{s}_pick"] != ""]:
-            cache = resolve(records.at[index, f"{s}_pick"])
+            cache = observed_cache(federation.caches, records.at[index, f"{s}_pick"])
             if cache is None:
                 error.at[index] = f"unknown cache {records.at[index, f'{s}_pick']!r}"
             else:

@@ -10,6 +10,7 @@ from locator.resources import load_federation
 from locator.settings import Settings
 from locator.sources.prober import Prober
 from locator.sources.reload import Reloader
+from locator.sources.resolver import Resolver
 from locator.web.app import LocatorApp, starlette_app
 from locator.web.connections import configure
 
@@ -27,4 +28,5 @@ def create_app(settings: Settings | None = None, federation: Federation | None =
         settings.health_concurrency,
         settings.health_interval_s,
     )
-    return starlette_app(LocatorApp(settings, store, Reloader(settings, store), prober))
+    resolver = Resolver(settings.geo_dns_timeout_s)
+    return starlette_app(LocatorApp(settings, store, Reloader(settings, store), prober, resolver))

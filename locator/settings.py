@@ -120,6 +120,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("health_path", "/", "Path requested from each cache endpoint by the probe; any answer below 500 is alive."),
     Setting("health_concurrency", "16", "Health probes in flight at once."),
     Setting(
+        "geo_dns_timeout_s",
+        "2",
+        "Seconds the CVMFS geo API waits for a server name to resolve; one that does not goes last.",
+    ),
+    Setting(
         "fallback_sticky_s",
         "1200",
         "How long a client network keeps the same random order when it cannot be located.",
@@ -307,6 +312,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "health_timeout_s": _positive_float,
     "health_path": _probe_path,
     "health_concurrency": _positive_int,
+    "geo_dns_timeout_s": _positive_float,
     "fallback_sticky_s": _positive_int,
     "host": str.strip,
     "port": _port,
@@ -349,6 +355,7 @@ class Settings:
     health_timeout_s: float
     health_path: str
     health_concurrency: int
+    geo_dns_timeout_s: float
     fallback_sticky_s: int
     host: str
     port: int

@@ -20,7 +20,7 @@ def test_shipped_cache_files_load() -> None:
     current = load_caches(REPO / "data" / "caches.csv")
     assert len(current.caches) == 42
     assert all(cache.endpoint.startswith("https://") for cache in current.caches)
-    fzu = current.by_name("FZU_STASH")
+    fzu = current.named("FZU_STASH")
     assert fzu is not None and fzu.downtime and fzu.status == "up" and not fzu.in_service
     assert len(current.in_service) == 41
     worker = load_caches(REPO / "data" / "evaluation" / "2022" / "caches.csv")

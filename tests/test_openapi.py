@@ -11,7 +11,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from locator.web.observe import route_of
-from locator.web.openapi import ROUTES
+from locator.web.openapi import ROUTES, openapi_path
 from locator.web.query import PARAMETERS
 
 
@@ -38,7 +38,8 @@ def test_is_openapi_3_1_and_its_schemas_are_valid_json_schema(spec: dict[str, An
 
 def test_every_route_is_described_and_nothing_else(client: TestClient, spec: dict[str, Any]) -> None:
     routes = {route.path for route in client.app.routes if isinstance(route, Route)}  # type: ignore[attr-defined]
-    assert set(spec["paths"]) == routes | {"/{path}"}  # /{path}: every other path redirects
+    assert set(spec["paths"]) == {openapi_path(route) for route in routes} | {"/{path}"}  # /{path}: the redirects
+    assert openapi_path("/api/{rest:path}") == "/api/{rest}"
 
 
 def test_query_parameters_match_the_parser(spec: dict[str, Any]) -> None:
@@ -74,10 +75,15 @@ def test_redirect_is_described_with_its_headers(client: TestClient, spec: dict[s
 def test_redirect_path_excludes_the_own_routes_only(client: TestClient, spec: dict[str, Any]) -> None:
     """A generator following the document must never produce a path another route answers."""
     pattern = re.compile(spec["paths"]["/{path}"]["get"]["parameters"][0]["schema"]["pattern"])
-    for route in set(spec["paths"]) - {"/", "/{path}"}:
+    for route in {path for path in spec["paths"] if "{" not in path} - {"/"}:
         assert not pattern.search(route.lstrip("/")), route
         assert pattern.search(route.lstrip("/") + "/file.txt"), route  # a directory of that name still redirects
         assert client.get(route + "/file.txt").status_code == 307
+    for geo in ("api/v1.0/geo/x/a", "api/", "cvmfs/oasis.opensciencegrid.org/api/v1.0/geo/x/a"):
+        assert not pattern.search(geo), geo  # the geo API's
+    for other in ("api", "apis/file.txt", "cvmfs/repo/file.txt", "cvmfs/api/file.txt"):
+        assert pattern.search(other), other
+        assert client.get("/" + other).status_code == 307
     for bad in ("", "/evil.example", "\\evil.example", "a\r\nb"):
         assert not pattern.search(bad), bad
     assert pattern.search("ospool/uc-shared/public/file.txt")

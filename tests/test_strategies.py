@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +13,7 @@ from starlette.testclient import TestClient
 
 from evaluation.harness import Harness, build_harness
 from evaluation.records import from_rows
-from evaluation.strategies import NO_PICK, CacheNames, LocatorStrategy, Strategy, js_number, picks, record_headers
+from evaluation.strategies import NO_PICK, LocatorStrategy, Strategy, js_number, observed_cache, picks, record_headers
 from locator.settings import Settings
 
 WORKER_2022 = Path(__file__).resolve().parent.parent / "data" / "evaluation" / "2022" / "caches.csv"
@@ -199,8 +198,12 @@ def test_observed_picks_are_used_and_resolved_by_any_name(harness: Harness) -> N
     assert chosen.loc[0, "legacy_source"] == "observed" and chosen.loc[0, "legacy_method"] == "observed"
 
 
-def test_cache_names_resolver(harness: Harness) -> None:
-    resolve: Callable[[str], object] = CacheNames(harness.federation.caches.caches).resolver()
+def test_an_observed_pick_names_its_cache_any_way(harness: Harness) -> None:
+    caches = harness.federation.caches
+
+    def resolve(text: str) -> object:
+        return observed_cache(caches, text)
+
     for text in (
         "Chicago",
         "chicago",

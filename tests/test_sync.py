@@ -102,7 +102,7 @@ def test_a_sync_keeps_what_the_operator_set(http: Callable[..., str], tmp_path: 
         "OTHER,https://other.example:8443,2,2,up,1,\n"
     )
     sync_director(http(director()), caches_file, namespaces_file)
-    houston = load_caches(caches_file).by_name("HOUSTON")
+    houston = load_caches(caches_file).named("HOUSTON")
     assert houston is not None
     assert (houston.status, houston.weight, houston.endpoint) == ("disabled", 3.0, "https://houston.example:8443")
     assert "hardware swap" in caches_file.read_text()

@@ -73,8 +73,14 @@ class CacheSet:
     latitudes: FloatArray = field(init=False, repr=False)
     longitudes: FloatArray = field(init=False, repr=False)
     destinations: Destinations = field(init=False, repr=False)
+    _named: dict[str, Cache] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        named: dict[str, Cache] = {}
+        for cache in self.caches:
+            for key in (cache.name, cache.endpoint, cache.authority, cache.host):
+                named.setdefault(key.lower(), cache)
+        object.__setattr__(self, "_named", named)
         nan = float("nan")
         object.__setattr__(self, "in_service", tuple(cache for cache in self.caches if cache.in_service))
         latitudes = np.array([c.coordinate.latitude if c.coordinate else nan for c in self.caches], dtype=float)
@@ -87,5 +93,6 @@ class CacheSet:
     def __len__(self) -> int:
         return len(self.caches)
 
-    def by_name(self, name: str) -> Cache | None:
-        return next((cache for cache in self.caches if cache.name == name), None)
+    def named(self, text: str) -> Cache | None:
+        """The cache a text names: its name, endpoint, `host:port` or host, in any case."""
+        return self._named.get(text.strip().lower())

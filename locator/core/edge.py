@@ -64,18 +64,23 @@ class EdgeContext(NamedTuple):
     # absent | malformed_<header>
     client_ip_source: str = "absent"
     edge: EdgeReport | None = None
-    edge_missing: str = "absent"  # absent | untrusted_peer | ip_override
+    edge_missing: str = "absent"  # absent | untrusted_peer | ip_override | caching_string (the geo API)
     colo: str | None = None
-    # cf-ray | x-edge-colo | query, or why missing: absent | untrusted_peer | malformed_colo
+    # cf-ray | x-edge-colo | query, or why missing: absent | untrusted_peer | malformed_colo | ip_override |
+    # caching_string
     colo_source: str = "absent"
+
+    def as_client(self, ip: IPAddress, source: str) -> EdgeContext:
+        """Locate another address than the caller's: the edge's report and its colo describe the caller's
+        connection, not that address, so neither is kept. `source` says why (also why they are missing)."""
+        context = self._replace(client_ip=ip, client_ip_source=source, edge=None, edge_missing=source)
+        if context.colo_source in ("cf-ray", "x-edge-colo"):
+            context = context._replace(colo=None, colo_source=source)
+        return context
 
     def with_query(self, ip: IPAddress | None, colo: str | None) -> EdgeContext:
         """Apply `?ip=` and `?colo=`: pretend to be that client, without the caller's edge."""
-        context = self
-        if ip is not None:
-            context = context._replace(client_ip=ip, client_ip_source="query", edge=None, edge_missing="ip_override")
-            if context.colo_source in ("cf-ray", "x-edge-colo"):
-                context = context._replace(colo=None, colo_source="ip_override")
+        context = self if ip is None else self.as_client(ip, "ip_override")._replace(client_ip_source="query")
         if colo is not None:
             context = context._replace(colo=colo, colo_source="query")
         return context

@@ -21,7 +21,8 @@ Distances are km, haversine (locator.core.geo); exact ties are broken by file or
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -29,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from locator.core.federation import Federation, IndexArray, SeedArray, seed_of
-from locator.core.geo import Coordinate, FloatArray, distances_km
+from locator.core.geo import Coordinate, FloatArray, distances_km, great_circle_km
 from locator.core.namespaces import Namespace
 
 REASONS = ("nearest", "spread", "distance", "degraded", "no_position", "unlocated")
@@ -113,6 +114,13 @@ def _by_distance(indices: IndexArray, km: FloatArray, limit: int) -> IndexArray:
         indices, km = indices[keep], km[keep]
     order: IndexArray = indices[np.argsort(km, kind="stable")][:limit]
     return order
+
+
+def nearest_first(origin: Coordinate, positions: Sequence[Coordinate | None]) -> list[int]:
+    """Indexes of `positions`, nearest to `origin` first; equal distances and unknown positions (last) keep
+    their order. For lists the client names (the CVMFS geo API), not the federation's caches."""
+    km = [math.inf if position is None else great_circle_km(origin, position) for position in positions]
+    return sorted(range(len(km)), key=km.__getitem__)
 
 
 def _reason(name: str, count: int) -> ReasonArray:

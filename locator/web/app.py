@@ -13,7 +13,7 @@ import hmac
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -28,6 +28,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from locator import __version__
+from locator.core.addresses import IPAddress
 from locator.core.decide import Decision, decide
 from locator.core.edge import READ_HEADERS, EdgeContext, edge_headers, read_edge
 from locator.core.federation import Federation, SnapshotStore
@@ -51,6 +52,7 @@ from locator.web.bodies import (
 )
 from locator.web.bodies import Error as ErrorBody
 from locator.web.errors import Forbidden, LocatorError, NotFound, ServiceUnavailable, Unauthorized
+from locator.web.geoapi import MAX_SERVERS, GeoAPI, WireAnswer, bad_request, names_to_resolve, parse
 from locator.web.logs import AccessLog
 from locator.web.metrics import DataCollector, Metrics
 from locator.web.observe import Observer
@@ -60,6 +62,7 @@ from locator.web.redirect import MAX_LINKS, checked_path, redirect_headers
 
 log = logging.getLogger(__name__)
 
+NO_QUERY = NearestQuery()
 NO_STORE = {"cache-control": "no-store"}  # answers depend on who asks: no shared cache may keep them
 # What an entry costs besides its rendered bytes and the edge headers of its key: the key's other values, the
 # location and the tuples holding them (measured in tests/test_decide.py).
@@ -94,6 +97,12 @@ class Prober(Protocol):
     async def run(self) -> None: ...
 
 
+class Resolver(Protocol):
+    """Host names to addresses, bounded in time (locator.sources.resolver.Resolver)."""
+
+    async def resolve(self, names: Iterable[str]) -> Mapping[str, IPAddress | None]: ...
+
+
 def answer_bytes(answer: Answer) -> int:
     return answer.size
 
@@ -126,6 +135,11 @@ def render_links(decision: Decision) -> bytes:
     return "\n".join(cache.endpoint for cache, _ in decision).encode()
 
 
+def wire_response(answer: WireAnswer) -> Response:
+    headers = {"cache-control": answer.cache_control} if answer.cache_control else None
+    return PlainTextResponse(answer.body, status_code=answer.status, headers=headers)
+
+
 def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:
     """The one error shape: {"error": code, "detail": text}."""
     return JSONBody(encode(ErrorBody(code, detail)), status_code=status, headers=headers)
@@ -134,11 +148,14 @@ def error_response(status: int, code: str, detail: str, headers: dict[str, str] 
 class LocatorApp:
     """Routes and handlers over the snapshot store, with the one memo of rendered answers."""
 
-    def __init__(self, settings: Settings, store: SnapshotStore, reloader: FileWatcher, prober: Prober) -> None:
+    def __init__(
+        self, settings: Settings, store: SnapshotStore, reloader: FileWatcher, prober: Prober, resolver: Resolver
+    ) -> None:
         self.settings = settings
         self.store = store
         self.reloader = reloader
         self.prober = prober
+        self.resolver = resolver
         self.metrics = Metrics(DataCollector(lambda: self.store.current, reloader.errors, self.memo_stats))
         self.access_log = AccessLog(settings.log_format) if settings.access_log else None
         self.spec = openapi()
@@ -255,6 +272,30 @@ class LocatorApp:
             return PlainTextResponse(text.body, headers=NO_STORE)
         answer = self.answer(federation, request, query, namespace, query.n, "json", render_caches)
         return JSONBody(nearest(answer.location, namespace, msgspec.Raw(answer.body)), headers=NO_STORE)
+
+    async def geo_cvmfs(self, request: Request) -> Response:
+        params = request.path_params
+        return await self.geo(request, f"/{params['repo']}/{params['rest']}")
+
+    async def geo_wpad(self, request: Request) -> Response:
+        return await self.geo(request, "//" + request.path_params["rest"])
+
+    async def geo(self, request: Request, path_info: str) -> Response:
+        """The CVMFS geo API (locator.web.geoapi): the legacy wire format, this locator's cascade."""
+        federation = self.store.current
+        parsed = parse(path_info)
+        if isinstance(parsed, WireAnswer):
+            return wire_response(parsed)
+        caching, servers = parsed
+        if len(servers) > MAX_SERVERS:
+            return wire_response(bad_request(f"more than {MAX_SERVERS} servers"))
+        addresses = await self.resolver.resolve(names_to_resolve(caching, servers, federation))
+        answer, location = GeoAPI(federation, addresses).answer(caching, servers, self.context(request, NO_QUERY))
+        self.metrics.observe_decision(location)
+        facts = request.scope.get("locator")
+        if facts is not None:
+            facts["method"] = location.method.value
+        return wire_response(answer)
 
     async def worker_caches(self, request: Request) -> Response:
         """The 2022 shape echoes the whole decision (the edge's report, every distance): decided afresh."""

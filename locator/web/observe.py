@@ -16,6 +16,7 @@ import re
 import time
 
 from starlette.responses import Response
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from locator.core.namespaces import has_control
@@ -48,9 +49,14 @@ def refused(scope: Scope) -> ASGIApp | None:
     return None
 
 
+TEMPLATED = [(compile_path(route)[0], route) for route in ROUTES if "{" in route]
+
+
 def route_of(path: str) -> str:
-    """A bounded label: the route's own path, or `redirect` for every other path (they all redirect)."""
-    return path if path in ROUTES else "redirect"
+    """A bounded label: the route's own path (its template), or `redirect` for every other path."""
+    if path in ROUTES:
+        return path
+    return next((route for pattern, route in TEMPLATED if pattern.match(path)), "redirect")
 
 
 class Observer:

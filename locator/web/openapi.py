@@ -85,12 +85,52 @@ for _parameter in QUERY_PARAMETERS:
     _parameter["allowEmptyValue"] = True  # `?lat=&lon=` is the same as no lat and lon (unset shell variables)
 
 
+GEO_REST: dict[str, Any] = {
+    "name": "rest",
+    "in": "path",
+    "required": True,
+    "description": "`v<version>/geo/<caching string>/<server1>,<server2>,...` (`/` inside: as the legacy service "
+    "reads PATH_INFO). The caching string locates the client when it is, or resolves to, an address; "
+    "`+PXYSEP+` in the list separates the servers from proxies.",
+    "schema": {"type": "string"},
+}
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+GEO_RESPONSES: dict[str, Any] = {
+    "200": {
+        "description": "1-based indices of the servers, nearest first, comma separated, a newline at the end "
+        "(`Cache-Control: max-age=3600`).",
+        "content": _TEXT,
+    },
+    "400": {
+        "description": "`Bad Request: <reason>` (`Cache-Control: max-age=300`): malformed api URL, unrecognized "
+        "api function, no slash in geo path, remote addr not found in database, no server addr found in "
+        "database, more than 64 servers.",
+        "content": _TEXT,
+    },
+}
+
+
 def redirect_path(routes: Iterable[str]) -> dict[str, str]:
     """What a redirect path may hold: not empty and not one of the service's own routes (those answer
     themselves), no control characters, and no leading '/' or '\\' (which would make `<endpoint>/<path>`
     name another host)."""
-    own = "|".join(re.escape(route.lstrip("/")) for route in routes if route != "/")
-    return {"type": "string", "pattern": f"^(?!(?:{own})$)(?![/\\\\])[^\\x00-\\x1f\\x7f]+$"}
+    own = "|".join(re.escape(route.lstrip("/")) for route in routes if route != "/" and "{" not in route)
+    prefixes = "|".join(template_prefix(route) for route in routes if "{" in route)
+    return {
+        "type": "string",
+        "pattern": f"^(?!(?:{own})$)(?!(?:{prefixes}))(?![/\\\\])[^\\x00-\\x1f\\x7f]+$",
+    }
+
+
+def template_prefix(route: str) -> str:
+    """A pattern for the paths a templated route takes: `/cvmfs/{repo}/api/{rest:path}` -> `cvmfs/[^/]+/api/`."""
+    fixed = route.lstrip("/").split("{rest:path}")[0]
+    return "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^}]*\})", fixed))
+
+
+def openapi_path(route: str) -> str:
+    """Starlette's `{rest:path}` is OpenAPI's `{rest}`."""
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", route)
 
 
 # THE route table: the service's own routes, in the order the router tries them (every other path is a
@@ -167,6 +207,25 @@ ROUTES: dict[str, Any] = {
             "responses": {"200": {"description": "OpenAPI 3.1."}},
         }
     },
+    "/cvmfs/{repo}/api/{rest:path}": {
+        "get": {
+            "operationId": "geo_cvmfs",
+            "summary": "The CVMFS geo API, as a Stratum-1 serves it: v1.0/geo/<caching>/<server1>,<server2>,...",
+            "parameters": [
+                {"name": "repo", "in": "path", "required": True, "schema": {"type": "string"}},
+                GEO_REST,
+            ],
+            "responses": GEO_RESPONSES,
+        }
+    },
+    "/api/{rest:path}": {
+        "get": {
+            "operationId": "geo_wpad",
+            "summary": "The CVMFS geo API, as WLCG WPAD serves it: v1.0/geo/<caching>/<server1>,<server2>,...",
+            "parameters": [GEO_REST],
+            "responses": GEO_RESPONSES,
+        }
+    },
 }
 REDIRECT_SUMMARY = "307 redirect to <nearest cache serving the path's namespace>/<path>"
 # Answers any route may get before it runs (locator/observe.py and locator/connections.py).
@@ -228,7 +287,7 @@ def openapi() -> dict[str, Any]:
             "or the receiving data centre; answers with an ordered list or a 307 redirect.",
         },
         "paths": {
-            path: {"get": {**spec["get"], "responses": EVERY_ROUTE | spec["get"]["responses"]}}
+            openapi_path(path): {"get": {**spec["get"], "responses": EVERY_ROUTE | spec["get"]["responses"]}}
             for path, spec in {**ROUTES, "/{path}": redirect_route(ROUTES)}.items()
         },
         "components": {"schemas": schemas()},

@@ -1,0 +1,162 @@
+"""The CVMFS geo API (`/cvmfs/<repo>/api/v1.0/geo/<caching>/<s1>,<s2>,...` and WLCG WPAD's `/api/v1.0/geo/...`):
+the legacy service's wire format, and this locator's answer in it.
+
+CVMFS clients, site proxies and stashcp (through WLCG WPAD) ask this API to order a list of servers. The wire
+format is the legacy service's (../shared/legacy-geo-api.md): 1-based indices, text/plain, its error answers and
+cache lifetimes, and the `+PXYSEP+` rule (the proxies after the separator are ordered first; the servers before
+it are then ordered from the nearest proxy, and the separator's own index ends the answer). The legacy emulation
+(evaluation.legacy) speaks it through this module too; only where the client and the servers are differs:
+
+- the client: the caching string when it is, or resolves to, an address (site proxies keep these answers under
+  that name, so they must not depend on who asked through the proxy); the edge's report and colo count only
+  when that address is the one the edge saw. Otherwise the request itself. Located by this project's cascade
+  (edge headers, local GeoIP with the Kansas-default and accuracy rules, the colo cross-check), where the legacy
+  service read MaxMind's latitude and longitude alone.
+- the servers: a configured cache by its configured position (by host or name); any other by its address's
+  GeoIP, with the same rules. A name that does not resolve goes last, in request order, as before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from locator.core.addresses import IPAddress, parse_ip_literal
+from locator.core.caches import Cache
+from locator.core.edge import EdgeContext
+from locator.core.federation import Federation
+from locator.core.geo import Coordinate
+from locator.core.locate import Location, Method, locate
+from locator.core.rank import nearest_first
+
+API_PATH = re.compile(r"^/([^/]*)/(v[^/]*)/([^/]*)/(.*)$")  # /<repo>/v<version>/<function>/<path_info>
+PROXY_SEPARATOR = "+PXYSEP+"
+OK_CACHE_CONTROL = "max-age=3600"  # the legacy service's lifetimes: site proxies keep answers this long
+BAD_CACHE_CONTROL = "max-age=300"
+MAX_NAME_CHARS = 256
+NAME_PATTERN = re.compile(r"^[0-9a-zA-Z.:-]*$")  # host names and address literals only (the legacy rule)
+MAX_SERVERS = 64  # names per request: each may cost a DNS lookup (CVMFS lists a handful of Stratum-1s)
+
+# (origin, names, whether they are the proxies after the separator) -> (one was located, their order)
+Sort = Callable[[Coordinate, Sequence[str], bool], tuple[bool, list[int]]]
+
+
+@dataclass(frozen=True)
+class WireAnswer:
+    """What the service sends: status, text body and its Cache-control header."""
+
+    status: int
+    body: str
+    cache_control: str
+
+    @property
+    def order(self) -> list[int] | None:
+        """The 0-based order of a 200 answer, None otherwise."""
+        if self.status != 200:
+            return None
+        return [int(part) - 1 for part in self.body.strip().split(",")]
+
+
+def bad_request(reason: str) -> WireAnswer:
+    return WireAnswer(400, f"Bad Request: {reason}\n", BAD_CACHE_CONTROL)
+
+
+def parse(path_info: str) -> tuple[str, list[str]] | WireAnswer:
+    """(caching string, server names) of `/<repo>/v<version>/geo/<caching>/<s1>,<s2>,...`, or the 400."""
+    match = API_PATH.search(path_info)
+    if not match:
+        return bad_request(f"malformed api URL: {path_info}")
+    _repo, _version, function, geo_path = match.groups()
+    if function != "geo":
+        return bad_request("unrecognized api function")
+    slash = geo_path.find("/")
+    if slash == -1:
+        return bad_request("no slash in geo path")
+    return geo_path[:slash], geo_path[slash + 1 :].split(",")
+
+
+def usable_name(name: str) -> bool:
+    return len(name) <= MAX_NAME_CHARS and NAME_PATTERN.search(name) is not None
+
+
+def ordered(
+    origin: Coordinate, servers: Sequence[str], sort: Sort, place: Callable[[str], Coordinate | None]
+) -> WireAnswer:
+    """The answer for a located client: the servers sorted by `sort`, with the `+PXYSEP+` rule."""
+    if PROXY_SEPARATOR in servers:
+        separator = servers.index(PROXY_SEPARATOR)
+        proxies = servers[separator + 1 :]
+        one_proxy, proxy_order = sort(origin, proxies, True)
+        if one_proxy:
+            origin = place(proxies[proxy_order[0]]) or origin
+        one, host_order = sort(origin, servers[:separator], False)
+        order = [*host_order, *(separator + 1 + i for i in proxy_order), separator]
+    else:
+        one, order = sort(origin, servers, False)
+    if not one:  # a bad request only if every server name was bad
+        return bad_request("no server addr found in database")
+    return WireAnswer(200, ",".join(str(i + 1) for i in order) + "\n", OK_CACHE_CONTROL)
+
+
+class GeoAPI:
+    """This locator's answers in the legacy wire format, for one snapshot. `addresses` holds what the names
+    of the request resolved to (None: they did not); address literals need no entry."""
+
+    def __init__(self, federation: Federation, addresses: Mapping[str, IPAddress | None]) -> None:
+        self.federation = federation
+        self.addresses = addresses
+
+    def address(self, name: str) -> IPAddress | None:
+        if not usable_name(name):
+            return None
+        literal = parse_ip_literal(name)
+        return literal if literal is not None else self.addresses.get(name)
+
+    def located(self, address: IPAddress) -> Coordinate | None:
+        """An address's position by the cascade's rules for GeoIP (and the operator's overrides), or None."""
+        federation = self.federation
+        location = locate(None, EdgeContext(address, "dns"), federation.sources, federation.policy)
+        return location.coordinate if location.method in (Method.OVERRIDE, Method.GEOIP) else None
+
+    def place(self, name: str) -> Coordinate | None:
+        """A server: a configured cache where it is, any other host where its address is."""
+        cache: Cache | None = self.federation.caches.named(name)
+        if cache is not None:
+            return cache.coordinate
+        address = self.address(name)
+        return None if address is None else self.located(address)
+
+    def sort(self, origin: Coordinate, servers: Sequence[str], proxies: bool = False) -> tuple[bool, list[int]]:
+        positions = [self.place(server) for server in servers]
+        return any(position is not None for position in positions), nearest_first(origin, positions)
+
+    def client(self, caching: str, context: EdgeContext) -> Location:
+        """Where the client is: the caching string's address if it has one, else the request's (see above)."""
+        federation = self.federation
+        address = self.address(caching)
+        if address is not None and address != context.client_ip:
+            context = context.as_client(address, "caching_string")
+        return locate(None, context, federation.sources, federation.policy)
+
+    def answer(self, caching: str, servers: Sequence[str], context: EdgeContext) -> tuple[WireAnswer, Location]:
+        location = self.client(caching, context)
+        if location.coordinate is None:
+            return bad_request("remote addr not found in database"), location
+        return self.ordered(location.coordinate, servers), location
+
+    def ordered(self, origin: Coordinate, servers: Sequence[str]) -> WireAnswer:
+        return ordered(origin, servers, self.sort, self.place)
+
+
+def names_to_resolve(caching: str, servers: Sequence[str], federation: Federation) -> list[str]:
+    """The names of a request that only DNS can place: not address literals, not configured caches."""
+    names = [caching, *servers]
+    return sorted(
+        {
+            name
+            for name in names
+            if usable_name(name) and parse_ip_literal(name) is None and federation.caches.named(name) is None
+        }
+        - {PROXY_SEPARATOR, ""}
+    )

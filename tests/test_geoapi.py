@@ -1,0 +1,188 @@
+"""The CVMFS geo API answered by the locator: the legacy wire format (checked against the project's emulation
+of the legacy service, case by case of ../shared/legacy-geo-api.md), this project's cascade, names placed by
+the caches file or by DNS."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Callable, Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from evaluation.harness import open_legacy_geoip
+from evaluation.legacy import LegacyGeo
+from evaluation.legacy_server import create_legacy_app
+from locator.core.caches import Cache, CacheSet
+from locator.core.geo import Coordinate
+from locator.core.rank import nearest_first
+from locator.resources import load_federation
+from locator.service import create_app
+from locator.settings import Settings
+from locator.sources.geoip import GeoIPDatabase
+from locator.sources.resolver import Resolver
+from tests.conftest import ClientFactory
+from tests.test_metrics import samples, value
+
+SERVERS = "128.142.1.1,131.225.1.1,132.239.1.1,128.104.1.1,129.93.1.1,192.170.227.1"
+LINCOLN, MADISON, LA_JOLLA = "129.93.1.1", "128.104.1.1", "132.239.1.1"
+GEO = "/api/v1.0/geo"
+
+
+@pytest.fixture(scope="module")
+def legacy_db() -> Iterator[GeoIPDatabase]:
+    database = open_legacy_geoip()
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="module")
+def legacy(legacy_db: GeoIPDatabase) -> TestClient:
+    return TestClient(create_legacy_app(LegacyGeo(legacy_db)), client=(LINCOLN, 40000))
+
+
+@pytest.fixture
+def same_database(make_settings: Callable[..., Settings], legacy_db: GeoIPDatabase) -> Iterator[ClientFactory]:
+    """Locators over the legacy service's own database (GeoLite2 2018, opened once), so that only the rules
+    differ."""
+    clients: list[TestClient] = []
+
+    def build(peer: str = "127.0.0.1") -> TestClient:
+        settings = make_settings(geoip_db=legacy_db.info.path)
+        client = TestClient(create_app(settings, load_federation(settings, legacy_db)), client=(peer, 40000))
+        clients.append(client.__enter__())
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def wire(client: TestClient, url: str, **headers: str) -> tuple[int, str, str, str]:
+    response = client.get(url, headers=headers)
+    return (
+        response.status_code,
+        response.text,
+        response.headers["content-type"],
+        response.headers.get("cache-control", ""),
+    )
+
+
+def legacy_as(legacy: TestClient, peer: str) -> TestClient:
+    return TestClient(legacy.app, client=(peer, 40000))
+
+
+CASES = [
+    ("lincoln-caller", f"{GEO}/{LINCOLN}/{SERVERS}", "127.0.0.1", "5,4,2,6,3,1\n"),
+    ("madison-caller", f"/cvmfs/config-osg.opensciencegrid.org/api/v1.0/geo/{MADISON}/{SERVERS}", LINCOLN, None),
+    ("la-jolla-peer", f"{GEO}/stashcp/{SERVERS}", LA_JOLLA, "3,5,4,2,6,1\n"),
+    ("loopback", f"{GEO}/x/{SERVERS}", "127.0.0.1", "Bad Request: remote addr not found in database\n"),
+    ("malformed", "/api/nonsense", LINCOLN, "Bad Request: malformed api URL: //nonsense\n"),
+    ("unrecognized", "/api/v1.0/info/x/y", LINCOLN, "Bad Request: unrecognized api function\n"),
+    ("no-slash", f"{GEO}/no-slash-here", LINCOLN, "Bad Request: no slash in geo path\n"),
+    (
+        "no-server",
+        f"{GEO}/{LINCOLN}/nowhere.invalid,10.0.0.1",
+        LINCOLN,
+        "Bad Request: no server addr found in database\n",
+    ),
+    (
+        "ties-unknown-last",
+        f"{GEO}/{LINCOLN}/nowhere.invalid,{LINCOLN},{LINCOLN},10.0.0.1,{MADISON}",
+        LINCOLN,
+        "2,3,5,1,4\n",
+    ),
+    # Madison's nearest proxy is Lincoln's; the hosts are then ordered from Lincoln, the separator last
+    ("proxies", f"{GEO}/{MADISON}/128.142.1.1,131.225.1.1,+PXYSEP+,{LA_JOLLA},{LINCOLN}", LINCOLN, "2,1,5,4,3\n"),
+]
+
+
+@pytest.mark.parametrize(("url", "peer", "body"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_the_wire_format_is_the_legacy_services(
+    legacy: TestClient, same_database: ClientFactory, url: str, peer: str, body: str | None
+) -> None:
+    """Status, body, content type and cache lifetime, byte for byte, for every case of the legacy document."""
+    ours = wire(same_database(peer), url)
+    assert ours == wire(legacy_as(legacy, peer), url)
+    if body is not None:
+        assert ours[1] == body
+    assert ours[2].startswith("text/plain")
+    assert ours[3] == ("max-age=3600" if ours[0] == 200 else "max-age=300")
+
+
+def test_the_kansas_default_is_not_a_position(legacy: TestClient, same_database: ClientFactory) -> None:
+    """8.8.8.8 is known to GeoLite2 only as the US: the legacy service orders from central Kansas, the locator
+    does not; with the colo that received the request it orders from there (Chicago's O'Hare)."""
+    url = f"{GEO}/8.8.8.8/{SERVERS}"
+    assert wire(legacy, url)[:2] == (200, "5,4,2,6,3,1\n")
+    assert wire(same_database(), url)[:2] == (400, "Bad Request: remote addr not found in database\n")
+    received = {"cf-connecting-ip": "8.8.8.8", "cf-ray": "0-ORD"}
+    assert wire(same_database(), f"{GEO}/8.8.8.8/{SERVERS}", **received)[:2] == (200, "6,2,4,5,3,1\n")
+
+
+def test_the_caching_string_locates_whoever_asks(same_database: ClientFactory) -> None:
+    """Site proxies keep answers under the caching string: asked from La Jolla or with a Boulder edge report, a
+    Lincoln caching string is answered for Lincoln."""
+    url = f"{GEO}/{LINCOLN}/{SERVERS}"
+    boulder = {
+        "cf-connecting-ip": LA_JOLLA,
+        "cf-iplatitude": "40.0",
+        "cf-iplongitude": "-105.3",
+        "cf-ipcity": "Boulder",
+    }
+    assert wire(same_database(LA_JOLLA), url)[1] == "5,4,2,6,3,1\n"
+    assert wire(same_database(), url, **boulder)[1] == "5,4,2,6,3,1\n"
+
+
+def test_the_edge_locates_a_caching_string_that_names_no_address(same_database: ClientFactory) -> None:
+    """`squid.site.invalid` does not resolve: the request is located by the cascade, here the edge's report."""
+    near_la_jolla = {"cf-iplatitude": "32.9", "cf-iplongitude": "-117.2", "cf-ipcity": "San Diego", "cf-ray": "0-LAX"}
+    assert wire(same_database(), f"{GEO}/squid.site.invalid/{SERVERS}", **near_la_jolla)[1] == "3,5,4,2,6,1\n"
+
+
+def test_configured_caches_are_placed_where_the_caches_file_says(client: TestClient) -> None:
+    """No DNS for the caches' own names (host or name); a name that does not resolve goes last."""
+    servers = "chicago.example.org,houston.example.org,Sunnyvale,nowhere.invalid"
+    san_diego = {"cf-iplatitude": "32.9", "cf-iplongitude": "-117.2", "cf-ipcity": "San Diego", "cf-ray": "0-LAX"}
+    assert wire(client, f"{GEO}/x/{servers}", **san_diego)[:2] == (200, "3,2,1,4\n")
+    houston = {"cf-iplatitude": "29.8", "cf-iplongitude": "-95.3", "cf-ipcity": "Houston", "cf-ray": "0-IAH"}
+    assert wire(client, f"{GEO}/x/{servers}", **houston)[:2] == (200, "2,1,3,4\n")
+
+
+def test_too_many_servers_is_a_bad_request(client: TestClient) -> None:
+    servers = ",".join(["129.93.1.1"] * 65)
+    assert wire(client, f"{GEO}/x/{servers}")[:2] == (400, "Bad Request: more than 64 servers\n")
+
+
+def test_counted_and_logged_under_its_route(client: TestClient) -> None:
+    houston = {"cf-iplatitude": "29.8", "cf-iplongitude": "-95.3", "cf-ipcity": "Houston", "cf-ray": "0-IAH"}
+    client.get(f"{GEO}/x/chicago.example.org,houston.example.org", headers=houston)
+    client.get(f"{GEO}/x/chicago.example.org,houston.example.org")  # unlocated: a 400
+    data = samples(client)
+    assert value(data, "locator_http_requests_total", route="/api/{rest:path}", status="200") == 1
+    assert value(data, "locator_http_requests_total", route="/api/{rest:path}", status="400") == 1
+    assert value(data, "locator_decisions_total", method="edge") == 1
+    assert value(data, "locator_decisions_total", method="fallback") == 1
+
+
+def test_nearest_first_keeps_ties_and_puts_the_unknown_last() -> None:
+    here = Coordinate(40.8, -96.7)
+    far, near = Coordinate(41.9, -87.6), Coordinate(40.8, -96.7)
+    assert nearest_first(here, [None, far, near, None, near]) == [2, 4, 1, 0, 3]
+
+
+def test_cache_set_names_a_cache_by_name_host_authority_or_endpoint() -> None:
+    cache = Cache("Chicago", "https://chicago.example.org:8443", Coordinate(41.9, -87.6))
+    caches = CacheSet((cache,))
+    for text in ("Chicago", "CHICAGO", "chicago.example.org", "chicago.example.org:8443", cache.endpoint):
+        assert caches.named(text) is cache
+    assert caches.named("example.org") is None
+
+
+def test_the_resolver_prefers_ipv4_remembers_and_gives_up_in_time() -> None:
+    resolver = Resolver(timeout_s=5)
+    found = asyncio.run(resolver.resolve(["localhost", "nowhere.invalid"]))
+    assert found == {"localhost": ipaddress.ip_address("127.0.0.1"), "nowhere.invalid": None}
+    assert set(resolver.memo) == {"localhost", "nowhere.invalid"}  # failures are kept too, as the legacy did
+    assert asyncio.run(Resolver(timeout_s=1e-9).resolve(["localhost"])) == {"localhost": None}
