@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from evaluation.harness import HarnessError, build_harness, far_from_colo_sweep, open_legacy_geoip
+from evaluation.harness import LEGACY_GEOIP, HarnessError, build_harness, far_from_colo_sweep, open_legacy_geoip
 from evaluation.legacy import LegacyGeo, legacy_api
 from evaluation.probe import probe, site_name
 from evaluation.records import RecordError, append_record, read_records, read_sites, resolve_positions
@@ -218,6 +218,46 @@ def reproduce(out: Path | None) -> None:
         result.table.to_csv(out / "reproduction.csv", index=False)
     if not result.agrees_with_blog:
         raise click.exceptions.Exit(1)
+
+
+@cli.command("geo-api")
+@click.option(
+    "--records",
+    "record_files",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="records with client addresses (default: the 2022 OSPool sites, each from its campus address)",
+)
+@click.option("--caches", type=FILE, default=DEFAULT_CACHES, show_default="the shipped caches", help="for --records")
+@click.option("--all-sites", is_flag=True, help="print every site, not only those whose orders differ")
+@click.option("--out", type=FILE, help="also write geo_api.csv here")
+def geo_api(record_files: tuple[Path, ...], caches: Path, all_sites: bool, out: Path | None) -> None:
+    """The CVMFS geo API request stashcp sends, per site, to the legacy service and to the locator.
+
+    Without --records: the 2022 OSPool sites from their campus addresses, through the nearest Cloudflare colo,
+    with the legacy service's database (GeoLite2 2018) on both sides, so that only the rules differ."""
+    from evaluation.geoapi import campus_requests, compare, summary
+
+    if record_files:
+        records = read_records(list(record_files))
+        harness = build_harness(caches)
+    else:
+        records = campus_requests()
+        harness = build_harness(caches, {**os.environ, "LOCATOR_GEOIP_DB": LEGACY_GEOIP})
+    try:
+        table = compare(harness, records)
+    finally:
+        harness.close()
+    shown = table if all_sites else table[~table["same_order"]]
+    columns = ["site", "client_ip", "colo", "nearest", "legacy_order", "legacy_off_km"]
+    columns += ["locator_order", "locator_off_km", "locator_method", "locator_skipped"]
+    print(markdown_table(shown[columns]))
+    print()
+    print(summary(table))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "geo_api.csv", index=False)
+        print(f"wrote {out / 'geo_api.csv'}")
 
 
 @cli.command()

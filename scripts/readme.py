@@ -81,6 +81,11 @@ def reproduce_2022(scratch: Path) -> str:
     return run([sys.executable, "-m", "evaluation", "reproduce-2022"], scratch).rstrip() + "\n"
 
 
+def geo_api(scratch: Path) -> str:
+    argv = ["python", "-m", "evaluation", "geo-api"]
+    return shown(shlex.join(argv), run([sys.executable, *argv[1:]], scratch))
+
+
 def synthetic(scratch: Path) -> str:
     commands = [
         ["python", "-m", "evaluation", "synthesize", "--records", "20000", "--out", "synthetic.csv"],
@@ -95,6 +100,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "redirect": redirect,
     "legacy": legacy,
     "reproduce-2022": reproduce_2022,
+    "geo-api": geo_api,
     "synthetic": synthetic,
 }
 

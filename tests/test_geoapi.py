@@ -11,7 +11,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from evaluation.harness import open_legacy_geoip
+from evaluation.cli import DEFAULT_CACHES
+from evaluation.databases import campus_records
+from evaluation.geoapi import campus_requests, compare, summary
+from evaluation.harness import LEGACY_GEOIP, build_harness, open_legacy_geoip
 from evaluation.legacy import LegacyGeo
 from evaluation.legacy_server import create_legacy_app
 from locator.core.caches import Cache, CacheSet
@@ -186,3 +189,22 @@ def test_the_resolver_prefers_ipv4_remembers_and_gives_up_in_time() -> None:
     assert found == {"localhost": ipaddress.ip_address("127.0.0.1"), "nowhere.invalid": None}
     assert set(resolver.memo) == {"localhost", "nowhere.invalid"}  # failures are kept too, as the legacy did
     assert asyncio.run(Resolver(timeout_s=1e-9).resolve(["localhost"])) == {"localhost": None}
+
+
+def test_the_evaluation_puts_both_answers_side_by_side() -> None:
+    """The 2022 OSPool sites from their campus addresses: where the orders differ, the locator's cascade placed
+    the client closer (the legacy service's Kansas centroid skipped as no_city, the colo deciding), but once."""
+    harness = build_harness(DEFAULT_CACHES, {"LOCATOR_GEOIP_DB": LEGACY_GEOIP})
+    try:
+        table = compare(harness, campus_requests())
+    finally:
+        harness.close()
+    assert len(table) == len(campus_records())
+    same = table[table["same_order"]]
+    assert (same["legacy_answer"] == same["locator_answer"]).all()
+    differ = table[~table["same_order"]]
+    closer = differ[differ["locator_off_km"] < differ["legacy_off_km"]]
+    kansas = closer[closer["locator_skipped"].str.contains("geoip:no_city") & (closer["locator_method"] == "colo")]
+    assert len(kansas) >= 5 and (kansas["legacy_first"] == "Stashcache-Kansas").sum() >= 3
+    assert len(closer) == len(differ) - 1
+    assert "7 different" in summary(table) and "in 6 of 7" in summary(table)

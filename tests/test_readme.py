@@ -6,14 +6,14 @@ import difflib
 
 import pytest
 
-from scripts.readme import BLOCK, README, generated
+from scripts.readme import BLOCK, BLOCKS, README, generated
 
 pytestmark = pytest.mark.e2e  # runs the CLI and curl against a real `locator serve`
 
 
 def test_every_generated_block_is_what_its_command_prints() -> None:
     text = README.read_text()
-    assert len(BLOCK.findall(text)) == 5
+    assert len(BLOCK.findall(text)) == len(BLOCKS)  # each generator has its block, once
     fresh = generated(text)
     diff = "\n".join(difflib.unified_diff(text.splitlines(), fresh.splitlines(), "README.md", "now", lineterm=""))
     assert fresh == text, f"the README shows outputs that changed: review, then `make readme`\n{diff}"
