@@ -225,8 +225,10 @@ def check_response(status: int, headers: dict[str, str], body: bytes, raw_path: 
         assert urlsplit(location).netloc == urlsplit(endpoint).netloc
         path = location[len(endpoint) :].split("?", 1)[0]
         assert unquote(path, encoding="latin-1") == unquote(raw_path.decode("latin-1"), encoding="latin-1")
-        links = [part.split(">")[0].lstrip(" <") for part in headers["link"].split(", <")]
-        assert links[0] == location and len(links) <= 6
+        parts = headers["link"].split(", <")
+        links = [part.split(">")[0].lstrip(" <") for part in parts if 'rel="duplicate"' in part]
+        described = [part for part in parts if "rel=describedby" in part]
+        assert links[0] == location and len(links) <= 6 and len(described) == 1 and len(parts) == len(links) + 1
         assert all(any(link.startswith(e + "/") for e in ENDPOINTS) for link in links)
         assert headers["cache-control"] == "no-store"
 
@@ -290,8 +292,12 @@ schema = schemathesis.openapi.from_asgi(
 @settings(max_examples=max(EXAMPLES // 10, 50), deadline=None, suppress_health_check=list(HealthCheck))
 def test_schemathesis(case: Any) -> None:
     query = case.query or {}
-    # lat and lon go together: a rule across parameters that OpenAPI cannot state, so a positive case with
-    # only one of them is answered 400 (invalid_coordinate), as documented.
+    # lat and lon go together, and format=metalink needs a path: rules across parameters that OpenAPI cannot
+    # state, so a positive case with only one of them is answered 400 (invalid_coordinate, missing_path).
     half = (query.get("lat") in (None, "")) != (query.get("lon") in (None, ""))
-    response = case.call_and_validate(excluded_checks=[positive_data_acceptance] if half else [])
+    half |= query.get("format") == "metalink" and query.get("path") in (None, "")  # a Metalink needs its object
+    # The geo API answers a well-formed request 400 when its client or every server cannot be located: the
+    # legacy wire format, documented, and a matter of who asks, which OpenAPI cannot state either.
+    geo = case.path in ("/api/{rest}", "/cvmfs/{repo}/api/{rest}")
+    response = case.call_and_validate(excluded_checks=[positive_data_acceptance] if half or geo else [])
     assert response.status_code < 500

@@ -3,12 +3,14 @@ the no-path rule, and load spreading between co-located caches that agrees acros
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from locator.web.metalink import MEDIA_TYPE
 from tests.conftest import ClientFactory
 
 # Houston: a LIGO-only cache, and two co-located public ones weighted 1 and 2; farther out, Chicago serves all,
@@ -85,12 +87,20 @@ def test_the_redirect_carries_pelicans_headers_exactly(client: TestClient) -> No
     assert response.headers["location"] == "https://ligo-houston.example:8443/ligo/secret/O4/frame.gwf?authz=tok"
     assert response.headers["link"] == (
         '<https://ligo-houston.example:8443/ligo/secret/O4/frame.gwf?authz=tok>; rel="duplicate"; pri=1; depth=2, '
-        '<https://chicago.example:8443/ligo/secret/O4/frame.gwf?authz=tok>; rel="duplicate"; pri=2; depth=2'
+        '<https://chicago.example:8443/ligo/secret/O4/frame.gwf?authz=tok>; rel="duplicate"; pri=2; depth=2, '
+        "</nearest?path=%2Fligo%2Fsecret%2FO4%2Fframe.gwf&format=metalink>; rel=describedby; "
+        'type="application/metalink4+xml"'
     )
     assert response.headers["x-pelican-namespace"] == "namespace=/ligo/secret, require-token=true"
+    described = client.get("/ligo/secret/O4/frame.gwf?authz=tok", headers={"cf-ray": "1-IAH", "accept": MEDIA_TYPE})
+    assert re.findall(r"<url priority=\"\d\">([^<]*)</url>", described.text) == [  # the namespace's caches only
+        "https://ligo-houston.example:8443/ligo/secret/O4/frame.gwf?authz=tok",
+        "https://chicago.example:8443/ligo/secret/O4/frame.gwf?authz=tok",
+    ]
     public = client.get("/ligo/public/a.txt", headers={"cf-ray": "1-IAH"})
     assert public.headers["x-pelican-namespace"] == "namespace=/ligo/public, require-token=false"
-    assert all(link.endswith("; depth=1") for link in public.headers["link"].split(", "))
+    duplicates = [link for link in public.headers["link"].split(", ") if 'rel="duplicate"' in link]
+    assert duplicates and all(link.endswith("; depth=1") for link in duplicates)
     unlisted = client.get("/chtc/users/alice/in.dat", headers={"cf-ray": "1-IAH"})
     assert unlisted.headers["x-pelican-namespace"] == "namespace=/chtc, require-token=false"
     assert unlisted.headers["link"].count("depth=3") == 4  # four public caches, each three segments below /chtc

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
+from urllib.parse import quote
 
 import msgspec
 from cachetools import LRUCache
@@ -36,6 +37,7 @@ from locator.core.locate import Location
 from locator.core.namespaces import Namespace
 from locator.core.rank import sticky_window
 from locator.settings import Settings
+from locator.web import metalink
 from locator.web.bodies import (
     Alive,
     FileState,
@@ -58,7 +60,7 @@ from locator.web.metrics import DataCollector, Metrics
 from locator.web.observe import Observer
 from locator.web.openapi import ROUTES, index, openapi
 from locator.web.query import NearestQuery, parse_query_string
-from locator.web.redirect import MAX_LINKS, checked_path, redirect_headers
+from locator.web.redirect import MAX_LINKS, PATH_SAFE, checked_path, object_urls, redirect_headers
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +272,11 @@ class LocatorApp:
         if query.format == "text":
             text = self.answer(federation, request, query, namespace, query.n, "text", render_text)
             return PlainTextResponse(text.body, headers=NO_STORE)
+        if query.path is not None and (
+            query.format == "metalink" or (query.format is None and metalink.accepts(request.headers.get("accept", "")))
+        ):  # a Metalink describes one object: without a path, the answer is the JSON one
+            object_path = quote(query.path, safe=PATH_SAFE)
+            return self.metalink(federation, request, query, namespace, query.path, object_path, raw_query="")
         answer = self.answer(federation, request, query, namespace, query.n, "json", render_caches)
         return JSONBody(nearest(answer.location, namespace, msgspec.Raw(answer.body)), headers=NO_STORE)
 
@@ -371,12 +378,33 @@ class LocatorApp:
         path, cleaned = checked_path(raw_path)
         federation = self.store.current
         namespace = self.namespace(federation, cleaned)
-        answer = self.answer(federation, request, NearestQuery(), namespace, MAX_LINKS, "links", render_links)
-        headers = redirect_headers(
-            answer.body.decode().split("\n"), path, cleaned, scope["query_string"].decode("latin-1"), namespace
-        )
+        raw_query = scope["query_string"].decode("latin-1")
+        if metalink.accepts(request.headers.get("accept", "")):  # davix and gfal2 failing over
+            response = self.metalink(federation, request, NO_QUERY, namespace, scope["path"], path, raw_query)
+            await response(scope, receive, send)
+            return
+        answer = self.answer(federation, request, NO_QUERY, namespace, MAX_LINKS, "links", render_links)
+        headers = redirect_headers(answer.body.decode().split("\n"), path, cleaned, raw_query, namespace)
+        headers["link"] += ", " + metalink.described_by(scope["path"])
+        headers["vary"] = "Accept"
         self.metrics.count(self.metrics.redirects)
         await Response(status_code=307, headers=headers)(scope, receive, send)
+
+    def metalink(
+        self,
+        federation: Federation,
+        request: Request,
+        query: NearestQuery,
+        namespace: Namespace | None,
+        decoded_path: str,
+        object_path: str,
+        raw_query: str,
+    ) -> Response:
+        """Every cache that may serve the object, nearest first, as a Metalink document."""
+        answer = self.answer(federation, request, query, namespace, query.n, "links", render_links)
+        urls = object_urls(answer.body.decode().split("\n"), object_path, raw_query)
+        body = metalink.document(urls, decoded_path, f"osdf-cache-locator/{__version__}")
+        return Response(body, media_type=metalink.MEDIA_TYPE, headers={**NO_STORE, "vary": "Accept"})
 
     def routes(self) -> list[Route]:
         """From the one route table (locator.web.openapi.ROUTES): each route's operationId names its method."""

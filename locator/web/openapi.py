@@ -15,6 +15,7 @@ import msgspec
 
 from locator import __version__
 from locator.web.bodies import BODIES
+from locator.web.metalink import MEDIA_TYPE as METALINK
 from locator.web.query import FORMATS, MAX_N, MAX_PATH_CHARS, MAX_VALUE_CHARS, N_PATTERN
 
 
@@ -70,7 +71,7 @@ QUERY_PARAMETERS: list[dict[str, Any]] = [
     {
         "name": "format",
         "in": "query",
-        "description": "json (default) or text (one endpoint per line).",
+        "description": "json (default), text (one endpoint per line) or metalink (needs `path`).",
         "schema": {"type": "string", "enum": list(FORMATS)},
     },
     {
@@ -104,8 +105,9 @@ GEO_RESPONSES: dict[str, Any] = {
     "400": {
         "description": "`Bad Request: <reason>` (`Cache-Control: max-age=300`): malformed api URL, unrecognized "
         "api function, no slash in geo path, remote addr not found in database, no server addr found in "
-        "database, more than 64 servers.",
-        "content": _TEXT,
+        "database, more than 64 servers. A path with control characters gets the JSON error (invalid_path), "
+        "as on every route.",
+        "content": {**_TEXT, "application/json": {"schema": _ref("Error")}},
     },
 }
 
@@ -144,11 +146,14 @@ ROUTES: dict[str, Any] = {
             "parameters": QUERY_PARAMETERS,
             "responses": {
                 "200": {
-                    "description": "The decision and the ordered caches.",
+                    "description": "The decision and the ordered caches: JSON; one endpoint per line for "
+                    "`format=text`; a Metalink 4 document (RFC 5854) of the object's URLs for `format=metalink`, "
+                    "or with a `path` and `Accept: application/metalink4+xml`.",
                     "headers": NO_STORE,
                     "content": {
                         "application/json": {"schema": _ref("Nearest")},
                         "text/plain": {"schema": {"type": "string"}},
+                        METALINK: {"schema": {"type": "string"}},
                     },
                 },
                 **ERRORS,
@@ -255,7 +260,8 @@ def redirect_route(routes: Iterable[str]) -> dict[str, Any]:
                         "Location": {"schema": {"type": "string"}},
                         "Link": {
                             "description": 'Up to 6 caches: `<url>; rel="duplicate"; pri=N; depth=D` (RFC 6249; D: '
-                            "path segments below the namespace prefix, as Pelican's director)",
+                            "path segments below the namespace prefix, as Pelican's director), then the Metalink: "
+                            '`</nearest?path=...&format=metalink>; rel=describedby; type="application/metalink4+xml"`',
                             "schema": {"type": "string"},
                         },
                         "X-Pelican-Namespace": {
@@ -265,6 +271,12 @@ def redirect_route(routes: Iterable[str]) -> dict[str, Any]:
                         },
                         **NO_STORE,
                     },
+                },
+                "200": {
+                    "description": "With `Accept: application/metalink4+xml` (davix and gfal2 failing over): the "
+                    "Metalink 4 document of the object's URLs at every cache that may serve it, nearest first.",
+                    "headers": NO_STORE,
+                    "content": {METALINK: {"schema": {"type": "string"}}},
                 },
                 "400": _json("Error", "A path or query that could leave the cache host or inject headers."),
                 "404": _json("Error", "no_namespace: the path is in no listed namespace (LOCATOR_UNLISTED_PATHS)."),

@@ -15,7 +15,7 @@ from locator.core.namespaces import has_control
 from locator.web.errors import BadRequest
 
 PARAMETERS = ("lat", "lon", "ip", "colo", "n", "format", "path")
-FORMATS = ("json", "text")
+FORMATS = ("json", "text", "metalink")
 MAX_N = 100_000
 N_PATTERN = "^([1-9][0-9]{0,4}|100000)$"  # `n`: digits for 1 to MAX_N, nothing else (no sign, 0 first or point)
 MAX_VALUE_CHARS = 64
@@ -30,7 +30,7 @@ class NearestQuery:
     ip: IPAddress | None = None
     colo: str | None = None
     n: int | None = None
-    format: str = "json"
+    format: str | None = None  # json when not given (or a Metalink, when the Accept header asks for one)
     path: str | None = None
 
 
@@ -81,13 +81,15 @@ def parse_query(items: Iterable[tuple[str, str]]) -> NearestQuery:
             raise BadRequest(f"n {text!r} is not a whole number from 1 to {MAX_N}", "invalid_n")
         n = int(text)
 
-    output = values.get("format", "json")
-    if output not in FORMATS:
+    output = values.get("format")
+    if output is not None and output not in FORMATS:
         raise BadRequest(f"format {values['format']!r} is not one of {', '.join(FORMATS)}", "invalid_format")
 
     path = values.get("path")
     if path is not None and (not path.startswith("/") or has_control(path)):
         raise BadRequest(f"path {path!r} is not an absolute path without control characters", "invalid_path")
+    if output == "metalink" and path is None:
+        raise BadRequest("format=metalink describes one object: give its path=", "missing_path")
 
     return NearestQuery(declared=declared, ip=ip, colo=colo, n=n, format=output, path=path)
 

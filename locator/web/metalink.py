@@ -1,0 +1,48 @@
+"""Metalink 4 (RFC 5854): the ordered caches for one object as prioritised URLs, for clients that fail over
+through metalinks (davix and gfal2 ask the object's URL again with `Accept: application/metalink4+xml` when a
+transfer fails; aria2 reads a Metalink document it is given). The 307 advertises the document with
+`Link: <...>; rel=describedby; type="application/metalink4+xml"` (RFC 6249).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+from urllib.parse import urlencode
+from xml.etree import ElementTree
+
+MEDIA_TYPE = "application/metalink4+xml"
+NAMESPACE = "urn:ietf:params:xml:ns:metalink"
+ElementTree.register_namespace("", NAMESPACE)  # written as the default namespace, not `ns0:`
+
+
+def accepts(accept: str) -> bool:
+    """Whether an Accept header asks for a Metalink (any listed type of that name with a q above 0)."""
+    for item in accept.split(","):
+        kind, *params = (part.strip() for part in item.split(";"))
+        if kind.lower() == MEDIA_TYPE:
+            return not any(param.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for param in params)
+    return False
+
+
+def file_name(path: str) -> str:
+    """The `name` of the file element: the object's last segment (RFC 5854 forbids directories climbing up)."""
+    name = posixpath.basename(path.rstrip("/"))
+    return name if name not in ("", ".", "..") else "object"
+
+
+def document(urls: Sequence[str], path: str, generator: str) -> bytes:
+    """The Metalink for one object: each URL with its priority, 1 the most preferred."""
+    root = ElementTree.Element(f"{{{NAMESPACE}}}metalink")
+    ElementTree.SubElement(root, f"{{{NAMESPACE}}}generator").text = generator
+    entry = ElementTree.SubElement(root, f"{{{NAMESPACE}}}file", name=file_name(path))
+    for priority, url in enumerate(urls, 1):
+        ElementTree.SubElement(entry, f"{{{NAMESPACE}}}url", priority=str(priority)).text = url
+    ElementTree.indent(root)
+    written: bytes = ElementTree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    return written + b"\n"
+
+
+def described_by(path: str) -> str:
+    """The `Link` value naming the Metalink of an object (decoded path) at this service."""
+    return f'</nearest?{urlencode({"path": path, "format": "metalink"})}>; rel=describedby; type="{MEDIA_TYPE}"'

@@ -1,0 +1,84 @@
+"""Metalink 4 answers (RFC 5854) and their advertisement on the redirect (RFC 6249)."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree
+
+import pytest
+from starlette.testclient import TestClient
+
+from locator.web.metalink import MEDIA_TYPE, NAMESPACE, accepts, file_name
+
+HOUSTON = {"cf-iplatitude": "29.8", "cf-iplongitude": "-95.3", "cf-ipcity": "Houston", "cf-ray": "0-IAH"}
+NS = {"m": NAMESPACE}
+
+
+def urls(response: object) -> list[tuple[str, str]]:
+    """(priority, URL) of every url element of the one file, in document order; checks the document's shape."""
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == MEDIA_TYPE  # type: ignore[attr-defined]
+    root = ElementTree.fromstring(response.content)  # type: ignore[attr-defined]
+    assert root.tag == f"{{{NAMESPACE}}}metalink"
+    assert root.find("m:generator", NS) is not None
+    (entry,) = root.findall("m:file", NS)
+    return [(url.get("priority", ""), url.text or "") for url in entry.findall("m:url", NS)]
+
+
+def test_format_metalink_lists_every_cache_that_may_serve_the_object(client: TestClient) -> None:
+    order = [c["endpoint"] for c in client.get("/nearest", headers=HOUSTON).json()["caches"]]
+    response = client.get("/nearest", params={"path": "/ospool/a b/file.txt", "format": "metalink"}, headers=HOUSTON)
+    assert urls(response) == [(str(i), f"{endpoint}/ospool/a%20b/file.txt") for i, endpoint in enumerate(order, 1)]
+    root = ElementTree.fromstring(response.content)
+    assert root.find("m:file", NS).get("name") == "file.txt"  # type: ignore[union-attr]
+    assert response.headers["cache-control"] == "no-store" and response.headers["vary"] == "Accept"
+
+
+def test_the_accept_header_asks_for_it_too(client: TestClient) -> None:
+    asked = {**HOUSTON, "accept": "application/metalink4+xml, */*;q=0.1"}
+    by_header = client.get("/nearest", params={"path": "/ospool/file.txt"}, headers=asked)
+    by_format = client.get("/nearest", params={"path": "/ospool/file.txt", "format": "metalink"}, headers=HOUSTON)
+    assert urls(by_header) == urls(by_format)
+    # without an object there is nothing to describe: the usual JSON; an explicit format wins over the header
+    assert client.get("/nearest", headers=asked).headers["content-type"] == "application/json"
+    text = client.get("/nearest", params={"path": "/ospool/f", "format": "text"}, headers=asked)
+    assert text.headers["content-type"].startswith("text/plain")
+
+
+def test_format_metalink_without_a_path_is_a_bad_request(client: TestClient) -> None:
+    response = client.get("/nearest", params={"format": "metalink"})
+    assert (response.status_code, response.json()["error"]) == (400, "missing_path")
+
+
+def test_the_redirect_advertises_it_and_the_objects_url_answers_it(client: TestClient) -> None:
+    """davix and gfal2 ask the URL they were given again, with the Accept header, when a transfer fails."""
+    redirect = client.get("/ospool/O4/frame.gwf?authz=tok", headers=HOUSTON)
+    assert redirect.status_code == 307 and redirect.headers["vary"] == "Accept"
+    described = redirect.headers["link"].split(", ")[-1]
+    assert described == (
+        '</nearest?path=%2Fospool%2FO4%2Fframe.gwf&format=metalink>; rel=describedby; type="application/metalink4+xml"'
+    )
+    duplicates = [link.split(">")[0][1:] for link in redirect.headers["link"].split(", ") if "duplicate" in link]
+    again = client.get("/ospool/O4/frame.gwf?authz=tok", headers={**HOUSTON, "accept": MEDIA_TYPE})
+    assert [url for _, url in urls(again)] == duplicates  # the same caches, the query kept
+    followed = client.get(described[1 : described.index(">")], headers=HOUSTON)
+    assert [url for _, url in urls(followed)] == [url.split("?")[0] for url in duplicates]
+    assert client.head("/ospool/O4/frame.gwf", headers={**HOUSTON, "accept": MEDIA_TYPE}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("accept", "wanted"),
+    [
+        ("application/metalink4+xml", True),
+        ("text/html, Application/Metalink4+XML;q=0.5", True),
+        ("application/metalink4+xml;q=0", False),
+        ("application/metalink+xml", False),
+        ("*/*", False),
+        ("", False),
+    ],
+)
+def test_accepts(accept: str, wanted: bool) -> None:
+    assert accepts(accept) is wanted
+
+
+def test_file_names_never_climb() -> None:
+    assert [file_name(p) for p in ("/a/b.txt", "/a/dir/", "/", "/a/..")] == ["b.txt", "dir", "object", "object"]
