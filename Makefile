@@ -21,8 +21,9 @@ $(INSTALLED): pyproject.toml requirements.lock
 
 install: $(INSTALLED)  ## create .venv and install the project with its dev tools
 
-tools:  ## curl and kubectl for the tests, from Debian's packages when missing (kubernetes-client)
-	scripts/ensure_tools.sh curl:curl kubectl:kubernetes-client
+tools:  ## curl, kubectl and the data-transfer clients for the tests, from Debian's packages when missing
+	scripts/ensure_tools.sh curl:curl kubectl:kubernetes-client wget:wget davix-get:davix aria2c:aria2 \
+		gfal-copy:gfal2-util-scripts -:gfal2-plugin-http -:python-is-python3
 
 serve: $(RUNTIME)  ## install the runtime dependencies only, then serve on 127.0.0.1:8000 with the embedded data
 	$(VENV)/bin/locator serve

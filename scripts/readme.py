@@ -86,6 +86,11 @@ def geo_api(scratch: Path) -> str:
     return shown(shlex.join(argv), run([sys.executable, *argv[1:]], scratch))
 
 
+def clients(scratch: Path) -> str:
+    """The table as scripts/clients.py prints it (a run of every client through a real `locator serve`)."""
+    return run([sys.executable, str(Path(__file__).resolve().parent / "clients.py")], scratch)
+
+
 def synthetic(scratch: Path) -> str:
     commands = [
         ["python", "-m", "evaluation", "synthesize", "--records", "20000", "--out", "synthetic.csv"],
@@ -101,6 +106,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "legacy": legacy,
     "reproduce-2022": reproduce_2022,
     "geo-api": geo_api,
+    "clients": clients,
     "synthetic": synthetic,
 }
 

@@ -68,9 +68,13 @@ def test_the_redirect_advertises_it_and_the_objects_url_answers_it(client: TestC
 @pytest.mark.parametrize(
     ("accept", "wanted"),
     [
-        ("application/metalink4+xml", True),
+        ("application/metalink4+xml", True),  # davix and gfal2 failing over
         ("text/html, Application/Metalink4+XML;q=0.5", True),
+        ("application/metalink4+xml, */*;q=0.1", True),
+        ("*/*,application/metalink4+xml,application/metalink+xml", False),  # aria2: anything will do
+        ("application/metalink4+xml;q=0.5, application/*;q=0.9", False),
         ("application/metalink4+xml;q=0", False),
+        ("application/metalink4+xml;q=x", False),
         ("application/metalink+xml", False),
         ("*/*", False),
         ("", False),

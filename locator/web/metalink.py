@@ -16,13 +16,30 @@ NAMESPACE = "urn:ietf:params:xml:ns:metalink"
 ElementTree.register_namespace("", NAMESPACE)  # written as the default namespace, not `ns0:`
 
 
+def quality(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return min(max(float(value), 0.0), 1.0)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
 def accepts(accept: str) -> bool:
-    """Whether an Accept header asks for a Metalink (any listed type of that name with a q above 0)."""
+    """Whether an Accept header prefers a Metalink to anything else: the type named with a higher q than any
+    wildcard range. davix asks for it alone; aria2 lists it beside `*/*` and gets the object (a redirect) as
+    any client does, since it may not follow the document (`--follow-metalink=false` still lists it)."""
+    wanted = wildcard = 0.0
     for item in accept.split(","):
         kind, *params = (part.strip() for part in item.split(";"))
-        if kind.lower() == MEDIA_TYPE:
-            return not any(param.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for param in params)
-    return False
+        kind = kind.lower()
+        if kind == MEDIA_TYPE:
+            wanted = max(wanted, quality(params))
+        elif kind.endswith("/*"):
+            wildcard = max(wildcard, quality(params))
+    return wanted > wildcard
 
 
 def file_name(path: str) -> str:
