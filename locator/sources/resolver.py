@@ -1,8 +1,9 @@
 """Host names to addresses for the CVMFS geo API, which places the servers a request names by their addresses.
 
 Each lookup is bounded by a timeout and runs on a small thread pool of its own, so that names that never
-resolve (or a slow resolver) cannot take the threads file reloads use. Answers, failures included, are kept
-for the legacy service's five minutes, in a memo bounded in bytes: the names come from requests, anyone's.
+resolve (or a slow resolver) cannot take the threads file reloads use. Answers, and names that do not exist,
+are kept for the legacy service's five minutes, in a memo bounded in bytes: the names come from requests,
+anyone's. A lookup that ran out of time is not kept (the resolver, or the pool, may only have been busy).
 IPv4 is preferred to IPv6, as the legacy service did.
 """
 
@@ -42,19 +43,24 @@ class Resolver:
                 found[name] = self.memo[name]
             else:
                 missing.append(name)
-        for name, address in zip(missing, await asyncio.gather(*map(self._lookup, missing)), strict=True):
-            found[name] = self.memo[name] = address
+        for name, (address, final) in zip(missing, await asyncio.gather(*map(self._lookup, missing)), strict=True):
+            found[name] = address
+            if final:
+                self.memo[name] = address
         return found
 
-    async def _lookup(self, name: str) -> IPAddress | None:
+    async def _lookup(self, name: str) -> tuple[IPAddress | None, bool]:
+        """(the address or None, whether that is the name's answer rather than a lookup out of time)."""
         loop = asyncio.get_running_loop()
         lookup = loop.run_in_executor(self._pool, socket.getaddrinfo, name, 80, 0, 0, socket.IPPROTO_TCP)
         try:
             infos = await asyncio.wait_for(lookup, self.timeout_s)
-        except (OSError, UnicodeError, TimeoutError):
-            return None
+        except TimeoutError:
+            return None, False
+        except (OSError, UnicodeError):
+            return None, True
         for family in (socket.AF_INET, socket.AF_INET6):
             for info in infos:
                 if info[0] == family:
-                    return parse_ip_literal(str(info[4][0]))
-        return None
+                    return parse_ip_literal(str(info[4][0])), True
+        return None, True
