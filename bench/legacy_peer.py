@@ -6,10 +6,11 @@ Same load shape as service_load.py (30 connections, wrk, one uvicorn worker each
 interleaved rounds; the ratio is the median of the rounds' ratios).
 The legacy emulation runs as `python -m evaluation legacy-serve --quiet` and is asked as stashcp asked it,
 `/api/v1.0/geo/<client-ip>/<every cache host in data/caches.csv>`, for the client addresses of the
-locator's mix, in the mix's order. The locator is measured twice: with the realistic Cloudflare mix, and
-like for like (each request carries only CF-Connecting-IP: locate an address, order every cache, which is
-the legacy service's whole job). Note the answers differ in size: the legacy service returns a line of
-indices, /nearest a JSON document naming every cache.
+locator's mix, in the mix's order. The locator is measured three times: /nearest with the realistic
+Cloudflare mix; /nearest like for like (each request carries only CF-Connecting-IP: locate an address, order
+every cache, which is the legacy service's whole job); and its own geo API asked exactly what the legacy
+service is asked (the same URLs, the same answer format: a line of indices). /nearest's answers are larger: a
+JSON document naming every cache.
 """
 
 from __future__ import annotations
@@ -61,36 +62,42 @@ def main() -> None:
         lk.running(lk.start_legacy(scratch)) as legacy,
         lk.running(lk.start_locator(scratch)) as locator,
     ):
-        answers = {lk.http_get(legacy.url + r.path)[0] for r in legacy_mix}
-        sample = lk.http_get(legacy.url + legacy_mix[0].path)[1].decode().strip()
-        print(f"legacy status codes over the mix: {sorted(answers)}; answer, e.g.: {sample[:60]}...")
+        for name, server in (("legacy", legacy), ("locator geo API", locator)):
+            answers = {lk.http_get(server.url + r.path)[0] for r in legacy_mix}
+            sample = lk.http_get(server.url + legacy_mix[0].path)[1].decode().strip()
+            print(f"{name} status codes over the mix: {sorted(answers)}; answer, e.g.: {sample[:60]}...")
         lk.check_methods(locator, mix)
         print(f"locator methods, address only: {lk.check_methods(locator, like_for_like)}")
         runs = [
             lk.Run("legacy", legacy, legacy_mix),
             lk.Run("mix", locator, mix),
             lk.Run("address", locator, like_for_like),
+            lk.Run("geo", locator, legacy_mix),
         ]
         series = lk.interleaved(runs, args.duration, args.rounds, args.warmup, args.connections)
     probes.append(lk.speed_probe())
-    old, realistic, same_job = (lk.combine(series[k]) for k in ("legacy", "mix", "address"))
+    old, realistic, same_job, geo = (lk.combine(series[k]) for k in ("legacy", "mix", "address", "geo"))
     print(old.line("legacy /api/v1.0/geo (emulation)"))
     print(realistic.line("locator /nearest, Cloudflare mix"))
     print(same_job.line("locator /nearest, address only"))
+    print(geo.line("locator /api/v1.0/geo, the same URLs"))
     for label, rounds in series.items():
         print(f"  {label} per round: " + ", ".join(f"{r.rps:,.0f}" for r in rounds) + " req/s")
-    for result in (old, realistic, same_job):
+    for result in (old, realistic, same_job, geo):
         print(lk.bottleneck_note(result))
     print(f"CPU speed probe (ms, lower is faster) before and after: {', '.join(f'{p:.0f}' for p in probes)}")
     print()
     one = lk.ratio_text(lk.round_ratios(series["mix"], series["legacy"]))
     two = lk.ratio_text(lk.round_ratios(series["address"], series["legacy"]))
+    three = lk.ratio_text(lk.round_ratios(series["geo"], series["legacy"]))
     print(f"locator is {one} the legacy service on the same machine (Cloudflare mix)")
     print(f"locator is {two} the legacy service on the same machine (address only, like for like)")
+    print(f"locator's geo API is {three} the legacy service on the same machine (the same requests)")
     print(
-        f"summary: legacy_peer locator {realistic.rps:,.0f} req/s (Cloudflare mix) and {same_job.rps:,.0f} req/s "
-        f"(address only) vs legacy emulation {old.rps:,.0f} req/s: {one} and {two}; p99 "
-        f"{realistic.p99_ms:.1f} / {same_job.p99_ms:.1f} vs {old.p99_ms:.1f} ms"
+        f"summary: legacy_peer locator {realistic.rps:,.0f} req/s (Cloudflare mix), {same_job.rps:,.0f} req/s "
+        f"(address only) and {geo.rps:,.0f} req/s (its geo API, the same URLs) vs legacy emulation "
+        f"{old.rps:,.0f} req/s: {one}, {two} and {three}; p99 {realistic.p99_ms:.1f} / {same_job.p99_ms:.1f} / "
+        f"{geo.p99_ms:.1f} vs {old.p99_ms:.1f} ms"
     )
 
 

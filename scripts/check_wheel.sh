@@ -58,10 +58,12 @@ for _ in range(150):
 else:
     sys.exit("FAIL: locator serve did not answer within 30 s")
 nearest = json.load(urllib.request.urlopen(base + "/nearest?ip=129.93.1.1&n=2", timeout=5))
+geo = urllib.request.urlopen(base + "/api/v1.0/geo/129.93.1.1/osdf1.chic.nrp.internet2.edu,unl-cache.nationalresearchplatform.org", timeout=5).read().decode()
 print(f"/readyz: {ready['status']}, {ready['caches_in_service']} caches, {ready['namespaces']} namespaces, "
       f"{ready['airports']} airports, GeoIP {ready['geoip']['database_type']} built {ready['geoip']['built']}, degraded {ready['degraded']}")
 print(f"/nearest?ip=129.93.1.1: {nearest['method']} -> {[c['name'] for c in nearest['caches']]}")
-ok = ready["status"] == "ready" and ready["airports"] > 9000 and nearest["method"] == "geoip"
+print(f"/api/v1.0/geo/129.93.1.1/<Chicago>,<Lincoln>: {geo.strip()}")
+ok = ready["status"] == "ready" and ready["airports"] > 9000 and nearest["method"] == "geoip" and geo == "2,1\n"
 sys.exit(0 if ok else "FAIL: not ready with the embedded data")
 EOF
 kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
@@ -69,5 +71,7 @@ ls "$XDG_CACHE_HOME"/osdf-cache-locator/ | sed 's/^/airports store built in the 
 
 step "python -m evaluation reproduce-2022 from an empty directory"
 "$WORK/venv/bin/python" -m evaluation reproduce-2022 | tail -1
+step "python -m evaluation geo-api from an empty directory"
+"$WORK/venv/bin/python" -m evaluation geo-api | tail -1
 [[ -z $(ls -A "$WORK/empty") ]] || { echo "FAIL: files written into the working directory"; ls -A "$WORK/empty"; exit 1; }
 echo "PASS"
