@@ -192,7 +192,7 @@ def test_redirect_link_header_lists_six_caches_in_order(client: TestClient) -> N
     assert len(links) == 6 + 1  # and the Metalink's
     for rank, (link, cache) in enumerate(zip(links, nearest, strict=False), start=1):
         assert link == f'<{cache["endpoint"]}/a/b>; rel="duplicate"; pri={rank}; depth=1'
-    assert links[6] == '</nearest?path=%2Fa%2Fb&format=metalink>; rel=describedby; type="application/metalink4+xml"'
+    assert links[6] == '</nearest?path=/a/b&format=metalink>; rel=describedby; type="application/metalink4+xml"'
 
 
 def test_redirect_head_and_percent_encoding_are_kept(client: TestClient) -> None:

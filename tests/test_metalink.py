@@ -55,7 +55,7 @@ def test_the_redirect_advertises_it_and_the_objects_url_answers_it(client: TestC
     assert redirect.status_code == 307 and redirect.headers["vary"] == "Accept"
     described = redirect.headers["link"].split(", ")[-1]
     assert described == (
-        '</nearest?path=%2Fospool%2FO4%2Fframe.gwf&format=metalink>; rel=describedby; type="application/metalink4+xml"'
+        '</nearest?path=/ospool/O4/frame.gwf&format=metalink>; rel=describedby; type="application/metalink4+xml"'
     )
     duplicates = [link.split(">")[0][1:] for link in redirect.headers["link"].split(", ") if "duplicate" in link]
     again = client.get("/ospool/O4/frame.gwf?authz=tok", headers={**HOUSTON, "accept": MEDIA_TYPE})
@@ -86,3 +86,13 @@ def test_accepts(accept: str, wanted: bool) -> None:
 
 def test_file_names_never_climb() -> None:
     assert [file_name(p) for p in ("/a/b.txt", "/a/dir/", "/", "/a/..")] == ["b.txt", "dir", "object", "object"]
+
+
+@pytest.mark.parametrize("path", ["/ospool/a+b&c=d/x%20y.txt", "/ospool/%C3%A9t%C3%A9/%3Fq.txt"])
+def test_the_advertised_metalink_names_the_same_object(client: TestClient, path: str) -> None:
+    """`+`, `&`, `=` and encoded octets survive the trip through the describedby link's query."""
+    redirect = client.get(path, headers=HOUSTON)
+    links = redirect.headers["link"].split(", ")
+    duplicates = [link.split(">")[0][1:] for link in links if "duplicate" in link]
+    described = links[-1][1 : links[-1].index(">")]
+    assert [url for _, url in urls(client.get(described, headers=HOUSTON))] == duplicates

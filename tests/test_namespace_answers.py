@@ -88,7 +88,7 @@ def test_the_redirect_carries_pelicans_headers_exactly(client: TestClient) -> No
     assert response.headers["link"] == (
         '<https://ligo-houston.example:8443/ligo/secret/O4/frame.gwf?authz=tok>; rel="duplicate"; pri=1; depth=2, '
         '<https://chicago.example:8443/ligo/secret/O4/frame.gwf?authz=tok>; rel="duplicate"; pri=2; depth=2, '
-        "</nearest?path=%2Fligo%2Fsecret%2FO4%2Fframe.gwf&format=metalink>; rel=describedby; "
+        "</nearest?path=/ligo/secret/O4/frame.gwf&format=metalink>; rel=describedby; "
         'type="application/metalink4+xml"'
     )
     assert response.headers["x-pelican-namespace"] == "namespace=/ligo/secret, require-token=true"

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from locator.core.federation import Federation, IndexArray, SeedArray, seed_of
-from locator.core.geo import Coordinate, FloatArray, distances_km, great_circle_km
+from locator.core.geo import Coordinate, FloatArray, distance_matrix_km, distances_km
 from locator.core.namespaces import Namespace
 
 REASONS = ("nearest", "spread", "distance", "degraded", "no_position", "unlocated")
@@ -119,8 +119,15 @@ def _by_distance(indices: IndexArray, km: FloatArray, limit: int) -> IndexArray:
 def nearest_first(origin: Coordinate, positions: Sequence[Coordinate | None]) -> list[int]:
     """Indexes of `positions`, nearest to `origin` first; equal distances and unknown positions (last) keep
     their order. For lists the client names (the CVMFS geo API), not the federation's caches."""
-    km = [math.inf if position is None else great_circle_km(origin, position) for position in positions]
-    return sorted(range(len(km)), key=km.__getitem__)
+    nan = math.nan
+    km = distance_matrix_km(
+        np.array([origin.latitude]),
+        np.array([origin.longitude]),
+        np.array([nan if position is None else position.latitude for position in positions]),
+        np.array([nan if position is None else position.longitude for position in positions]),
+    )[0]
+    order: list[int] = np.argsort(np.nan_to_num(km, nan=np.inf), kind="stable").tolist()
+    return order
 
 
 def _reason(name: str, count: int) -> ReasonArray:

@@ -273,7 +273,7 @@ class LocatorApp:
             text = self.answer(federation, request, query, namespace, query.n, "text", render_text)
             return PlainTextResponse(text.body, headers=NO_STORE)
         if query.path is not None and (
-            query.format == "metalink" or (query.format is None and metalink.accepts(request.headers.get("accept", "")))
+            query.format == "metalink" or (query.format is None and metalink.wanted(request.scope["headers"]))
         ):  # a Metalink describes one object: without a path, the answer is the JSON one
             object_path = quote(query.path, safe=PATH_SAFE)
             return self.metalink(federation, request, query, namespace, query.path, object_path, raw_query="")
@@ -379,13 +379,13 @@ class LocatorApp:
         federation = self.store.current
         namespace = self.namespace(federation, cleaned)
         raw_query = scope["query_string"].decode("latin-1")
-        if metalink.accepts(request.headers.get("accept", "")):  # davix and gfal2 failing over
+        if metalink.wanted(scope["headers"]):  # davix and gfal2 failing over
             response = self.metalink(federation, request, NO_QUERY, namespace, scope["path"], path, raw_query)
             await response(scope, receive, send)
             return
         answer = self.answer(federation, request, NO_QUERY, namespace, MAX_LINKS, "links", render_links)
         headers = redirect_headers(answer.body.decode().split("\n"), path, cleaned, raw_query, namespace)
-        headers["link"] += ", " + metalink.described_by(scope["path"])
+        headers["link"] += ", " + metalink.described_by(path)
         headers["vary"] = "Accept"
         self.metrics.count(self.metrics.redirects)
         await Response(status_code=307, headers=headers)(scope, receive, send)

@@ -7,8 +7,7 @@ transfer fails; aria2 reads a Metalink document it is given). The 307 advertises
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Sequence
-from urllib.parse import urlencode
+from collections.abc import Iterable, Sequence
 from xml.etree import ElementTree
 
 MEDIA_TYPE = "application/metalink4+xml"
@@ -25,6 +24,14 @@ def quality(params: list[str]) -> float:
             except ValueError:
                 return 0.0
     return 1.0
+
+
+def wanted(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """`accepts` of a request's raw Accept header; most requests have none naming Metalink, and cost a scan."""
+    for name, value in headers:
+        if name == b"accept" and b"metalink4" in value.lower():
+            return accepts(value.decode("latin-1"))
+    return False
 
 
 def accepts(accept: str) -> bool:
@@ -61,5 +68,7 @@ def document(urls: Sequence[str], path: str, generator: str) -> bytes:
 
 
 def described_by(path: str) -> str:
-    """The `Link` value naming the Metalink of an object (decoded path) at this service."""
-    return f'</nearest?{urlencode({"path": path, "format": "metalink"})}>; rel=describedby; type="{MEDIA_TYPE}"'
+    """The `Link` value naming the Metalink of an object at this service. `path` is percent-encoded as a
+    redirect's (locator.web.redirect.checked_path): only `&` and `+` mean something else in a query value."""
+    value = path.replace("+", "%2B").replace("&", "%26")
+    return f'</nearest?path={value}&format=metalink>; rel=describedby; type="{MEDIA_TYPE}"'
