@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
-from urllib.parse import quote
 
 import msgspec
 from cachetools import LRUCache
@@ -60,7 +59,7 @@ from locator.web.metrics import DataCollector, Metrics
 from locator.web.observe import Observer
 from locator.web.openapi import ROUTES, index, openapi
 from locator.web.query import NearestQuery, parse_query_string
-from locator.web.redirect import MAX_LINKS, PATH_SAFE, checked_path, object_urls, redirect_headers
+from locator.web.redirect import MAX_LINKS, checked_path, encoded_path, object_urls, redirect_headers
 
 log = logging.getLogger(__name__)
 
@@ -275,8 +274,8 @@ class LocatorApp:
         if query.path is not None and (
             query.format == "metalink" or (query.format is None and metalink.wanted(request.scope["headers"]))
         ):  # a Metalink describes one object: without a path, the answer is the JSON one
-            object_path = quote(query.path, safe=PATH_SAFE)
-            return self.metalink(federation, request, query, namespace, query.path, object_path, raw_query="")
+            path = encoded_path(query.path)
+            return self.metalink(federation, request, query, namespace, query.path, path, raw_query="")
         answer = self.answer(federation, request, query, namespace, query.n, "json", render_caches)
         return JSONBody(nearest(answer.location, namespace, msgspec.Raw(answer.body)), headers=NO_STORE)
 
@@ -385,8 +384,6 @@ class LocatorApp:
             return
         answer = self.answer(federation, request, NO_QUERY, namespace, MAX_LINKS, "links", render_links)
         headers = redirect_headers(answer.body.decode().split("\n"), path, cleaned, raw_query, namespace)
-        headers["link"] += ", " + metalink.described_by(path)
-        headers["vary"] = "Accept"
         self.metrics.count(self.metrics.redirects)
         await Response(status_code=307, headers=headers)(scope, receive, send)
 

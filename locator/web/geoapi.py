@@ -143,10 +143,7 @@ class GeoAPI:
         location = self.client(caching, context)
         if location.coordinate is None:
             return bad_request("remote addr not found in database"), location
-        return self.ordered(location.coordinate, servers), location
-
-    def ordered(self, origin: Coordinate, servers: Sequence[str]) -> WireAnswer:
-        return ordered(origin, servers, self.sort, self.place)
+        return ordered(location.coordinate, servers, self.sort, self.place), location
 
 
 def names_to_resolve(caching: str, servers: Sequence[str], federation: Federation) -> list[str]:

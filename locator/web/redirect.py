@@ -13,13 +13,14 @@ from urllib.parse import quote, unquote
 
 from locator.core.namespaces import Namespace, clean_request_path, has_control, link_depth
 from locator.web.errors import BadRequest, UriTooLong
+from locator.web.metalink import described_by
 
 MAX_LINKS = 6  # caches named in all (Location + Link); clients try about 3 (Pelican #1247)
 # Path and query echoed into Location and six Link URLs: bounded, so no answer outgrows a proxy's header limit.
 MAX_TARGET_CHARS = 4096
 # Characters left as they are: RFC 3986 unreserved, sub-delims, ":@/" and "%" (already-encoded octets).
-PATH_SAFE = "/:@!$&'()*+,;=-._~%"
-_QUERY_SAFE = PATH_SAFE + "?"
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 
 def checked_path(raw_path: str) -> tuple[str, str]:
@@ -37,7 +38,12 @@ def checked_path(raw_path: str) -> tuple[str, str]:
         raise BadRequest("the path contains control characters such as CR or LF", "invalid_path")
     if any(path[:2] in ("//", "/\\") for path in (raw_path, decoded)):
         raise BadRequest("the path must not start with '//' or '/\\' (it would name another host)", "invalid_path")
-    return quote(raw_path, safe=PATH_SAFE, encoding="latin-1"), clean_request_path(decoded)
+    return quote(raw_path, safe=_PATH_SAFE, encoding="latin-1"), clean_request_path(decoded)
+
+
+def encoded_path(path: str) -> str:
+    """A decoded path (a `path=` value) percent-encoded as a redirect's path is."""
+    return quote(path, safe=_PATH_SAFE)
 
 
 def checked_query(raw_query: str) -> str:
@@ -55,7 +61,7 @@ def namespace_header(namespace: Namespace | None) -> str | None:
     """`X-Pelican-Namespace`; None for public data above listed namespaces (no prefix can stand for it)."""
     if namespace is None or namespace.path is None:
         return None
-    prefix = quote(namespace.path, safe=PATH_SAFE)  # a decoded path may hold any character; headers are ASCII
+    prefix = quote(namespace.path, safe=_PATH_SAFE)  # a decoded path may hold any character; headers are ASCII
     return f"namespace={prefix}, require-token={'true' if namespace.require_token else 'false'}"
 
 
@@ -68,15 +74,22 @@ def object_urls(endpoints: Sequence[str], path: str, raw_query: str) -> list[str
 def redirect_headers(
     endpoints: Sequence[str], path: str, cleaned: str, raw_query: str, namespace: Namespace | None
 ) -> dict[str, str]:
-    """Location for the first endpoint, Link for it and the next ones (at most MAX_LINKS in all)."""
+    """Location for the first endpoint, Link for it and the next ones (at most MAX_LINKS in all), then the
+    object's Metalink; `Vary: Accept` since a client preferring the Metalink gets it instead."""
     if len(path) + len(raw_query) > MAX_TARGET_CHARS:
         raise UriTooLong(f"path and query are longer than {MAX_TARGET_CHARS} characters")
     depth = link_depth(cleaned, None if namespace is None else namespace.path)
     urls = object_urls(endpoints[:MAX_LINKS], path, raw_query)
     headers = {
         "location": urls[0],
-        "link": ", ".join(f'<{url}>; rel="duplicate"; pri={rank}; depth={depth}' for rank, url in enumerate(urls, 1)),
+        "link": ", ".join(
+            [
+                *(f'<{url}>; rel="duplicate"; pri={rank}; depth={depth}' for rank, url in enumerate(urls, 1)),
+                described_by(path),
+            ]
+        ),
         "cache-control": "no-store",
+        "vary": "Accept",
     }
     pelican = namespace_header(namespace)
     if pelican is not None:
