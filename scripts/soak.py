@@ -166,7 +166,9 @@ def start_faults(work: Path) -> list[tuple[str, bool, str]]:
                 lines = [line for line in server.stderr().splitlines() if line.strip()]
                 outcome = f"refuses (exit {server.process.returncode}): {lines[-1] if lines else ''}"
                 held = expect == "refuses" and server.process.returncode == 2 and len(lines) == 1
-            held = held and not leftovers(root)
+            if left := leftovers(root):
+                outcome += f"; left behind: {', '.join(left)}"
+            held = held and not left
         finally:
             server.stop()
         results.append((name, held, outcome))
@@ -191,7 +193,9 @@ def start_faults(work: Path) -> list[tuple[str, bool, str]]:
 
     def killed_while_building(root: Path, env: dict[str, str]) -> None:
         # A store build killed half-way (SIGKILL: no cleanup) must leave no half-written store; its
-        # temporary file, once stale, is removed by the next build, which this start performs.
+        # temporary file and SQLite's journal beside it, once stale, are removed by the next build, which this
+        # start performs. The kill lands inside the build's one transaction (the journal exists then), the case
+        # that leaves both behind.
         codes = [a + b + c for a in LETTERS for b in LETTERS for c in LETTERS]
         rows = "".join(
             f"{code},Airport {code},City,XX,NA,{10 + i % 70}.5,{i % 170}.25\n" for i, code in enumerate(codes)
@@ -204,13 +208,16 @@ def start_faults(work: Path) -> list[tuple[str, bool, str]]:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
-        while not any(p.suffix == ".tmp" for p in root.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        while not any(p.name.endswith(".tmp-journal") for p in root.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.002)
         builder.kill()
         builder.wait()
         if (root / "airports.sqlite").exists():
             raise RuntimeError("a killed build left a store behind")
-        for temp in root.glob(".*.tmp"):
+        left = sorted(p.suffix for p in root.glob(".*.tmp*"))
+        if left != [".tmp", ".tmp-journal"]:
+            raise RuntimeError(f"the kill missed the build's transaction: left {left}")
+        for temp in root.glob(".*.tmp*"):
             os.utime(temp, (time.time() - 3600, time.time() - 3600))
 
     case("GeoIP database missing", "degraded", lambda r, e: e.update(LOCATOR_GEOIP_DB=str(r / "none.mmdb")))
