@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -24,7 +25,7 @@ from locator.resources import load_federation
 from locator.service import create_app
 from locator.settings import Settings
 from locator.sources.geoip import GeoIPDatabase
-from locator.sources.resolver import Resolver
+from locator.sources.resolver import LOOKUP_THREADS, Resolver
 from tests.conftest import ClientFactory
 from tests.test_metrics import samples, value
 
@@ -208,9 +209,17 @@ def test_the_resolver_prefers_ipv4_remembers_and_gives_up_in_time() -> None:
     found = asyncio.run(resolver.resolve(["localhost", "nowhere.invalid"]))
     assert found == {"localhost": ipaddress.ip_address("127.0.0.1"), "nowhere.invalid": None}
     assert set(resolver.memo) == {"localhost", "nowhere.invalid"}  # names that do not exist too, as the legacy
-    hurried = Resolver(timeout_s=1e-9)
-    assert asyncio.run(hurried.resolve(["localhost"])) == {"localhost": None}
+    hurried = Resolver(timeout_s=0.05)
+    gate = threading.Event()
+    for _ in range(LOOKUP_THREADS):  # every lookup thread busy: the lookup waits its whole timeout in the queue
+        hurried._pool.submit(gate.wait)
+    try:
+        assert asyncio.run(hurried.resolve(["localhost"])) == {"localhost": None}
+    finally:
+        gate.set()
     assert "localhost" not in hurried.memo  # out of time is not an answer: asked again next time
+    hurried.timeout_s = 5
+    assert asyncio.run(hurried.resolve(["localhost"])) == {"localhost": ipaddress.ip_address("127.0.0.1")}
 
 
 def test_the_evaluation_puts_both_answers_side_by_side() -> None:
