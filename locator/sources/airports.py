@@ -13,7 +13,7 @@ from pathlib import Path
 
 from locator.core.geo import Coordinate, InvalidCoordinate
 from locator.core.lookups import CONTINENTS, Airport
-from locator.sources.files import read_table, table_reader
+from locator.sources.files import parse_rows, read_table
 from locator.sources.kv import KVError, KVNamespace
 
 log = logging.getLogger(__name__)
@@ -62,31 +62,22 @@ def is_iata(code: str) -> bool:
 
 
 def parse_airports(lines: Iterable[str], source: str) -> list[Airport]:
-    try:
-        reader = table_reader(lines, COLUMNS)
-    except ValueError as exc:
-        raise AirportDataError(f"{source}: {exc}") from None
-    airports: list[Airport] = []
     seen: set[str] = set()
-    for row in reader:
+
+    def airport(row: dict[str, str]) -> Airport:
         iata = row["iata"].strip().upper()
         if not is_iata(iata):
-            raise AirportDataError(f"{source}, line {reader.line_num}: {row['iata']!r} is not an IATA code")
+            raise ValueError(f"{row['iata']!r} is not an IATA code")
         if iata in seen:
-            raise AirportDataError(f"{source}, line {reader.line_num}: duplicate code {iata}")
+            raise ValueError(f"duplicate code {iata}")
         seen.add(iata)
-        try:
-            coordinate = Coordinate.parse(row["latitude"], row["longitude"])
-        except InvalidCoordinate as exc:
-            raise AirportDataError(f"{source}, line {reader.line_num}: {exc}") from None
+        coordinate = Coordinate.parse(row["latitude"], row["longitude"])
         if row["continent"] not in CONTINENTS:
-            raise AirportDataError(
-                f"{source}, line {reader.line_num}: continent {row['continent']!r} is not one of "
-                + ", ".join(CONTINENTS)
-            )
-        if not coordinate.is_null_island:
-            airports.append(Airport(iata, row["name"], row["city"], row["country"], row["continent"], coordinate))
-    return airports
+            raise ValueError(f"continent {row['continent']!r} is not one of " + ", ".join(CONTINENTS))
+        return Airport(iata, row["name"], row["city"], row["country"], row["continent"], coordinate)
+
+    airports = parse_rows(lines, COLUMNS, source, AirportDataError, airport)
+    return [a for a in airports if not a.coordinate.is_null_island]
 
 
 def read_airports_csv(path: Path) -> list[Airport]:

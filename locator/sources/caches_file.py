@@ -10,9 +10,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from locator.core.caches import NOTHING, PUBLIC, Cache, CacheSet
-from locator.core.geo import Coordinate, InvalidCoordinate
+from locator.core.geo import Coordinate
 from locator.core.namespaces import check_path
-from locator.sources.files import read_table, table_reader
+from locator.sources.files import parse_rows, read_table
 
 STATUSES = ("up", "down", "disabled")
 REQUIRED_COLUMNS = ("name", "endpoint", "latitude", "longitude")
@@ -92,10 +92,7 @@ def cache_from_row(row: dict[str, str]) -> Cache:
     lat, lon = (row.get("latitude") or "").strip(), (row.get("longitude") or "").strip()
     coordinate: Coordinate | None = None
     if lat or lon:
-        try:
-            coordinate = Coordinate.parse(lat, lon)
-        except InvalidCoordinate as exc:
-            raise ValueError(str(exc)) from None
+        coordinate = Coordinate.parse(lat, lon)
     status = (row.get("status") or "up").strip().lower()
     if status not in STATUSES:
         raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
@@ -115,22 +112,16 @@ def cache_from_row(row: dict[str, str]) -> Cache:
 
 
 def parse_caches(lines: Iterable[str], source: str) -> CacheSet:
-    try:
-        reader = table_reader(lines, REQUIRED_COLUMNS)
-    except ValueError as exc:
-        raise CacheFileError(f"{source}: {exc}") from None
-    caches: list[Cache] = []
     seen: set[str] = set()
-    for row in reader:
-        try:
-            cache = cache_from_row(row)
-        except ValueError as exc:
-            raise CacheFileError(f"{source}, line {reader.line_num}: {exc}") from None
+
+    def unique_cache(row: dict[str, str]) -> Cache:
+        cache = cache_from_row(row)
         if cache.name in seen:
-            raise CacheFileError(f"{source}, line {reader.line_num}: duplicate cache name {cache.name!r}")
+            raise ValueError(f"duplicate cache name {cache.name!r}")
         seen.add(cache.name)
-        caches.append(cache)
-    result = CacheSet(tuple(caches))
+        return cache
+
+    result = CacheSet(tuple(parse_rows(lines, REQUIRED_COLUMNS, source, CacheFileError, unique_cache)))
     if not result.in_service:
         raise CacheFileError(f"{source}: no cache is in service (status 'up' and no downtime)")
     return result

@@ -76,6 +76,28 @@ def table_reader(lines: Iterable[str], required: Sequence[str]) -> csv.DictReade
     return reader
 
 
+def parse_rows(
+    lines: Iterable[str],
+    required: Sequence[str],
+    source: str,
+    error: Callable[[str], Exception],
+    parse_row: Callable[[dict[str, str]], T],
+) -> list[T]:
+    """Each row through `parse_row`; a missing column, or a ValueError a row raises, becomes `error` naming the
+    source and the line, so that every data file reports a bad row the same way."""
+    try:
+        reader = table_reader(lines, required)
+    except ValueError as exc:
+        raise error(f"{source}: {exc}") from None
+    parsed = []
+    for row in reader:
+        try:
+            parsed.append(parse_row(row))
+        except ValueError as exc:
+            raise error(f"{source}, line {reader.line_num}: {exc}") from None
+    return parsed
+
+
 READ_TRIES = 3
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from locator.core.namespaces import Namespace, NamespaceTable, check_path
-from locator.sources.files import read_table, table_reader
+from locator.sources.files import parse_rows, read_table
 
 COLUMNS = ("path", "require_token")
 
@@ -25,21 +25,16 @@ def _bool(text: str) -> bool:
 
 
 def parse_namespaces(lines: Iterable[str], source: str) -> NamespaceTable:
-    try:
-        reader = table_reader(lines, COLUMNS)
-    except ValueError as exc:
-        raise NamespaceFileError(f"{source}: {exc}") from None
-    namespaces: dict[str, Namespace] = {}
-    for row in reader:
-        try:
-            path = check_path(row.get("path") or "")
-            namespace = Namespace(path, _bool(row.get("require_token") or ""))
-        except ValueError as exc:
-            raise NamespaceFileError(f"{source}, line {reader.line_num}: {exc}") from None
-        if path in namespaces:
-            raise NamespaceFileError(f"{source}, line {reader.line_num}: duplicate namespace {path}")
-        namespaces[path] = namespace
-    return NamespaceTable(namespaces.values())
+    seen: set[str] = set()
+
+    def namespace(row: dict[str, str]) -> Namespace:
+        path = check_path(row.get("path") or "")
+        if path in seen:
+            raise ValueError(f"duplicate namespace {path}")
+        seen.add(path)
+        return Namespace(path, _bool(row.get("require_token") or ""))
+
+    return NamespaceTable(parse_rows(lines, COLUMNS, source, NamespaceFileError, namespace))
 
 
 def load_namespaces(path: Path | None) -> NamespaceTable:

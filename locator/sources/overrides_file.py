@@ -10,9 +10,9 @@ import ipaddress
 from collections.abc import Iterable
 from pathlib import Path
 
-from locator.core.geo import Coordinate, InvalidCoordinate
+from locator.core.geo import Coordinate
 from locator.core.lookups import Override, OverrideTable
-from locator.sources.files import read_table, table_reader
+from locator.sources.files import parse_rows, read_table
 
 COLUMNS = ("network", "latitude", "longitude")
 
@@ -22,19 +22,12 @@ class OverridesError(ValueError):
 
 
 def parse_overrides(lines: Iterable[str], source: str) -> OverrideTable:
-    try:
-        reader = table_reader(lines, COLUMNS)
-    except ValueError as exc:
-        raise OverridesError(f"{source}: {exc}") from None
-    overrides = []
-    for row in reader:
-        try:
-            network = ipaddress.ip_network((row["network"] or "").strip(), strict=False)
-            coordinate = Coordinate.parse(row["latitude"], row["longitude"])
-        except (ValueError, InvalidCoordinate) as exc:
-            raise OverridesError(f"{source}, line {reader.line_num}: {exc}") from None
-        overrides.append(Override(network, coordinate, (row.get("note") or "").strip()))
-    return OverrideTable(overrides)
+    def override(row: dict[str, str]) -> Override:
+        network = ipaddress.ip_network((row["network"] or "").strip(), strict=False)
+        coordinate = Coordinate.parse(row["latitude"], row["longitude"])
+        return Override(network, coordinate, (row.get("note") or "").strip())
+
+    return OverrideTable(parse_rows(lines, COLUMNS, source, OverridesError, override))
 
 
 def load_overrides(path: Path | None) -> OverrideTable:
