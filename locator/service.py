@@ -28,5 +28,5 @@ def create_app(settings: Settings | None = None, federation: Federation | None =
         settings.health_concurrency,
         settings.health_interval_s,
     )
-    resolver = Resolver(settings.geo_dns_timeout_s)
+    resolver = Resolver(settings.geo_dns_timeout_s, settings.geo_dns_servers)
     return starlette_app(LocatorApp(settings, store, Reloader(settings, store), prober, resolver))

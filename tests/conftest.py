@@ -18,6 +18,7 @@ from locator.resources import load_federation
 from locator.service import create_app
 from locator.settings import Settings
 from locator.sources.geoip import GeoIPDatabase
+from scripts.fake_dns import FakeDNS
 
 # No test may fail on wall-clock time: Hypothesis's per-example deadline is off everywhere.
 hypothesis_settings.register_profile("locator", deadline=None)
@@ -129,8 +130,29 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+# What the stand-in DNS server knows (the geo API's tests name these servers); any other name does not exist, and
+# one starting with `never` is never answered.
+DNS_NAMES = {
+    "cern.example": "128.142.1.1",
+    "fnal.example": "131.225.1.1",
+    "ucsd.example": "132.239.1.1",
+    "wisc.example": "128.104.1.1",
+    "unl.example": "129.93.1.1",
+    "squid.unl.example": "129.93.7.7",
+    "v6only.example": "2001:4860::8888",
+}
+
+
+@pytest.fixture(scope="session")
+def fake_dns() -> Iterator[FakeDNS]:
+    """The DNS every test app asks (LOCATOR_GEO_DNS_SERVERS): the tests never reach the world's."""
+    server = FakeDNS(DNS_NAMES)
+    yield server
+    server.close()
+
+
 @pytest.fixture
-def make_settings(data_dir: Path, geoip_db: Path) -> Callable[..., Settings]:
+def make_settings(data_dir: Path, geoip_db: Path, fake_dns: FakeDNS) -> Callable[..., Settings]:
     """Settings over the fixture files; keyword arguments override LOCATOR_* values by field name."""
 
     def build(**overrides: str) -> Settings:
@@ -142,6 +164,7 @@ def make_settings(data_dir: Path, geoip_db: Path) -> Callable[..., Settings]:
             "LOCATOR_AIRPORTS_CSV": str(data_dir / "airports.csv"),
             "LOCATOR_AIRPORTS_STORE": str(data_dir / "airports.sqlite"),
             "LOCATOR_GEOIP_DB": str(geoip_db),
+            "LOCATOR_GEO_DNS_SERVERS": fake_dns.server,
         }
         return Settings.from_env(environ, **overrides)
 

@@ -5,8 +5,8 @@ these values; the cascade needs nothing else of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from locator.core.addresses import IPAddress, IPNetwork
@@ -107,3 +107,12 @@ class OverrideTable:
             if hit is not None:
                 return hit
         return None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the host names of one request resolved to (None: they do not resolve), and which of them did not
+    resolve in time: an answer naming one of those may change, so it must not be kept long."""
+
+    addresses: Mapping[str, IPAddress | None]
+    late: frozenset[str] = field(default_factory=frozenset)

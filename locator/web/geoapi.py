@@ -11,15 +11,23 @@ it are then ordered from the nearest proxy, and the separator's own index ends t
   that name, so they must not depend on who asked through the proxy); the edge's report and colo count only
   when that address is the one the edge saw. Otherwise the request itself. Located by this project's cascade
   (edge headers, local GeoIP with the Kansas-default and accuracy rules, the colo cross-check), where the legacy
-  service read MaxMind's latitude and longitude alone.
+  service read MaxMind's latitude and longitude alone. The caching string names an address to locate, so it
+  is read only where `?ip=` is allowed (LOCATOR_ALLOW_IP_OVERRIDE); elsewhere the request locates the client.
 - the servers: a configured cache by its configured position (by host or name); any other by its address's
   GeoIP, with the same rules. A name that does not resolve goes last, in request order, as before.
+
+How long an answer may be kept (`Cache-Control`) says how much it can be trusted: the legacy service's hour
+(`max-age=3600`) only for an answer that anyone asking the same URL gets; `private, max-age=300` for one that
+depends on who asked (the client was located from the request, or from the caching string's address with the
+edge's help), so that no shared cache hands it to someone else; `max-age=60` (private too where it applies) for
+one that names a server, or a caching string, whose name did not resolve in time (locator.sources.resolver).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from locator.core.addresses import IPAddress, parse_ip_literal
@@ -34,6 +42,8 @@ API_PATH = re.compile(r"^/([^/]*)/(v[^/]*)/([^/]*)/(.*)$")  # /<repo>/v<version>
 PROXY_SEPARATOR = "+PXYSEP+"
 OK_CACHE_CONTROL = "max-age=3600"  # the legacy service's lifetimes: site proxies keep answers this long
 BAD_CACHE_CONTROL = "max-age=300"
+ASKER_MAX_AGE = 300  # an answer that depends on who asked (private)
+LATE_MAX_AGE = 60  # an answer naming a name that did not resolve in time
 MAX_NAME_CHARS = 256
 NAME_PATTERN = re.compile(r"^[0-9a-zA-Z.:-]*$")  # host names and address literals only (the legacy rule)
 MAX_SERVERS = 64  # names per request: each may cost a DNS lookup (CVMFS lists a handful of Stratum-1s)
@@ -56,6 +66,12 @@ class WireAnswer:
         if self.status != 200:
             return None
         return [int(part) - 1 for part in self.body.strip().split(",")]
+
+
+def cache_control(status: int, shared: bool, late: bool) -> str:
+    """The lifetime of one of this locator's answers (see the module docstring)."""
+    max_age = LATE_MAX_AGE if late else 3600 if status == 200 and shared else ASKER_MAX_AGE
+    return f"max-age={max_age}" if shared else f"private, max-age={max_age}"
 
 
 def bad_request(reason: str) -> WireAnswer:
@@ -101,11 +117,20 @@ def ordered(
 
 class GeoAPI:
     """This locator's answers in the legacy wire format, for one snapshot. `addresses` holds what the names
-    of the request resolved to (None: they did not); address literals need no entry."""
+    of the request resolved to (None: they did not), `late` those that did not resolve in time; address
+    literals need no entry. `caching_string`: whether the caching string may locate the client."""
 
-    def __init__(self, federation: Federation, addresses: Mapping[str, IPAddress | None]) -> None:
+    def __init__(
+        self,
+        federation: Federation,
+        addresses: Mapping[str, IPAddress | None],
+        late: Collection[str] = (),
+        caching_string: bool = True,
+    ) -> None:
         self.federation = federation
         self.addresses = addresses
+        self.late = late
+        self.caching_string = caching_string
 
     def address(self, name: str) -> IPAddress | None:
         if not usable_name(name):
@@ -131,26 +156,33 @@ class GeoAPI:
         positions = [self.place(server) for server in servers]
         return any(position is not None for position in positions), nearest_first(origin, positions)
 
-    def client(self, caching: str, context: EdgeContext) -> Location:
-        """Where the client is: the caching string's address if it has one, else the request's (see above)."""
+    def client(self, caching: str, context: EdgeContext) -> tuple[Location, bool]:
+        """Where the client is: the caching string's address if it has one (and may be read), else the
+        request's (see above); and whether that is so for anyone who asks (only an address located by itself,
+        through the operator's overrides or GeoIP, is)."""
         federation = self.federation
-        address = self.address(caching)
+        address = self.address(caching) if self.caching_string else None
         if address is not None and address != context.client_ip:
             context = context.as_client(address, "caching_string")
-        return locate(None, context, federation.sources, federation.policy)
+        location = locate(None, context, federation.sources, federation.policy)
+        return location, address is not None and location.method in (Method.OVERRIDE, Method.GEOIP)
 
     def answer(self, caching: str, servers: Sequence[str], context: EdgeContext) -> tuple[WireAnswer, Location]:
-        location = self.client(caching, context)
+        location, shared = self.client(caching, context)
+        late = any(name in self.late for name in (caching, *servers))
         if location.coordinate is None:
-            return bad_request("remote addr not found in database"), location
-        return ordered(location.coordinate, servers, self.sort, self.place), location
+            answer = bad_request("remote addr not found in database")
+        else:
+            answer = ordered(location.coordinate, servers, self.sort, self.place)
+        return dataclasses.replace(answer, cache_control=cache_control(answer.status, shared, late)), location
 
 
-def names_to_resolve(caching: str, servers: Sequence[str], federation: Federation) -> list[str]:
-    """The names of a request that only DNS can place: not address literals, not configured caches."""
-    names = {caching, *servers} - {PROXY_SEPARATOR, ""}
+def names_to_resolve(caching: str | None, servers: Sequence[str], federation: Federation) -> list[str]:
+    """The names of a request that only DNS can place (not address literals, not configured caches), the
+    caching string first: the resolver looks up only the first few it does not know."""
     named = federation.caches.named
-    return sorted(name for name in names if named(name) is None and usable_name(name) and literal(name) is None)
+    names = dict.fromkeys(name for name in (caching, *servers) if name not in (None, PROXY_SEPARATOR, ""))
+    return [name for name in names if named(name) is None and usable_name(name) and literal(name) is None]
 
 
 def literal(name: str) -> IPAddress | None:

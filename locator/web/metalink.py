@@ -7,7 +7,9 @@ transfer fails; aria2 reads a Metalink document it is given). The 307 advertises
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable, Sequence
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 MEDIA_TYPE = "application/metalink4+xml"
@@ -27,11 +29,12 @@ def quality(params: list[str]) -> float:
 
 
 def wanted(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """`accepts` of a request's raw Accept header; most requests have none naming Metalink, and cost a scan."""
-    for name, value in headers:
-        if name == b"accept" and b"metalink4" in value.lower():
-            return accepts(value.decode("latin-1"))
-    return False
+    """`accepts` of a request's Accept header lines, read as one list (RFC 9110: repeated lines are one field);
+    most requests have none naming Metalink, and cost a scan."""
+    lines = [value for name, value in headers if name == b"accept"]
+    if not any(b"metalink4" in value.lower() for value in lines):
+        return False
+    return accepts(b",".join(lines).decode("latin-1"))
 
 
 def accepts(accept: str) -> bool:
@@ -49,9 +52,15 @@ def accepts(accept: str) -> bool:
     return wanted > wildcard
 
 
+# What XML 1.0 cannot carry (its Char production): C0 controls but tab, LF and CR; surrogates; U+FFFE and U+FFFF.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def file_name(path: str) -> str:
-    """The `name` of the file element: the object's last segment (RFC 5854 forbids directories climbing up)."""
+    """The `name` of the file element: the object's last segment (RFC 5854 forbids directories climbing up),
+    with what XML cannot carry percent-encoded (as in the object's URLs)."""
     name = posixpath.basename(path.rstrip("/"))
+    name = NOT_XML.sub(lambda match: quote(match.group(), errors="surrogatepass"), name)
     return name if name not in ("", ".", "..") else "object"
 
 
