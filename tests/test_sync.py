@@ -3,21 +3,25 @@ server; what is written, what is kept, atomic replacement, refusal of bad docume
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from locator.sources.caches_file import load_caches
 from locator.sources.namespaces_file import load_namespaces
 from locator.sources.sync import NAMESPACES, SERVERS, TOPOLOGY, SyncError, sync_director, sync_topology
-from tests.conftest import Answer, ClientFactory
+from tests.conftest import ClientFactory
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,10 +67,29 @@ DIRECTOR_SERVERS = [
 ]
 
 
+Reply = Callable[[], Response]
+
+
 @pytest.fixture
-def http(local_http: Callable[[Answer], str]) -> Callable[[dict[str, tuple[int, bytes]]], str]:
-    """A local server answering fixed documents by path (and query): returns its base URL."""
-    return lambda documents: local_http(lambda path: documents.get(path, (404, b"not here")))
+def http(httpserver: HTTPServer) -> Callable[[Mapping[str, tuple[int, bytes] | Reply]], str]:
+    """A director (or Topology) on 127.0.0.1 answering documents by path and query: (status, body), or a function
+    making the response (a stream). Each call returns a base URL of its own."""
+    served = itertools.count()
+
+    def start(documents: Mapping[str, tuple[int, bytes] | Reply]) -> str:
+        base = f"/d{next(served)}"
+
+        def answer(request: Request) -> Response:
+            path = request.full_path.removeprefix(base).rstrip("?")
+            found = documents.get(path)
+            if found is None:
+                return Response(b"not here", status=404)
+            return found() if callable(found) else Response(found[1], status=found[0])
+
+        httpserver.expect_request(re.compile(f"^{base}/")).respond_with_handler(answer)
+        return httpserver.url_for(base)
+
+    return start
 
 
 def director(
@@ -201,7 +224,7 @@ def test_the_command_line_one_line_and_exit_codes(http: Callable[..., str], tmp_
     command = [sys.executable, "-m", "locator", "sync", "director"]
     good = subprocess.run([*command, http(director())], env=env, capture_output=True, text=True, timeout=60)
     assert good.returncode == 0, good.stderr
-    assert good.stdout.startswith("synced 4 caches and 3 namespaces from the director at http://127.0.0.1:")
+    assert good.stdout.startswith("synced 4 caches and 3 namespaces from the director at http://")
     bad = subprocess.run([*command, http(director(servers=[]))], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == ["locator: error: director_ui/servers: the director lists no cache"]
@@ -223,3 +246,159 @@ def test_a_running_service_picks_the_synced_files_up(
     answer = client.get("/nearest", params={"lat": "34", "lon": "-118", "path": "/igwn/ligo/x"}).json()
     assert [c["name"] for c in answer["caches"]] == ["LIGO_ONLY", "HOUSTON"]
     assert client.get("/readyz").json()["reload"]["namespaces"]["error"] is None
+
+
+# --- a hostile upstream -------------------------------------------------------------------------------------
+
+
+def run_sync(base: str, caches_file: Path, *args: str, timeout: str = "10") -> tuple[int, list[str], float, float]:
+    """`locator sync director` as an operator runs it: (exit status, stderr lines, seconds, peak RSS in MB). The
+    peak is read by a wrapper whose only child is the sync."""
+    env = {
+        **os.environ,
+        "LOCATOR_CACHES_FILE": str(caches_file),
+        "LOCATOR_NAMESPACES_FILE": str(caches_file.with_name("namespaces.csv")),
+    }
+    wrapper = (
+        "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "sys.stderr.write(done.stderr); "
+        "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    command = [sys.executable, "-m", "locator", "sync", "director", base, "--timeout", timeout, *args]
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *command], env=env, capture_output=True, text=True, timeout=float(timeout) + 60
+    )
+    took = time.monotonic() - started
+    status, peak_kb = done.stdout.split()[-2:]
+    return int(status), done.stderr.strip().splitlines(), took, int(peak_kb) / 1024
+
+
+@pytest.fixture
+def shipped(tmp_path: Path) -> Path:
+    """The shipped caches file (42 caches, many open to public data) and namespaces file, as a deployment has."""
+    caches_file = tmp_path / "caches.csv"
+    caches_file.write_bytes((REPO / "data" / "caches.csv").read_bytes())
+    (tmp_path / "namespaces.csv").write_bytes((REPO / "data" / "namespaces.csv").read_bytes())
+    return caches_file
+
+
+def unchanged(caches_file: Path) -> bool:
+    return caches_file.read_bytes() == (REPO / "data" / "caches.csv").read_bytes() and sorted(
+        p.name for p in caches_file.parent.iterdir()
+    ) == ["caches.csv", "namespaces.csv"]
+
+
+def streaming(chunks: Callable[[], Iterator[bytes]]) -> Reply:
+    return lambda: Response(chunks(), status=200, content_type="application/json")
+
+
+def endless() -> Iterator[bytes]:
+    yield b"["
+    while True:
+        yield b'{"name": "x", "url": "https://x.example"},' * 1000
+
+
+def trickle() -> Iterator[bytes]:
+    while True:
+        yield b" "
+        time.sleep(0.4)
+
+
+@pytest.mark.parametrize(
+    ("body", "timeout", "message"),
+    [
+        (
+            lambda: Response((b" " * 1_000_000 for _ in range(100)), headers={"content-length": "100000000"}),
+            "30",
+            "larger than 16,000,000 bytes (100,000,000)",
+        ),
+        (streaming(endless), "30", "larger than 16,000,000 bytes"),
+        (streaming(trickle), "2", "no complete answer within 2 s"),
+    ],
+    ids=["100 MB", "endless chunked", "a byte every 0.4 s"],
+)
+def test_what_sync_reads_is_bounded_in_bytes_and_time(
+    http: Callable[..., str], shipped: Path, body: Reply, timeout: str, message: str
+) -> None:
+    """Finding 4: whatever the director sends, `locator sync` reads at most LOCATOR_SYNC_MAX_MB (16 MB) and takes at
+    most its --timeout for the whole transfer; its memory stays under 200 MB (the CronJob's limit is 256 Mi)."""
+    base = http({NAMESPACES: (200, json.dumps(DIRECTOR_NAMESPACES).encode()), SERVERS: body})
+    status, lines, took, peak_mb = run_sync(base, shipped, timeout=timeout)
+    assert status == 2 and len(lines) == 1 and message in lines[0], lines
+    assert took < float(timeout) + 5
+    assert peak_mb < 200
+    assert unchanged(shipped)
+
+
+HURTFUL = {
+    # a director listing one cache replaces a 42-cache file
+    "one cache": (director(servers=DIRECTOR_SERVERS[:1]), "--allow-shrink", "a cut of more than"),
+    # a public namespace no cache advertises: no cache is open to public data any more
+    "no public cache": (
+        director(
+            servers=[server(f"C{i}", f"https://c{i}.example:8443", 40, -90 - i, ["/gwdata"]) for i in range(40)],
+        ),
+        "--allow-no-public",
+        "no cache in service open to public data",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", HURTFUL)
+def test_results_that_would_hurt_the_service_need_a_flag(http: Callable[..., str], shipped: Path, case: str) -> None:
+    """Finding 5: documents that load but would hurt the service are refused, one line and exit 2, unless the
+    operator says the result is meant."""
+    documents, flag, message = HURTFUL[case]
+    base = http(documents)
+    status, lines, _, _ = run_sync(base, shipped)
+    assert status == 2 and len(lines) == 1 and message in lines[0] and flag in lines[0], lines
+    assert unchanged(shipped)
+    status, lines, _, _ = run_sync(base, shipped, flag)
+    assert status == 0, lines
+    assert not unchanged(shipped)
+
+
+def test_a_namespace_listed_twice_is_refused(http: Callable[..., str], tmp_path: Path) -> None:
+    """Finding 5: `/igwn/ligo/` listed beside `/igwn/ligo` (public, where the other needs a token) must not silently
+    decide whether LIGO's data needs a token."""
+    twice = [*DIRECTOR_NAMESPACES, {"capabilities": {"PublicRead": True}, "path": "/igwn/ligo/"}]
+    with pytest.raises(SyncError, match="/igwn/ligo is listed twice"):
+        sync_director(http(director(namespaces=twice)), tmp_path / "caches.csv", tmp_path / "namespaces.csv")
+
+
+many_namespaces = [{"capabilities": {"PublicRead": True}, "path": f"/ns/{i:06d}"} for i in range(20_000)]
+BAD_TEXT = {
+    "a lone surrogate": (director(servers=[server("caf\ud800", "https://x.example:8443", 1, 1, [])]), "JSON"),
+    "100k prefixes in one cell": (
+        director(
+            servers=[server("ALL", "https://all.example:8443", 40, -90, [ns["path"] for ns in many_namespaces])],
+            namespaces=many_namespaces,
+        ),
+        "longer than the file holds",
+    ),
+    "a name the file cannot hold": (director(servers=[server("#x", "https://x.example:8443", 1, 1, [])]), "'#'"),
+    "a metadata endpoint": (
+        director(servers=[server("M", "http://169.254.169.254", 1, 1, [])]),
+        "LOCATOR_ALLOW_PRIVATE_ENDPOINTS",
+    ),
+}
+BAD_TEXT["deeply nested"] = (
+    {
+        SERVERS: (
+            200,
+            b'[{"name": "x", "url": "https://x.example", "extra": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]",
+        ),
+        NAMESPACES: (200, json.dumps(DIRECTOR_NAMESPACES).encode()),
+    },
+    "nested too deeply",
+)
+
+
+@pytest.mark.parametrize("case", BAD_TEXT)
+def test_bad_documents_are_one_line_and_exit_2(http: Callable[..., str], shipped: Path, case: str) -> None:
+    """Finding 6 (tracebacks) and 7 (risky endpoints, names silently dropped): each refused in one line."""
+    documents, message = BAD_TEXT[case]
+    status, lines, _, _ = run_sync(http(documents), shipped)
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("locator: error: ") and message in lines[0], lines
+    assert unchanged(shipped)
