@@ -51,7 +51,7 @@ def load_federation(settings: Settings, geoip: GeoIPDatabase | None = None) -> F
 
     `geoip`: the database LOCATOR_GEOIP_DB names, already open and checked (the check takes a child process and
     a walk of the whole file; the test suite opens it once for all its apps)."""
-    caches = load_caches(settings.caches_file)
+    caches = load_caches(settings.caches_file, settings.allow_private_endpoints)
     namespaces = load_namespaces(settings.namespaces_file)
     overrides = load_overrides(settings.overrides_file)
     degraded: list[str] = []
@@ -82,7 +82,9 @@ def check_files(settings: Settings) -> None:
     """Before a server starts its workers: what would stop each of them (the data files and their agreement),
     raised once with its message, and the airports store built once rather than by every worker. The parts
     that only degrade (GeoIP, airports) are left to the workers, which log them once."""
-    Federation(load_caches(settings.caches_file), load_namespaces(settings.namespaces_file))
+    Federation(
+        load_caches(settings.caches_file, settings.allow_private_endpoints), load_namespaces(settings.namespaces_file)
+    )
     load_overrides(settings.overrides_file)
     with contextlib.suppress(AirportDataError, OSError):  # a worker says so, degraded
         ensure_store(settings.airports_csv, settings.airports_store)

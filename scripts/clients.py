@@ -117,6 +117,7 @@ def locator(scratch: Path, caches: Path, overrides: Path, probing: bool) -> Iter
         "health_interval_s": "0.5" if probing else "0",
         "health_timeout_s": "1",
         "access_log": "false",
+        "allow_private_endpoints": "true",  # the stand-in caches are on 127.0.0.1
     }
     server = launch_locator(settings, subprocess.DEVNULL, subprocess.DEVNULL, cwd=scratch, inherit=False)
     try:

@@ -86,12 +86,65 @@ def test_missing_and_undecodable_cache_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "endpoint",
-    ["https://a.example.org:8443", "http://192.0.2.1:8000/base", "https://[2001:db8::1]:8443", "https://A-1.ORG"],
+    ["https://a.example.org:8443", "http://129.93.1.1:8000/base", "https://[2001:4860::1]:8443", "https://A-1.ORG"],
 )
 def test_good_endpoints(tmp_path: Path, endpoint: str) -> None:
     path = tmp_path / "caches.csv"
     path.write_text(f"{HEADER}A,{endpoint}/,1,2,up\n")
     assert load_caches(path).caches[0].endpoint == endpoint
+
+
+RISKY_ENDPOINTS = [
+    "http://169.254.169.254/latest",  # the cloud metadata service
+    "http://localhost:6379",
+    "http://cache.localhost:8000",
+    "http://127.0.0.1:8000",
+    "http://10.1.2.3:8000",
+    "http://[::1]:8443",
+    "http://[fd00:ec2::254]",  # AWS's metadata service over IPv6
+    "http://0.0.0.0:8000",
+    "http://192.0.2.1:8000",  # documentation: not on the Internet either
+]
+
+
+@pytest.mark.parametrize("endpoint", RISKY_ENDPOINTS)
+def test_endpoints_of_this_hosts_own_networks_are_refused_unless_allowed(tmp_path: Path, endpoint: str) -> None:
+    """Finding 7: every redirect sends clients to an endpoint and the prober fetches it, so one at loopback, a
+    private or link-local network (metadata) or another non-public address is refused unless the operator allows
+    it (LOCATOR_ALLOW_PRIVATE_ENDPOINTS, for tests and single-host setups)."""
+    path = tmp_path / "caches.csv"
+    path.write_text(f"{HEADER}A,{endpoint},1,2,up\n")
+    with pytest.raises(CacheFileError, match="LOCATOR_ALLOW_PRIVATE_ENDPOINTS"):
+        load_caches(path)
+    assert load_caches(path, allow_private=True).caches[0].endpoint == endpoint
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "message"),
+    [
+        ("https://[fe80::1%25eth0]:8443", "a %-escape"),  # an interface of whatever host reads it
+        ("https://" + "a" * 60_000 + ".example", "longer than 256 characters"),
+    ],
+)
+def test_zone_ids_and_oversized_endpoints_are_refused_always(tmp_path: Path, endpoint: str, message: str) -> None:
+    path = tmp_path / "caches.csv"
+    path.write_text(f"{HEADER}A,{endpoint},1,2,up\n")
+    with pytest.raises(CacheFileError, match=message):
+        load_caches(path, allow_private=True)
+    assert len(str(pytest.raises(CacheFileError, load_caches, path).value)) < 300  # the error is one short line
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [('"#hidden"', "starts with '#'"), ("a\tb", "not printable"), ("x" * 129, "longer than 128")],
+)
+def test_a_name_the_file_cannot_hold_is_an_error(tmp_path: Path, name: str, message: str) -> None:
+    """Finding 7: a name the file format cannot hold is an error, never a silent drop (a line starting with `#`
+    is a comment)."""
+    path = tmp_path / "caches.csv"
+    path.write_text(f"{HEADER}{name},https://a.example,1,2,up\nB,https://b.example,1,2,up\n")
+    with pytest.raises(CacheFileError, match=message):
+        load_caches(path)
 
 
 def test_a_file_that_changes_while_being_read_is_read_again(tmp_path: Path) -> None:

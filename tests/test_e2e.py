@@ -41,6 +41,7 @@ def serve(
             "caches_file": str(caches),
             "airports_store": str(data / "airports.sqlite"),
             "health_interval_s": "0",  # no probes of the fixture caches unless a test asks for them
+            "allow_private_endpoints": "true",  # the stand-in caches listen on 127.0.0.1
             **settings,
         },
         stdout,

@@ -159,7 +159,7 @@ def test_health_through_the_service(servers: Callable[[str], str], make_client: 
         "farther": (47.6, -122.3),
     }
     write_caches(data_dir / "caches.csv", endpoints, positions)
-    client = make_client(health_interval_s="0.05", health_timeout_s="1")
+    client = make_client(health_interval_s="0.05", health_timeout_s="1", allow_private_endpoints="true")
 
     def settled() -> bool:
         caches = {c["name"]: c for c in client.get("/caches").json()["caches"]}
@@ -196,7 +196,7 @@ def test_when_most_caches_fail_at_once_the_prober_is_distrusted(
     endpoints["up"] = servers("ok")
     positions = {name: (30.0 + i, -95.0) for i, name in enumerate(endpoints)}
     write_caches(data_dir / "caches.csv", endpoints, positions)
-    client = make_client(health_interval_s="0.05", health_timeout_s="1")
+    client = make_client(health_interval_s="0.05", health_timeout_s="1", allow_private_endpoints="true")
     wait_for(lambda: client.get("/readyz").json()["health"]["distrusted"], "the prober distrusted")
     ready = client.get("/readyz").json()
     assert ready["status"] == "degraded"

@@ -1,4 +1,11 @@
-"""The caches file (LOCATOR_CACHES_FILE): each row checked and read into a Cache, the whole into a CacheSet."""
+"""The caches file (LOCATOR_CACHES_FILE): each row checked and read into a Cache, the whole into a CacheSet.
+
+An endpoint is where every redirect sends a client and what the health prober fetches, so it must point at a
+cache on the Internet: `http(s)://`, a valid host, nothing after the path, at most MAX_ENDPOINT_CHARS, and not
+an address of this host's own networks (loopback, private, link-local such as the cloud metadata service at
+169.254.169.254, `localhost`, an IPv6 zone) unless LOCATOR_ALLOW_PRIVATE_ENDPOINTS says so. Host names are not
+resolved here: the rule is about what the file says.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from locator.core.addresses import is_public
 from locator.core.caches import NOTHING, PUBLIC, Cache, CacheSet
 from locator.core.geo import Coordinate
 from locator.core.namespaces import check_path
 from locator.sources.files import parse_rows, read_table
 
 STATUSES = ("up", "down", "disabled")
+MAX_ENDPOINT_CHARS = 256  # every redirect carries up to six of them in its headers
+MAX_NAME_CHARS = 128
 REQUIRED_COLUMNS = ("name", "endpoint", "latitude", "longitude")
 
 
@@ -35,13 +45,29 @@ def valid_host(host: str) -> bool:
     return True
 
 
-def parse_endpoint(text: str) -> str:
-    """An http(s) base URL with a valid host and nothing after the path: the prefix every redirect starts with."""
+def private_host(host: str) -> str | None:
+    """Why a host is one of this host's own networks rather than the Internet's, or None."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return "is this host (localhost)"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return None if is_public(address) else "is not a public address (loopback, private, link-local or reserved)"
+
+
+def parse_endpoint(text: str, allow_private: bool = False) -> str:
+    """An http(s) base URL with a valid host and nothing after the path: the prefix every redirect starts with.
+    A host of this host's own networks only when `allow_private` (LOCATOR_ALLOW_PRIVATE_ENDPOINTS)."""
     endpoint = text.strip()
+    if len(endpoint) > MAX_ENDPOINT_CHARS:
+        raise ValueError(f"endpoint {endpoint[:40]!r}... is longer than {MAX_ENDPOINT_CHARS} characters")
     if any(ord(ch) < 0x21 or ord(ch) > 0x7E for ch in endpoint):
         raise ValueError(f"endpoint {text!r} contains spaces or non-ASCII characters")
-    if any(ch in endpoint for ch in "?#\\@"):
-        raise ValueError(f"endpoint {text!r} must not carry credentials, a query, a fragment or a backslash")
+    if any(ch in endpoint for ch in "?#\\@%"):
+        raise ValueError(
+            f"endpoint {text!r} must not carry credentials, a query, a fragment, a backslash or a %-escape"
+        )
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"endpoint {text!r} is not an http:// or https:// URL with a host")
@@ -50,7 +76,23 @@ def parse_endpoint(text: str) -> str:
     _, colon, port = parts.netloc.rpartition("]")[2].partition(":")
     if colon and not (port.isdigit() and 0 < int(port) < 65536):
         raise ValueError(f"endpoint {text!r} has an invalid port (1-65535)")
+    why = None if allow_private else private_host(parts.hostname)
+    if why is not None:
+        raise ValueError(f"endpoint {text!r}: {parts.hostname} {why} (LOCATOR_ALLOW_PRIVATE_ENDPOINTS)")
     return endpoint.rstrip("/")
+
+
+def check_name(text: str) -> str:
+    """A cache name the file can hold: not empty, no control characters, not starting with `#` (a comment
+    line), at most MAX_NAME_CHARS."""
+    name = text.strip()
+    if not name:
+        raise ValueError("name is empty")
+    if name.startswith("#"):
+        raise ValueError(f"name {name!r} starts with '#': the caches file would read its line as a comment")
+    if len(name) > MAX_NAME_CHARS or not name.isprintable():
+        raise ValueError(f"name {name[:40]!r} is longer than {MAX_NAME_CHARS} characters or not printable")
+    return name
 
 
 def parse_served(text: str) -> tuple[frozenset[str], bool]:
@@ -83,12 +125,10 @@ def parse_flag(name: str, text: str) -> bool:
     raise ValueError(f"{name} {text!r} is not true or false")
 
 
-def cache_from_row(row: dict[str, str]) -> Cache:
+def cache_from_row(row: dict[str, str], allow_private: bool = False) -> Cache:
     """One CSV row to a Cache; raises ValueError naming the bad field."""
-    name = (row.get("name") or "").strip()
-    if not name:
-        raise ValueError("name is empty")
-    endpoint = parse_endpoint(row.get("endpoint") or "")
+    name = check_name(row.get("name") or "")
+    endpoint = parse_endpoint(row.get("endpoint") or "", allow_private)
     lat, lon = (row.get("latitude") or "").strip(), (row.get("longitude") or "").strip()
     coordinate: Coordinate | None = None
     if lat or lon:
@@ -111,11 +151,11 @@ def cache_from_row(row: dict[str, str]) -> Cache:
     )
 
 
-def parse_caches(lines: Iterable[str], source: str) -> CacheSet:
+def parse_caches(lines: Iterable[str], source: str, allow_private: bool = False) -> CacheSet:
     seen: set[str] = set()
 
     def unique_cache(row: dict[str, str]) -> Cache:
-        cache = cache_from_row(row)
+        cache = cache_from_row(row, allow_private)
         if cache.name in seen:
             raise ValueError(f"duplicate cache name {cache.name!r}")
         seen.add(cache.name)
@@ -127,6 +167,10 @@ def parse_caches(lines: Iterable[str], source: str) -> CacheSet:
     return result
 
 
-def load_caches(path: Path) -> CacheSet:
+def load_caches(path: Path, allow_private: bool = False) -> CacheSet:
     """Read and validate a cache file; raises CacheFileError with a message fit for an operator."""
-    return read_table(path, parse_caches, CacheFileError, "cache file (LOCATOR_CACHES_FILE)")
+
+    def parse(lines: Iterable[str], source: str) -> CacheSet:
+        return parse_caches(lines, source, allow_private)
+
+    return read_table(path, parse, CacheFileError, "cache file (LOCATOR_CACHES_FILE)")

@@ -62,11 +62,11 @@ class FileState:
 Loaded = CacheSet | NamespaceTable | OverrideTable | GeoIPDatabase
 
 
-def read(name: str, path: Path | None) -> Loaded:
+def read(name: str, path: Path | None, allow_private: bool) -> Loaded:
     if name == "caches":
         if path is None:
             raise CacheFileError("no caches file configured")
-        return load_caches(path)
+        return load_caches(path, allow_private)
     if name == "namespaces":
         return load_namespaces(path)
     if name == "geoip":
@@ -112,6 +112,7 @@ class Reloader:
     def __init__(self, settings: Settings, store: SnapshotStore) -> None:
         self.store = store
         self.max_shrink = settings.reload_max_shrink
+        self.allow_private = settings.allow_private_endpoints
         self._lock = threading.Lock()
         now = time.time()
         paths = {
@@ -141,7 +142,7 @@ class Reloader:
             if not force and now_seen is not None and time.time() - now_seen[2] / 1e9 < SETTLE_S:
                 continue  # still being written, perhaps: look again next time
             try:
-                value = read(name, state.path)
+                value = read(name, state.path, self.allow_private)
                 if isinstance(value, CacheSet) and (
                     refused := shrink_error(self.store.current.caches, value, self.max_shrink)
                 ):
