@@ -18,25 +18,33 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import IO
 
 import httpx2 as httpx
 import pytest
 from mmdb_writer import MMDBWriter, TreeWriter
 from netaddr import IPSet
 
+from locator.settings import Settings
+from locator.sources import geoipupdate
+from locator.sources.geoipupdate import UpdateError, update
 from tests.conftest import CACHES_CSV, GEOIP_RECORDS
 from tests.test_e2e import serve, stop, wait_until_responds
 
 ACCOUNT, KEY = "123456", "0123456789abcdef0123"
 
 
-def database(built: datetime.date, database_type: str = "GeoLite2-City") -> bytes:
-    """A real MaxMind-format file built on `built` (mmdb-writer stamps the current time, so its tree writer
-    is given the metadata with the date asked for)."""
+def epoch_of(day: datetime.date) -> int:
+    return int(datetime.datetime.combine(day, datetime.time(), datetime.UTC).timestamp())
+
+
+def database(built: datetime.date | int, database_type: str = "GeoLite2-City") -> bytes:
+    """A real MaxMind-format file built on `built` (a day, or a raw build_epoch); mmdb-writer stamps the current
+    time, so its tree writer is given the metadata with the date asked for."""
     writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type=database_type, languages=["en"])
     for network, record in GEOIP_RECORDS.items():
         writer.insert_network(IPSet([network]), record)
-    epoch = int(datetime.datetime.combine(built, datetime.time(), datetime.UTC).timestamp())
+    epoch = built if isinstance(built, int) else epoch_of(built)
     meta = {**writer._build_meta(), "build_epoch": epoch}
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "City.mmdb"
@@ -70,6 +78,10 @@ def files() -> dict[str, bytes]:
         "/corrupt.mmdb": os.urandom(50_000),
         "/truncated.mmdb": new[: len(new) // 2],
         "/country.mmdb": database(NEW, database_type="GeoLite2-Country"),
+        "/2106.mmdb": database(datetime.date(2106, 1, 1)),
+        "/impossible.mmdb": database(2**63 - 1),
+        "/bomb.mmdb.gz": gzip.compress(b"A" * (12 << 20), 9),  # 12 MB in 12 KB
+        "/bomb.tar.gz": tar_gz("GeoLite2-City.mmdb", b"A" * (12 << 20)),
     }
 
 
@@ -154,6 +166,8 @@ def test_gzip_and_maxmind_tar_gz_with_basic_authentication(server: str, dest: Pa
         ("/truncated.mmdb", "refused: not a readable MaxMind database: Error opening database file (the download)"),
         ("/older.mmdb", "refused: built 2020-01-01, older than the database in service (built 2024-01-01)"),
         ("/country.mmdb", "refused: is a GeoLite2-Country database; a City database is needed"),
+        ("/2106.mmdb", "refused: its build date (2106-01-01) is impossible or in the future"),
+        ("/impossible.mmdb", "refused: its build date (build_epoch 9223372036854775807) is impossible"),
         ("/missing.mmdb", "HTTP 404"),
     ],
 )
@@ -207,3 +221,64 @@ def test_a_running_service_takes_the_new_database_without_a_restart(server: str,
         assert process.poll() is None  # the same process: no restart
     finally:
         stop(process)
+
+
+@pytest.mark.parametrize("path", ["/bomb.mmdb.gz", "/bomb.tar.gz"])
+def test_unpacking_stops_at_its_cap_and_leaves_nothing(
+    server: str, dest: Path, files: dict[str, bytes], path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 8: a small download that unpacks to more than the cap is refused while it is unpacked, counting the
+    bytes as they are written (here a cap of 8 MB stands for the 1 GB one), and nothing is left beside the
+    database in service."""
+    monkeypatch.setattr(geoipupdate, "MAX_UNPACKED_BYTES", 8 << 20)
+    written: list[int] = []
+    real_copy = geoipupdate.copy_bounded
+
+    def watched(source: IO[bytes] | io.BufferedIOBase, into: Path, limit: int) -> None:
+        try:
+            real_copy(source, into, limit)
+        finally:
+            written.append(into.stat().st_size)
+
+    monkeypatch.setattr(geoipupdate, "copy_bounded", watched)
+    settings = Settings.from_env({"LOCATOR_GEOIP_DB": str(dest), "LOCATOR_GEOIP_UPDATE_URL": server + path})
+    with pytest.raises(UpdateError, match="unpacks to more than 8 MB|is 12 MB; at most 8 MB"):
+        update(settings)
+    assert all(size <= 8 << 20 for size in written)
+    assert dest.read_bytes() == files["/old.mmdb"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["City.mmdb"]
+
+
+def test_a_database_from_the_future_in_service_does_not_block_a_genuine_update(
+    server: str, dest: Path, files: dict[str, bytes]
+) -> None:
+    """Finding 9: one dated 2106 is no database to compare with: the genuine one replaces it."""
+    dest.write_bytes(files["/2106.mmdb"])
+    done = run_update(dest, geoip_update_url=server + "/new.mmdb")
+    assert done.returncode == 0, done.stderr
+    assert "(was none)" in done.stdout and dest.read_bytes() == files["/new.mmdb"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("path", ["/2106.mmdb", "/impossible.mmdb"])
+def test_a_service_starts_degraded_on_a_database_with_an_impossible_date(
+    dest: Path, tmp_path: Path, files: dict[str, bytes], path: str
+) -> None:
+    """Finding 9: `locator serve` on such a database serves without local GeoIP and says why in one line of its
+    log and in /readyz; no traceback."""
+    dest.write_bytes(files[path])
+    caches = tmp_path / "caches.csv"
+    caches.write_text(CACHES_CSV)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as handle:
+        process, port = serve(caches, tmp_path, stderr=handle, geoip_db=str(dest))
+        try:
+            wait_until_responds(f"http://127.0.0.1:{port}/healthz", process)
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).json()
+        finally:
+            stop(process)
+    assert ready["status"] == "degraded" and ready["geoip"] is None
+    assert any("build date" in note and "serving without local GeoIP" in note for note in ready["degraded"])
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert sum("build date" in line for line in text.splitlines()) == 1

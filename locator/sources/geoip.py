@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,21 @@ def licence(database_type: str, built: datetime.date) -> str:
 
 class GeoIPError(ValueError):
     """The database file is missing, unreadable, damaged or not a City database."""
+
+
+FUTURE_SLACK_S = 86_400  # a build "tomorrow" is a clock or a time zone; later is a wrong or forged date
+
+
+def build_date(epoch: int, now_s: float) -> datetime.date:
+    """The day a database says it was built; GeoIPError for a date that cannot be one. A date far in the future
+    would block every genuine update as "older than the one in service"."""
+    try:
+        built = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise GeoIPError(f"its build date (build_epoch {epoch}) is impossible") from None
+    if epoch <= 0 or epoch > now_s + FUTURE_SLACK_S:
+        raise GeoIPError(f"its build date ({built.date().isoformat()}) is impossible or in the future")
+    return built.date()
 
 
 def real(value: object) -> float | None:
@@ -128,6 +144,10 @@ class GeoIPDatabase:
                 raise GeoIPError(f"{path}: not a readable MaxMind database: damaged metadata")
             if "city" not in metadata.database_type.lower():
                 raise GeoIPError(f"{path}: is a {metadata.database_type} database; a City database is needed")
+            try:
+                built = build_date(metadata.build_epoch, time.time())
+            except GeoIPError as exc:
+                raise GeoIPError(f"{path}: {exc}") from None
             check(path)
             if signature(path) != before:
                 raise GeoIPError(f"{path}: changed while being checked (replace it by renaming a complete file)")
@@ -137,7 +157,6 @@ class GeoIPDatabase:
         except GeoIPError:
             self._reader.close()
             raise
-        built = datetime.datetime.fromtimestamp(metadata.build_epoch, datetime.UTC).date()
         self.path = path
         self.info = GeoIPInfo(
             str(path),

@@ -16,11 +16,12 @@ import datetime
 import gzip
 import io
 import os
-import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx2 as httpx
 
@@ -31,7 +32,9 @@ from locator.sources.geoip import GeoIPDatabase, GeoIPError
 
 MAXMIND_URL = "https://download.maxmind.com/geoip/databases/GeoLite2-City/download?suffix=tar.gz"
 MAX_DOWNLOAD_BYTES = 1 << 30  # City databases are 50-150 MB; a larger answer is not one
+MAX_UNPACKED_BYTES = 1 << 30  # nor is a larger database, however it came packed
 GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_BYTES = 1 << 20
 
 
 class UpdateError(ValueError):
@@ -84,27 +87,51 @@ def download(url: str, credentials: tuple[str, str] | None, into: Path, timeout_
         raise UpdateError(f"{url}: {type(exc).__name__}: {exc}") from None
 
 
-def unpack(downloaded: Path, into: Path) -> None:
-    """`into` gets the database itself, whether it came bare, gzipped, or in a gzipped tar."""
+def copy_bounded(source: IO[bytes] | io.BufferedIOBase, into: Path, limit: int) -> None:
+    """Copy at most `limit` bytes, counting as it writes: a file that would be larger is refused (the caller's
+    temporary directory then takes what was written with it)."""
+    written = 0
+    with into.open("wb") as out:
+        while chunk := source.read(CHUNK_BYTES):
+            written += len(chunk)
+            if written > limit:
+                raise UpdateError(f"refused: the database unpacks to more than {limit >> 20} MB")
+            out.write(chunk)
+
+
+def unpack(downloaded: Path, into: Path, limit: int) -> None:
+    """`into` gets the database itself, whether it came bare, gzipped, or in a gzipped tar; at most `limit`
+    bytes of it are ever written (a small archive can claim, or unpack to, any size)."""
     with downloaded.open("rb") as handle:
         gzipped = handle.read(2) == GZIP_MAGIC
-    if not gzipped:
-        shutil.copyfile(downloaded, into)
-        return
     try:
-        if tarfile.is_tarfile(downloaded):
-            with tarfile.open(downloaded, "r:gz") as archive:
-                members = [m for m in archive.getmembers() if m.isfile() and m.name.endswith(".mmdb")]
-                if len(members) != 1:
-                    raise UpdateError(f"the archive holds {len(members)} .mmdb files, not one")
-                extracted = archive.extractfile(members[0])
-                assert extracted is not None  # a regular file member always has one
-                with extracted, into.open("wb") as out:
-                    shutil.copyfileobj(extracted, out)
+        if not gzipped:
+            with downloaded.open("rb") as bare:
+                copy_bounded(bare, into, limit)
+        elif tarfile.is_tarfile(downloaded):
+            # Read as a stream, member after member, so that the archive's index is never built in memory.
+            with tarfile.open(downloaded, "r|gz") as archive:
+                found = 0
+                for member in archive:
+                    if not (member.isfile() and member.name.endswith(".mmdb")):
+                        continue
+                    found += 1
+                    if found > 1:
+                        raise UpdateError("the archive holds more than one .mmdb file")
+                    if member.size > limit:
+                        raise UpdateError(
+                            f"refused: the archive's database is {member.size >> 20} MB; at most {limit >> 20} MB"
+                        )
+                    extracted = archive.extractfile(member)
+                    assert extracted is not None  # a regular file member always has one
+                    with extracted:
+                        copy_bounded(extracted, into, limit)
+                if not found:
+                    raise UpdateError("the archive holds no .mmdb file")
         else:
-            with gzip.open(downloaded, "rb") as compressed, into.open("wb") as out:
-                shutil.copyfileobj(compressed, out)
-    except (OSError, EOFError, tarfile.TarError, io.UnsupportedOperation) as exc:
+            with gzip.open(downloaded, "rb") as compressed:
+                copy_bounded(compressed, into, limit)
+    except (OSError, EOFError, tarfile.TarError, io.UnsupportedOperation, zlib.error) as exc:
         raise UpdateError(f"the download does not unpack: {type(exc).__name__}: {exc}") from None
 
 
@@ -129,7 +156,7 @@ def update(settings: Settings, timeout_s: float = 300.0) -> Updated:
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as work:
         downloaded, candidate = Path(work) / "download", Path(work) / path.name
         download(url, credentials, downloaded, timeout_s)
-        unpack(downloaded, candidate)
+        unpack(downloaded, candidate, MAX_UNPACKED_BYTES)
         try:
             database = GeoIPDatabase(candidate)
         except GeoIPError as exc:
