@@ -87,6 +87,15 @@ def test_an_oversized_head_is_refused_with_431(server: tuple[int, int], extra: b
     assert b'"error":"header_too_large"' in answer
 
 
+@pytest.mark.parametrize("size", [20_000, 65_536, 70_000, 200_000])
+def test_an_oversized_request_line_is_refused_with_431(server: tuple[int, int], size: int) -> None:
+    """Finding 11: a request line of 64 KB, which httptools refuses as malformed, gets the documented 431 too."""
+    port, _ = server
+    answer = exchange(port, b"GET /nearest?x=" + b"a" * size + b" HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert status(answer) == "HTTP/1.1 431 Request Header Fields Too Large", answer[:300]
+    assert b'"error":"header_too_large"' in answer
+
+
 def test_a_head_that_never_ends_is_dropped_after_the_timeout(server: tuple[int, int]) -> None:
     port, _ = server
     started = time.monotonic()

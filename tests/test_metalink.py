@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote, unquote
 from xml.etree import ElementTree
+from xml.parsers import expat
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from locator.web.metalink import MEDIA_TYPE, NAMESPACE, accepts, file_name
@@ -96,3 +100,34 @@ def test_the_advertised_metalink_names_the_same_object(client: TestClient, path:
     duplicates = [link.split(">")[0][1:] for link in links if "duplicate" in link]
     described = links[-1][1 : links[-1].index(">")]
     assert [url for _, url in urls(client.get(described, headers=HOUSTON))] == duplicates
+
+
+@given(segment=st.text(st.characters(exclude_categories=["Cc", "Cs"]), min_size=1, max_size=30))
+@example(segment="\ufffe")
+@example(segment="a\uffffb.txt")
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_every_metalink_the_service_sends_is_xml(client: TestClient, segment: str) -> None:
+    """Finding 10: for any path the service accepts, by the object's URL or by `path=`, the document parses with
+    expat (what XML 1.0 cannot carry, U+FFFE and U+FFFF among it, is percent-encoded in the file's name)."""
+    path = "/ospool/" + quote(segment, safe="")
+    for response in (
+        client.get(path, headers={**HOUSTON, "accept": MEDIA_TYPE}),
+        client.get("/nearest", params={"path": unquote(path), "format": "metalink"}, headers=HOUSTON),
+    ):
+        if response.status_code == 200:
+            parser = expat.ParserCreate()
+            parser.Parse(response.content, True)
+        else:
+            assert response.status_code == 400 and response.json()["error"] == "invalid_path", response.text
+
+
+def test_a_name_xml_cannot_carry_is_encoded() -> None:
+    assert file_name("/a/\ufffe\uffff.txt") == "%EF%BF%BE%EF%BF%BF.txt"
+
+
+def test_several_accept_lines_are_one_list(client: TestClient) -> None:
+    """Finding 10: `Accept: */*` and `Accept: application/metalink4+xml` on two lines are the list aria2 sends on
+    one (RFC 9110): the redirect, not the document."""
+    two_lines = client.get("/ospool/x.txt", headers=[*HOUSTON.items(), ("accept", "*/*"), ("accept", MEDIA_TYPE)])
+    one_line = client.get("/ospool/x.txt", headers={**HOUSTON, "accept": f"*/*, {MEDIA_TYPE}"})
+    assert two_lines.status_code == one_line.status_code == 307

@@ -158,6 +158,16 @@ class HttpToolsProtocol(_HeadLimit, BaseHttpToolsProtocol):
         self._head_done()
         super().on_headers_complete()
 
+    def send_400_response(self, msg: str) -> None:
+        """The parser gave up: a head past the limit is answered as such. (httptools cannot parse a URL of 64 KB
+        or more, and says so once the head is complete, when the count has been reset: the head is measured.)"""
+        url, headers = getattr(self, "url", b""), getattr(self, "headers", [])
+        head = len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
+        if head > Limits.max_head_bytes or (self._in_head() and self._head_received > Limits.max_head_bytes):
+            self._refuse()
+        else:
+            super().send_400_response(msg)
+
     def on_message_complete(self) -> None:
         self._receiving_head = True  # the next bytes begin the next request's head
         super().on_message_complete()
