@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "service_load_h11": ([], ["--duration", "5", "--warmup", "1"]),
     "siege_shape": ([], ["--requests", "20000"]),
     "legacy_peer": ([], ["--duration", "5", "--warmup", "1"]),
+    "geo_flood": ([], ["--connections", "200", "--duration", "15", "--quiet", "3"]),
     "decision_cost": ([], ["--seconds", "0.3", "--http-duration", "5", "--warmup", "1"]),
     "memory": ([], ["--burst", "2", "--clients", "10000", "--full-answers", "50"]),
     "score_throughput": ([], ["--records", "200000", "--baseline-sample", "5000"]),

@@ -28,7 +28,7 @@ from locator.sources.geoipupdate import UpdateError, update
 from locator.sources.kv import KVError, KVNamespace
 from locator.sources.namespaces_file import NamespaceFileError
 from locator.sources.overrides_file import OverridesError
-from locator.sources.sync import SyncError, sync_director, sync_topology
+from locator.sources.sync import Guards, SyncError, sync_director, sync_topology
 from locator.web.bodies import encode, nearest, nearest_text, ranked_caches
 from locator.web.connections import PROTOCOLS, READ_BYTES
 from locator.web.errors import LocatorError
@@ -160,10 +160,25 @@ def nearest_command(settings: Settings, /, as_json: bool, **given: str | int | N
     type=click.Path(path_type=Path),
     help="namespaces file to write (default LOCATOR_NAMESPACES_FILE)",
 )
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="seconds per request")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="seconds for the whole sync, every document read to its last byte",
+)
+@click.option("--allow-shrink", is_flag=True, help="write a result with far fewer caches (LOCATOR_RELOAD_MAX_SHRINK)")
+@click.option("--allow-no-public", is_flag=True, help="write a result that leaves no cache open to public data")
 @pass_settings
 def sync(
-    settings: Settings, source: str, url: str, caches_out: Path | None, namespaces_out: Path | None, timeout: float
+    settings: Settings,
+    source: str,
+    url: str,
+    caches_out: Path | None,
+    namespaces_out: Path | None,
+    timeout: float,
+    allow_shrink: bool,
+    allow_no_public: bool,
 ) -> None:
     """Write the caches and namespaces files from a Pelican director or OSG Topology (atomically).
 
@@ -173,8 +188,16 @@ def sync(
     namespaces_out = namespaces_out or settings.namespaces_file
     if namespaces_out is None:
         raise CommandError("no namespaces file to write: set LOCATOR_NAMESPACES_FILE or --namespaces-out")
+    guards = Guards(
+        max_bytes=int(settings.sync_max_mb * 1_000_000),
+        timeout_s=timeout,
+        max_shrink=settings.reload_max_shrink,
+        allow_private=settings.allow_private_endpoints,
+        allow_shrink=allow_shrink,
+        allow_no_public=allow_no_public,
+    )
     run = sync_director if source == "director" else sync_topology
-    synced = run(url, caches_out, namespaces_out, timeout)
+    synced = run(url, caches_out, namespaces_out, guards)
     for note in synced.notes:
         print(f"note: {note}", file=sys.stderr)
     print(

@@ -125,6 +125,24 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds the CVMFS geo API waits for a server name to resolve; one that does not goes last.",
     ),
     Setting(
+        "geo_dns_servers",
+        "",
+        "Comma-separated DNS servers (`address` or `address:port`) the CVMFS geo API asks; empty = the system's "
+        "(/etc/resolv.conf).",
+    ),
+    Setting(
+        "allow_private_endpoints",
+        "false",
+        "Accept cache endpoints at loopback, private, link-local (cloud metadata) or other non-public addresses, "
+        "and `localhost`: for tests and single-host setups; `false` refuses such a caches file.",
+    ),
+    Setting(
+        "sync_max_mb",
+        "16",
+        "Largest answer `locator sync` reads from a director or Topology, in megabytes (decimal); a larger one is "
+        "refused before it is parsed.",
+    ),
+    Setting(
         "fallback_sticky_s",
         "1200",
         "How long a client network keeps the same random order when it cannot be located.",
@@ -189,6 +207,24 @@ def _geoip_path(text: str) -> Path | None:
 def _networks(text: str) -> tuple[IPNetwork, ...]:
     items = [part.strip() for part in text.split(",") if part.strip()]
     return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+
+def _dns_servers(text: str) -> tuple[str, ...]:
+    servers = tuple(part.strip() for part in text.split(",") if part.strip())
+    for server in servers:
+        host, port = server, ""
+        if server.startswith("["):
+            host, _, port = server[1:].partition("]")
+            port = port.removeprefix(":")
+        elif server.count(":") == 1:
+            host, _, port = server.partition(":")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{server!r} is not an IP address, with or without :port") from None
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"{server!r} has an invalid port (1-65535)")
+    return servers
 
 
 def _nonnegative_float(text: str) -> float:
@@ -313,6 +349,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "health_path": _probe_path,
     "health_concurrency": _positive_int,
     "geo_dns_timeout_s": _positive_float,
+    "geo_dns_servers": _dns_servers,
+    "allow_private_endpoints": _bool,
+    "sync_max_mb": _positive_float,
     "fallback_sticky_s": _positive_int,
     "host": str.strip,
     "port": _port,
@@ -356,6 +395,9 @@ class Settings:
     health_path: str
     health_concurrency: int
     geo_dns_timeout_s: float
+    geo_dns_servers: tuple[str, ...]
+    allow_private_endpoints: bool
+    sync_max_mb: float
     fallback_sticky_s: int
     host: str
     port: int

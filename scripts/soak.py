@@ -1,6 +1,7 @@
 """Soak and fault suite: a real `locator serve` under sustained load while its data files and GeoIP database
 are rewritten, cut short, damaged, replaced by garbage, deleted and restored, and reloaded by overlapping
-SIGHUPs, while hostile clients send oversized heads, floods of headers and heads that never finish; and
+SIGHUPs, while hostile clients send oversized heads, floods of headers and heads that never finish, and flood
+the CVMFS geo API with requests naming 64 new names that the DNS (a stand-in on 127.0.0.1) never answers; and
 started with missing, damaged or tampered GeoIP databases, key-value stores and data files.
 
     python scripts/soak.py                         # about 40 s: what CI runs (tests/test_soak.py)
@@ -8,7 +9,10 @@ started with missing, damaged or tampered GeoIP databases, key-value stores and 
 
 Invariants, checked and printed: zero failed requests under load (every answer a 200 or a 307, no
 connection error); every hostile request answered as documented (431 for an oversized head, 408 and a closed
-connection for a head that does not finish in LOCATOR_HEAD_TIMEOUT_S); the server's memory bounded; after the
+connection for a head that does not finish in LOCATOR_HEAD_TIMEOUT_S; during the geo API flood, every
+ordinary geo request, naming new names that resolve at once, ordered as without the flood and kept the legacy
+hour, every flood answer kept only a minute, and at most a few DNS lookups per request); the server's memory
+bounded; after the
 load, the last file renamed into place is the one in service; every start either serves (ready, or degraded as
 documented, and answers the addresses that crashed the C GeoIP reader) or refuses with one clear line; no
 temporary or half-written file is left beside the data. Exit status 0 when all hold. Traffic goes to
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -44,8 +49,10 @@ from locator.sources.airports import NAMESPACE, ensure_store
 from locator.sources.caches_file import load_caches
 from locator.sources.files import replacing
 from locator.sources.kv import KVNamespace
+from locator.sources.resolver import LOOKUPS_PER_REQUEST, MAX_QUERIES_PER_REQUEST, TRIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch.py beside it, also when imported as scripts.soak
+from fake_dns import FakeDNS  # noqa: E402
 from launch import launch_locator  # noqa: E402
 
 REQUESTS = [
@@ -290,6 +297,55 @@ def hostile(port: int, stop_at: float, counts: Counter[str], failures: list[str]
                 failures.append(f"{name}: {answer[:60]!r}")
 
 
+GEO = "/api/v1.0/geo"
+LINCOLN = "129.93.1.1"  # the caching string: a client in Lincoln, Nebraska
+# Servers named by new names each time, which the stand-in DNS resolves at once (`<x>.<a-b-c-d>.ip.example`):
+# CERN, Fermilab, UCSD, Madison.
+RESOLVABLE = ("128.142.1.1", "131.225.1.1", "132.239.1.1", "128.104.1.1")
+
+
+def geo_flood(port: int, stop_at: float, counts: Counter[str], wrong: list[str], lock: threading.Lock) -> None:
+    """One keep-alive client asking the geo API, until `stop_at`, to order 63 new names the DNS never answers and
+    one address (64 servers, the most a request may name): each answer may only say that those did not resolve
+    in time, and be kept a minute."""
+    serial = itertools.count()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        while time.monotonic() < stop_at:
+            batch = f"{threading.get_ident()}-{next(serial)}"
+            names = ",".join(f"never-{batch}-{i}.example" for i in range(63))
+            try:
+                response = client.get(f"{GEO}/{LINCOLN}/{names},{LINCOLN}")
+                outcome = f"{response.status_code} {response.headers.get('cache-control')}"
+            except httpx.HTTPError as exc:
+                outcome = f"failed {type(exc).__name__}"
+            with lock:
+                counts[outcome] += 1
+                if outcome != "200 max-age=60" and len(wrong) < 20:
+                    wrong.append(f"geo flood: {outcome}")
+
+
+def geo_ordinary(port: int, stop_at: float, counts: Counter[str], wrong: list[str], lock: threading.Lock) -> None:
+    """Ordinary geo requests during the flood, twice a second, each naming new names that resolve at once: each
+    must be ordered as the same servers named by their addresses are (asked first), and kept the legacy hour."""
+    rng = random.Random()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        expected = (client.get(f"{GEO}/{LINCOLN}/{','.join(RESOLVABLE)}").text, "max-age=3600")
+        while time.monotonic() < stop_at:
+            dashed = (address.replace(".", "-") for address in RESOLVABLE)
+            names = ",".join(f"s{rng.getrandbits(48):x}.{address}.ip.example" for address in dashed)
+            try:
+                response = client.get(f"{GEO}/{LINCOLN}/{names}")
+                outcome = (response.text, response.headers.get("cache-control"))
+            except httpx.HTTPError as exc:
+                outcome = (f"failed {type(exc).__name__}", None)
+            with lock:
+                right = outcome == expected
+                counts["ordinary ordered right" if right else "ordinary ordered otherwise"] += 1
+                if not right and len(wrong) < 20:
+                    wrong.append(f"geo ordinary: {outcome}")
+            time.sleep(0.5)
+
+
 def chaos(root: Path, server: Server, stop_at: float, actions: Counter[str]) -> None:
     """Rewrite, cut, garble, delete and restore the data files, damage and restore the GeoIP database, and
     send SIGHUP, alone or two at once over two renames, until `stop_at`."""
@@ -343,6 +399,8 @@ def chaos(root: Path, server: Server, stop_at: float, actions: Counter[str]) -> 
 def soak(work: Path, duration_s: float, concurrency: int) -> tuple[bool, list[str]]:
     root = work / "soak"
     env = fresh_data(root)
+    dns = FakeDNS({})
+    env.update(LOCATOR_GEO_DNS_SERVERS=dns.server, LOCATOR_GEO_DNS_TIMEOUT_S="1")
     expected = len(load_caches(root / "caches.csv").in_service)
     server = Server(env)
     report = []
@@ -366,6 +424,12 @@ def soak(work: Path, duration_s: float, concurrency: int) -> tuple[bool, list[st
             threading.Thread(target=hostile, args=(server.port, stop_at, attacks, wrong, lock))
             for _ in range(max(2, concurrency // 2))
         ]
+        geo: Counter[str] = Counter()
+        threads += [
+            threading.Thread(target=geo_flood, args=(server.port, stop_at, geo, wrong, lock))
+            for _ in range(max(2, concurrency))
+        ]
+        threads.append(threading.Thread(target=geo_ordinary, args=(server.port, stop_at, geo, wrong, lock)))
         threads.append(threading.Thread(target=chaos, args=(root, server, stop_at, actions)))
         started = time.monotonic()
         for thread in threads:
@@ -382,12 +446,17 @@ def soak(work: Path, duration_s: float, concurrency: int) -> tuple[bool, list[st
             time.sleep(0.2)
         total = sum(counts.values())
         failed = sum(n for outcome, n in counts.items() if outcome.startswith("failed"))
+        ordinary = geo["ordinary ordered right"] + geo["ordinary ordered otherwise"]
+        flood_requests = sum(geo.values()) - ordinary
         report += [
             f"load: {total:,} requests in {elapsed:.1f} s from {concurrency} clients ({total / elapsed:,.0f}/s): "
             + ", ".join(f"{outcome}: {n:,}" for outcome, n in sorted(counts.items())),
             f"failed requests: {failed}",
             *[f"  {line}" for line in failures],
             "hostile: " + ", ".join(f"{outcome} x{n:,}" for outcome, n in sorted(attacks.items())),
+            "geo API flood: " + ", ".join(f"{outcome} x{n:,}" for outcome, n in sorted(geo.items())),
+            f"geo API DNS queries: {dns.queries:,} for {flood_requests:,} flood and {ordinary:,} ordinary requests "
+            f"(at most {MAX_QUERIES_PER_REQUEST} a request: {LOOKUPS_PER_REQUEST} names, A and AAAA, {TRIES} tries)",
             f"hostile requests answered otherwise: {len(wrong)}",
             *[f"  {line}" for line in wrong],
             f"server memory: RSS {rss[0]:.0f} MB at the start, at most {max(rss):.0f} MB "
@@ -403,6 +472,9 @@ def soak(work: Path, duration_s: float, concurrency: int) -> tuple[bool, list[st
             and total > 0
             and not wrong
             and sum(attacks.values()) > 0
+            and flood_requests > 0
+            and geo["ordinary ordered right"] > 0
+            and dns.queries <= MAX_QUERIES_PER_REQUEST * (flood_requests + ordinary)
             and max(rss) < MEMORY_LIMIT_MB
             and ready["status"] == "ready"
             and ready["caches_in_service"] == expected
@@ -412,6 +484,7 @@ def soak(work: Path, duration_s: float, concurrency: int) -> tuple[bool, list[st
         return ok, report
     finally:
         server.stop()
+        dns.close()
 
 
 def main() -> None:

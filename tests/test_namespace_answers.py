@@ -136,6 +136,20 @@ def test_a_namespace_no_cache_serves_is_503(client: TestClient) -> None:
     assert client.get("/nearest", params={"path": "relative/x"}).json()["error"] == "invalid_path"
 
 
+def test_without_a_cache_open_to_public_data_the_service_says_it_is_degraded(
+    make: ClientFactory, data_dir: Path
+) -> None:
+    """Finding 5: no cache in service open to public data means a 503 for every request outside the listed
+    namespaces; /readyz says so rather than "ready"."""
+    assert make().get("/readyz").json()["status"] == "ready"
+    (data_dir / "caches.csv").write_text(CACHES.replace(",public;", ","))
+    client = make()
+    assert client.get("/nearest", params=HOUSTON).status_code == 503
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "degraded"
+    assert any("no cache in service is open to public data" in note for note in ready["degraded"])
+
+
 def test_co_located_caches_split_networks_by_weight_the_same_way_on_every_replica(make: ClientFactory) -> None:
     replicas = [make(), make()]  # two apps, as two pods behind a load balancer
     firsts: Counter[str] = Counter()

@@ -32,3 +32,8 @@ def test_soak_and_faults_at_ci_size() -> None:
     assert "hostile requests answered otherwise: 0" in result.stdout
     for attack in ("1 MB header -> HTTP/1.1 431", "50,000 headers -> HTTP/1.1 431", "unfinished head -> HTTP/1.1 408"):
         assert attack in result.stdout  # each kind was sent and answered as documented
+    # the geo API flood: every flood answer kept a minute, every ordinary one ordered right and kept the hour
+    flood = re.search(r"^geo API flood: (.*)$", result.stdout, re.MULTILINE)
+    assert flood is not None and re.fullmatch(
+        r"200 max-age=60 x[\d,]+, ordinary ordered right x[\d,]+", flood.group(1)
+    ), flood

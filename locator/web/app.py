@@ -28,11 +28,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from locator import __version__
-from locator.core.addresses import IPAddress
 from locator.core.decide import Decision, decide
 from locator.core.edge import READ_HEADERS, EdgeContext, edge_headers, read_edge
 from locator.core.federation import Federation, SnapshotStore
 from locator.core.locate import Location
+from locator.core.lookups import Resolution
 from locator.core.namespaces import Namespace
 from locator.core.rank import sticky_window
 from locator.settings import Settings
@@ -99,9 +99,11 @@ class Prober(Protocol):
 
 
 class Resolver(Protocol):
-    """Host names to addresses, bounded in time (locator.sources.resolver.Resolver)."""
+    """Host names to addresses, bounded in time and memory (locator.sources.resolver.Resolver)."""
 
-    async def resolve(self, names: Iterable[str]) -> Mapping[str, IPAddress | None]: ...
+    async def resolve(self, names: Iterable[str]) -> Resolution: ...
+
+    async def close(self) -> None: ...
 
 
 def answer_bytes(answer: Answer) -> int:
@@ -295,8 +297,10 @@ class LocatorApp:
         caching, servers = parsed
         if len(servers) > MAX_SERVERS:
             return wire_response(bad_request(f"more than {MAX_SERVERS} servers"))
-        addresses = await self.resolver.resolve(names_to_resolve(caching, servers, federation))
-        answer, location = GeoAPI(federation, addresses).answer(caching, servers, self.context(request, NO_QUERY))
+        readable = self.settings.allow_ip_override  # the caching string names an address to locate, as ?ip= does
+        resolved = await self.resolver.resolve(names_to_resolve(caching if readable else None, servers, federation))
+        geo = GeoAPI(federation, resolved.addresses, resolved.late, readable)
+        answer, location = geo.answer(caching, servers, self.context(request, NO_QUERY))
         self.metrics.observe_decision(location)
         facts = request.scope.get("locator")
         if facts is not None:
@@ -332,14 +336,19 @@ class LocatorApp:
             for name, state in self.reloader.files.items()
         }
         failing = any(state.error for state in files.values())
+        degraded = list(federation.degraded)
+        if not len(federation.candidates(None)):
+            degraded.append(
+                "caches: no cache in service is open to public data: a request outside the listed namespaces gets 503"
+            )
         body = Ready(
-            "degraded" if federation.degraded or failing or view.distrusted else "ready",
+            "degraded" if degraded or failing or view.distrusted else "ready",
             int(federation.rankable.sum()),
             len(federation.namespaces),
             len(sources.overrides),
             None if geoip is None else GeoIPState(geoip.path, geoip.database_type, geoip.built, geoip.licence),
             0 if sources.airports is None else len(sources.airports),
-            list(federation.degraded),
+            degraded,
             HealthSummary(view.probing, self.settings.health_interval_s, view.distrusted, view.reason, view.counts()),
             files,
             federation.loaded_at,
@@ -437,6 +446,7 @@ class LocatorApp:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+            await self.resolver.close()
             self.metrics.flush()
             if self.access_log is not None:
                 self.access_log.flush()
