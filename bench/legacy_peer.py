@@ -1,6 +1,6 @@
 """The locator against the legacy CVMFS GeoIP service it replaces, served on the same machine in the same run.
 
-    python bench/legacy_peer.py [--duration 15] [--connections 30]
+    python bench/legacy_peer.py [--duration 15] [--connections 30] [--against REF]
 
 Same load shape as service_load.py (30 connections, wrk, one uvicorn worker each, loaded one at a time in
 interleaved rounds; the ratio is the median of the rounds' ratios).
@@ -10,12 +10,14 @@ locator's mix, in the mix's order. The locator is measured three times: /nearest
 Cloudflare mix; /nearest like for like (each request carries only CF-Connecting-IP: locate an address, order
 every cache, which is the legacy service's whole job); and its own geo API asked exactly what the legacy
 service is asked (the same URLs, the same answer format: a line of indices). /nearest's answers are larger: a
-JSON document naming every cache.
+JSON document naming every cache. `--against REF` adds another commit's locator (a git worktree) asked the same
+geo API URLs, in the same interleaved rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 import loadkit as lk
 
@@ -46,6 +48,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the duration is split into")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=30)
+    parser.add_argument("--against", metavar="REF", help="also ask this git commit's locator the same geo URLs")
     args = parser.parse_args()
 
     print(lk.machine_line())
@@ -57,11 +60,10 @@ def main() -> None:
     print(f"legacy URL, e.g.: {legacy_mix[0].path[:110]}... ({len(legacy_mix[0].path)} characters)")
 
     probes = [lk.speed_probe()]
-    with (
-        lk.workdir("legacy-peer-") as scratch,
-        lk.running(lk.start_legacy(scratch)) as legacy,
-        lk.running(lk.start_locator(scratch)) as locator,
-    ):
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(lk.workdir("legacy-peer-"))
+        legacy = stack.enter_context(lk.running(lk.start_legacy(scratch)))
+        locator = stack.enter_context(lk.running(lk.start_locator(scratch)))
         for name, server in (("legacy", legacy), ("locator geo API", locator)):
             answers = {lk.http_get(server.url + r.path)[0] for r in legacy_mix}
             sample = lk.http_get(server.url + legacy_mix[0].path)[1].decode().strip()
@@ -74,6 +76,10 @@ def main() -> None:
             lk.Run("address", locator, like_for_like),
             lk.Run("geo", locator, legacy_mix),
         ]
+        if args.against:
+            tree = stack.enter_context(lk.worktree(args.against))
+            other = stack.enter_context(lk.running(lk.start_locator(scratch, name="against", source=tree)))
+            runs.append(lk.Run("against", other, legacy_mix))
         series = lk.interleaved(runs, args.duration, args.rounds, args.warmup, args.connections)
     probes.append(lk.speed_probe())
     old, realistic, same_job, geo = (lk.combine(series[k]) for k in ("legacy", "mix", "address", "geo"))
@@ -93,6 +99,10 @@ def main() -> None:
     print(f"locator is {one} the legacy service on the same machine (Cloudflare mix)")
     print(f"locator is {two} the legacy service on the same machine (address only, like for like)")
     print(f"locator's geo API is {three} the legacy service on the same machine (the same requests)")
+    if args.against:
+        versus = lk.ratio_text(lk.round_ratios(series["geo"], series["against"]))
+        print(lk.combine(series["against"]).line(f"{args.against} /api/v1.0/geo"))
+        print(f"summary: legacy_peer geo API against {args.against}: this commit / {args.against} {versus}")
     print(
         f"summary: legacy_peer locator {realistic.rps:,.0f} req/s (Cloudflare mix), {same_job.rps:,.0f} req/s "
         f"(address only) and {geo.rps:,.0f} req/s (its geo API, the same URLs) vs legacy emulation "
