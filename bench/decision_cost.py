@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import loadkit as lk
-import msgspec
 import numpy as np
 
 from locator.core.caches import Cache, CacheSet
@@ -35,7 +34,7 @@ from locator.core.geo import Coordinate
 from locator.core.rank import rank
 from locator.resources import close, load_federation
 from locator.settings import Settings
-from locator.web.bodies import encode, nearest, ranked_caches
+from locator.web.bodies import nearest_json
 
 
 def synthetic_caches(count: int, seed: int = 2024) -> CacheSet:
@@ -96,7 +95,7 @@ def ranked(decision: Decision) -> Decision:
 
 
 def body(decision: Decision) -> bytes:
-    return nearest(decision.location, decision.namespace, msgspec.Raw(encode(ranked_caches(decision))))
+    return nearest_json(decision)
 
 
 def size_cells(federation: Federation, contexts: Sequence[EdgeContext]) -> dict[str, Cell]:

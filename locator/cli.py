@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import click
-import msgspec
 
 from locator import __version__
 from locator.commandline import CommandError, Commands
@@ -21,7 +20,8 @@ from locator.core.decide import decide
 from locator.core.edge import EdgeContext
 from locator.core.federation import FederationError
 from locator.resources import check_files, close, load_federation
-from locator.settings import SETTINGS, Settings, SettingsError, unknown_variables
+from locator.settings import DECLARED, PREFIX, Settings, SettingsError, reference_table, unknown_variables
+from locator.settings import configmap as settings_configmap
 from locator.sources.airports import NAMESPACE, AirportDataError, build_store
 from locator.sources.caches_file import CacheFileError
 from locator.sources.geoipupdate import UpdateError, update
@@ -29,7 +29,7 @@ from locator.sources.kv import KVError, KVNamespace
 from locator.sources.namespaces_file import NamespaceFileError
 from locator.sources.overrides_file import OverridesError
 from locator.sources.sync import Guards, SyncError, sync_director, sync_topology
-from locator.web.bodies import encode, nearest, nearest_text, ranked_caches
+from locator.web.bodies import nearest_json, nearest_text
 from locator.web.connections import PROTOCOLS, READ_BYTES
 from locator.web.errors import LocatorError
 from locator.web.logs import logging_config
@@ -126,8 +126,7 @@ def nearest_command(settings: Settings, /, as_json: bool, **given: str | int | N
     finally:
         close(federation)
     if as_json:
-        body = nearest(decision.location, decision.namespace, msgspec.Raw(encode(ranked_caches(decision))))
-        print(json.dumps(json.loads(body), indent=2))
+        print(json.dumps(json.loads(nearest_json(decision)), indent=2))
         return
     where = decision.location
     position = (
@@ -146,7 +145,7 @@ def nearest_command(settings: Settings, /, as_json: bool, **given: str | int | N
         raise CommandError(
             "no cache in service may serve this" + ("" if query.path is None else f" path ({query.path})")
         )
-    sys.stdout.write(nearest_text(decision))
+    sys.stdout.buffer.write(nearest_text(decision))
 
 
 @cli.command()
@@ -298,18 +297,31 @@ def kv_list(where: tuple[Path, str], prefix: str, limit: int, cursor: str | None
 
 
 @cli.command("settings")
+@click.option("--table", is_flag=True, help="print the reference table of every setting instead (Markdown)")
+@click.option(
+    "--configmap",
+    metavar="NAME",
+    help="print a Kubernetes ConfigMap NAME of the LOCATOR_* variables set here, every setting's help beside them",
+)
 @pass_settings
-def show_settings(settings: Settings) -> None:
+def show_settings(settings: Settings, table: bool, configmap: str | None) -> None:
     """Print the effective settings: lines one can paste back into a shell or an env file."""
+    if table:
+        sys.stdout.write(reference_table())
+        return
+    if configmap:
+        given = {name: value for name, value in os.environ.items() if name.startswith(PREFIX)}
+        sys.stdout.write(settings_configmap(configmap, given))
+        return
     values = settings.to_env()
-    for setting in SETTINGS:
-        if setting.env in values:
-            text = values[setting.env]
-            print(f"{setting.env}={shlex.quote(text) if text else ''}")
-        elif getattr(settings, setting.field):
-            print(f"# {setting.env} is set (not shown)")
+    for item in DECLARED:
+        if item.env in values:
+            text = values[item.env]
+            print(f"{item.env}={shlex.quote(text) if text else ''}")
+        elif str(getattr(settings, item.field)):
+            print(f"# {item.env} is set (not shown)")
         else:
-            print(f"{setting.env}=")
+            print(f"{item.env}=")
 
 
 def main() -> None:

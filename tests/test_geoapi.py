@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
@@ -17,7 +18,7 @@ from evaluation.legacy import LegacyGeo
 from evaluation.legacy_server import create_legacy_app
 from locator.core.caches import Cache, CacheSet
 from locator.core.geo import Coordinate
-from locator.core.rank import nearest_first
+from locator.core.rank import listed, order
 from locator.resources import load_federation
 from locator.service import create_app
 from locator.settings import Settings
@@ -250,10 +251,15 @@ def test_counted_and_logged_under_its_route(client: TestClient) -> None:
     assert value(data, "locator_decisions_total", method="fallback") == 1
 
 
-def test_nearest_first_keeps_ties_and_puts_the_unknown_last() -> None:
+def test_the_servers_are_ordered_by_the_one_ranking_ties_kept_and_the_unknown_last() -> None:
+    """The geo API's servers are places of their own for THE ranking (no weights, no spread): nearest first,
+    equal distances in request order, unknown positions last in request order."""
     here = Coordinate(40.8, -96.7)
     far, near = Coordinate(41.9, -87.6), Coordinate(40.8, -96.7)
-    assert nearest_first(here, [None, far, near, None, near]) == [2, 4, 1, 0, 3]
+    positions = [None, far, near, None, near]
+    ranking = order(listed(positions), np.arange(len(positions)), here, "")
+    assert ranking.indices.tolist() == [2, 4, 1, 0, 3]
+    assert [place.reason for place in ranking] == ["spread", "spread", "distance", "no_position", "no_position"]
 
 
 def test_cache_set_names_a_cache_by_name_host_authority_or_endpoint() -> None:

@@ -22,12 +22,12 @@ from tests.conftest import ClientFactory
 def capture(client: TestClient) -> io.StringIO:
     """Send the app's access log to a buffer."""
     stream = io.StringIO()
-    client.app.state.locator.access_log.stream = stream  # type: ignore[attr-defined]
+    client.app.state.shared.access_log.stream = stream  # type: ignore[attr-defined]
     return stream
 
 
 def access_lines(client: TestClient, stream: io.StringIO) -> list[dict[str, object]]:
-    client.app.state.locator.access_log.flush()  # type: ignore[attr-defined]
+    client.app.state.shared.access_log.flush()  # type: ignore[attr-defined]
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
@@ -60,7 +60,7 @@ def test_request_ids_are_kept_when_sane_and_made_otherwise(client: TestClient) -
 
 def test_access_log_can_be_turned_off(make_client: ClientFactory) -> None:
     client = make_client(access_log="false")
-    assert client.app.state.locator.access_log is None  # type: ignore[attr-defined]
+    assert client.app.state.shared.access_log is None  # type: ignore[attr-defined]
     assert "x-request-id" in client.get("/nearest").headers  # ids still flow
 
 
@@ -104,7 +104,7 @@ def test_the_observer_alone_around_a_tiny_app() -> None:
     stream = io.StringIO()
     metrics, log = Metrics(NoData()), AccessLog("json", stream)
     inner = Starlette(routes=[Route("/healthz", ok), Route("/caches", boom)])
-    client = TestClient(Observer(inner, metrics, log), raise_server_exceptions=False)
+    client = TestClient(Observer(inner, ["/healthz", "/caches"], metrics, log), raise_server_exceptions=False)
 
     response = client.get("/healthz", headers={"x-request-id": "job-42.a"})
     assert (response.status_code, response.text, response.headers["x-request-id"]) == (200, "ok", "job-42.a")

@@ -10,8 +10,9 @@ from jsonschema import Draft202012Validator
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from locator.web.observe import route_of
-from locator.web.openapi import ROUTES, openapi_path
+from locator.web.app import ROUTES
+from locator.web.observe import RouteLabels
+from locator.web.openapi import openapi_path
 from locator.web.query import PARAMETERS
 
 
@@ -89,11 +90,20 @@ def test_redirect_path_excludes_the_own_routes_only(client: TestClient, spec: di
     assert pattern.search("ospool/uc-shared/public/file.txt")
 
 
-def test_one_route_table_drives_the_routes_the_index_and_the_metric_labels(client: TestClient) -> None:
+def test_the_routes_declared_beside_their_handlers_drive_the_index_the_document_and_the_labels(
+    client: TestClient, spec: dict[str, Any]
+) -> None:
+    """One source: the routes the router dispatches are the ones the index lists, the document describes (each
+    with the handler that answers it) and the metrics label."""
+    paths = [route.path for route in ROUTES]
     served = [route.path for route in client.app.routes if isinstance(route, Route)]
-    assert served == list(ROUTES)
-    assert list(client.get("/").json()["endpoints"]) == [*ROUTES, "/<path>"]
-    assert [route_of(path) for path in ROUTES] == list(ROUTES)
+    assert served == paths
+    assert list(client.get("/").json()["endpoints"]) == [*paths, "/<path>"]
+    assert list(spec["paths"]) == [*(openapi_path(path) for path in paths), "/{path}"]
+    for route in ROUTES:
+        assert spec["paths"][openapi_path(route.path)]["get"]["operationId"] == route.operation["operationId"]
+    route_of = RouteLabels(paths)
+    assert [route_of(path) for path in paths] == paths
     assert route_of("/ospool/ap20/data/file") == "redirect"
 
 
@@ -103,6 +113,6 @@ def test_every_status_the_service_gives_is_documented(spec: dict[str, Any]) -> N
 
     everywhere = {"400", "408", "431"}
     assert all(everywhere <= statuses(path) for path in spec["paths"])
-    assert {"200", "403", "404", "405"} <= statuses("/nearest")
+    assert {"200", "403", "404", "405", "503"} <= statuses("/nearest")
     assert "401" in statuses("/metrics")
     assert {"307", "404", "405", "414", "503"} <= statuses("/{path}")

@@ -16,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from locator.settings import DATA_DIR
+from locator.web.lifespan import check_files
 from tests.conftest import CACHES_CSV, ClientFactory
 from tests.test_e2e import log_messages, serve, stop, wait_until_responds
 
@@ -36,7 +37,7 @@ def client(make_client: ClientFactory) -> TestClient:
 
 def reload_files(client: TestClient, force: bool = False) -> list[str]:
     """What the watch and SIGHUP do: reload the files that changed, and count it. The names reloaded."""
-    reloaded: list[str] = client.app.state.locator.check_files(force)[0]  # type: ignore[attr-defined]
+    reloaded: list[str] = check_files(client.app.state.shared, force)[0]  # type: ignore[attr-defined]
     return reloaded
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from locator.settings import SETTINGS, Settings, SettingsError, unknown_variables
+from locator.settings import DECLARED, Settings, SettingsError, reference_table, unknown_variables
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -62,14 +62,17 @@ def test_unknown_variables_are_reported() -> None:
     assert unknown_variables({"LOCATOR_PROT": "1", "LOCATOR_PORT": "2", "OTHER": "3"}) == ["LOCATOR_PROT"]
 
 
-def test_every_setting_has_a_field_and_a_parser() -> None:
-    assert [f.name for f in fields(Settings)] == [s.field for s in SETTINGS]
+def test_every_setting_is_declared_once_with_its_help_and_a_default_that_parses() -> None:
+    assert [item.field for item in DECLARED] == [field.name for field in msgspec.structs.fields(Settings)]
+    for item in DECLARED:
+        assert item.help.endswith((".", ")")), f"{item.env}: no help sentence"
+        item.read(item.default)  # every declared default is a valid value
 
 
-def test_every_setting_is_in_the_readme_table_with_its_default() -> None:
+def test_every_setting_is_documented_and_every_documented_one_exists() -> None:
+    """The README's settings table is `locator settings --table` (a generated block, checked by test_readme.py);
+    here: the variables it names are exactly the declared ones, each with its help."""
     text = README.read_text()
-    for setting in SETTINGS:
-        row = re.search(rf"^\| `{setting.env}` \| (.*?) \|", text, re.MULTILINE)
-        assert row, f"{setting.env} is missing from the README settings table"
-        default = setting.default if not setting.default.startswith("/") else Path(setting.default).name
-        assert default in row.group(1), f"{setting.env}: README default {row.group(1)!r} != {default!r}"
+    documented = re.findall(r"^\| `(LOCATOR_[A-Z0-9_]+)` \|", text, re.MULTILINE)
+    assert sorted(documented) == sorted(item.env for item in DECLARED)
+    assert reference_table() in text

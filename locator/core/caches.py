@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from locator.core.geo import Coordinate, Destinations, FloatArray
+from locator.core.geo import Coordinate, Destinations, FloatArray, read_only
 from locator.core.namespaces import Namespace
 
 PUBLIC = "public"  # in the `namespaces` cell: also serves public data outside every listed namespace
@@ -70,20 +70,26 @@ class CacheSet:
     """
 
     caches: tuple[Cache, ...]
-    in_service: tuple[Cache, ...] = field(init=False)
-    latitudes: FloatArray = field(init=False, repr=False)
-    longitudes: FloatArray = field(init=False, repr=False)
-    destinations: Destinations = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def in_service(self) -> tuple[Cache, ...]:
+        return tuple(cache for cache in self.caches if cache.in_service)
+
+    @cached_property
+    def latitudes(self) -> FloatArray:
+        """Each cache's latitude (read-only), NaN where it has no position; and `longitudes` likewise."""
         nan = float("nan")
-        object.__setattr__(self, "in_service", tuple(cache for cache in self.caches if cache.in_service))
-        latitudes = np.array([c.coordinate.latitude if c.coordinate else nan for c in self.caches], dtype=float)
-        longitudes = np.array([c.coordinate.longitude if c.coordinate else nan for c in self.caches], dtype=float)
-        latitudes.flags.writeable = longitudes.flags.writeable = False
-        object.__setattr__(self, "latitudes", latitudes)
-        object.__setattr__(self, "longitudes", longitudes)
-        object.__setattr__(self, "destinations", Destinations.of(latitudes, longitudes))
+        return read_only(np.array([c.coordinate.latitude if c.coordinate else nan for c in self.caches], dtype=float))
+
+    @cached_property
+    def longitudes(self) -> FloatArray:
+        nan = float("nan")
+        return read_only(np.array([c.coordinate.longitude if c.coordinate else nan for c in self.caches], dtype=float))
+
+    @cached_property
+    def destinations(self) -> Destinations:
+        """The positions prepared for distances (read-only arrays)."""
+        return Destinations.of(self.latitudes, self.longitudes)
 
     def __len__(self) -> int:
         return len(self.caches)

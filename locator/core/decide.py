@@ -17,7 +17,7 @@ from locator.core.federation import Federation
 from locator.core.geo import Coordinate
 from locator.core.locate import Location, locate
 from locator.core.namespaces import Namespace
-from locator.core.rank import Place, Ranking, rank
+from locator.core.rank import Place, Ranking, rank, sticky_window_end
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,14 @@ class Decision:
     def __iter__(self) -> Iterator[tuple[Cache, Place]]:
         caches = self.federation.caches.caches
         return ((caches[place.cache_index], place) for place in self.ranking)
+
+    @property
+    def expires_s(self) -> float | None:
+        """When this answer stops being the client's: for one without a position, the end of its sticky window
+        (its order is drawn for that window); otherwise never (None)."""
+        if self.location.coordinate is not None:
+            return None
+        return sticky_window_end(self.network, self.now_s, self.federation.spread.sticky_s)
 
     @property
     def first(self) -> Cache | None:

@@ -8,7 +8,9 @@ headers; only our own edge or ingress may be believed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple
+
+import msgspec
 
 from locator.core.addresses import IPAddress, IPNetwork, in_networks, parse_ip
 
@@ -19,16 +21,17 @@ MAX_TEXT_CHARS = 256  # for city, country, region and postal code values
 NO_COUNTRY = frozenset({"", "XX", "T1", "A1", "A2", "EU", "AP"})
 
 
-class EdgeReport(NamedTuple):
-    """The client's location as the edge reported it: raw text, judged later by the cascade."""
+# Judged later by the cascade; and the /nearest body's `edge` as it is (its docstring is that schema's text).
+class EdgeReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a trusted CDN edge reported (text as received), used or not."""
 
-    provider: str  # cloudflare | cloudfront | generic
+    provider: Literal["cloudflare", "cloudfront", "generic"]
     latitude: str | None
     longitude: str | None
     city: str | None
     country: str | None
-    region: str | None = None
-    postal_code: str | None = None
+    region: str | None
+    postal_code: str | None
 
 
 # provider -> header names for latitude, longitude, city, country, region, postal code.
@@ -56,7 +59,7 @@ EDGE_HEADERS: dict[str, tuple[str, str, str, str, str | None, str | None]] = {
 class EdgeContext(NamedTuple):
     """Client address, edge report and receiving colo, each with the reason it is missing when it is.
 
-    NamedTuples here and for EdgeReport: every request builds them, and they cost less than frozen dataclasses.
+    A NamedTuple: every request builds one, and it costs less than a frozen dataclass.
     """
 
     client_ip: IPAddress | None = None
@@ -146,7 +149,7 @@ def read_report(headers: Mapping[str, str]) -> EdgeReport | None:
     for provider, (lat, lon, city, country, region, postal) in EDGE_HEADERS.items():
         if lat in headers or lon in headers or city in headers or country in headers:
             return EdgeReport(
-                provider=provider,
+                provider=provider,  # type: ignore[arg-type]  # a key of EDGE_HEADERS
                 latitude=headers.get(lat),
                 longitude=headers.get(lon),
                 city=clean_text(headers.get(city)),

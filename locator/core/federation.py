@@ -2,8 +2,9 @@
 
 Everything a decision depends on besides the request is in one `Federation`. A reload, a health round or a
 new GeoIP database builds a new one and `SnapshotStore` swaps it in with one assignment, so every request
-reads exactly one snapshot from start to end. The arrays the ranking needs (which caches may be ranked,
-their weights and rendezvous seeds, which serve each namespace) are computed once per snapshot.
+reads exactly one snapshot from start to end. What the ranking needs of it (`Derived`: which caches may be
+ranked, their weights and rendezvous seeds, which serve each namespace) is computed once per snapshot, and is
+as immutable as the rest: read-only arrays, read-only mappings.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from hashlib import blake2b
+from types import MappingProxyType
 
 import numpy as np
 import numpy.typing as npt
 
 from locator.core.caches import CacheSet
-from locator.core.geo import FloatArray
+from locator.core.geo import Destinations, FloatArray, read_only
 from locator.core.health import HealthView, State
 from locator.core.locate import Policy, Sources
 from locator.core.namespaces import Namespace, NamespaceTable
@@ -46,6 +49,46 @@ class Spread:
     sticky_s: int = 1200
 
 
+@dataclass(frozen=True)
+class Places:
+    """What the ranking needs of the places it orders: their positions prepared for distances, each one's
+    capacity (weight) and rendezvous seed, whether its health demotes it, and how co-located places share."""
+
+    destinations: Destinations
+    weights: FloatArray
+    seeds: SeedArray
+    demoted: BoolArray
+    spread: Spread
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What a snapshot's ranking reads, computed once from its caches, namespaces and health."""
+
+    states: tuple[State, ...]  # each cache's health as the ranking takes it
+    rankable: BoolArray  # in service by the files, and not failed
+    places: Places
+    candidates: Mapping[str | None, IndexArray]  # by listed namespace path (None: public data)
+
+
+def derive(caches: CacheSet, namespaces: NamespaceTable, health: HealthView, spread: Spread) -> Derived:
+    states = tuple(health.effective(cache.name) for cache in caches.caches)
+    in_service = np.array([cache.in_service for cache in caches.caches], dtype=bool)
+    rankable = read_only(in_service & np.array([state is not State.FAILED for state in states], dtype=bool))
+    places = Places(
+        caches.destinations,
+        read_only(np.array([cache.weight for cache in caches.caches], dtype=float)),
+        read_only(np.array([seed_of(cache.name) for cache in caches.caches], dtype=np.uint64)),
+        read_only(np.array([state is State.DEGRADED for state in states], dtype=bool)),
+        spread,
+    )
+    candidates: dict[str | None, IndexArray] = {}
+    for namespace in [*namespaces, None]:
+        serving = np.array([cache.serves(namespace) for cache in caches.caches], dtype=bool)
+        candidates[None if namespace is None else namespace.path] = read_only(np.flatnonzero(serving & rankable))
+    return Derived(states, rankable, places, MappingProxyType(candidates))
+
+
 @dataclass(frozen=True, eq=False)
 class Federation:
     """The whole federation as one value (see the module docstring)."""
@@ -59,46 +102,36 @@ class Federation:
     version: int = 0
     loaded_at: float = field(default_factory=time.time)
     degraded: tuple[str, ...] = ()
-    # Derived once per snapshot:
-    states: tuple[State, ...] = field(init=False, repr=False)  # each cache's health as the ranking takes it
-    rankable: BoolArray = field(init=False, repr=False)  # in service by the files, and not failed
-    demoted: BoolArray = field(init=False, repr=False)  # degraded: ranked after every healthy cache
-    weights: FloatArray = field(init=False, repr=False)
-    seeds: SeedArray = field(init=False, repr=False)
-    _candidates: dict[str | None, IndexArray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        caches = self.caches.caches
-        for cache in caches:
+        for cache in self.caches.caches:
             unknown = sorted(path for path in cache.namespaces if path not in self.namespaces)
             if unknown:
                 raise FederationError(
                     f"cache {cache.name} serves {', '.join(unknown)}, which the namespaces file does not list"
                 )
-        states = tuple(self.health.effective(cache.name) for cache in caches)
-        in_service = np.array([cache.in_service for cache in caches], dtype=bool)
-        rankable = in_service & np.array([state is not State.FAILED for state in states], dtype=bool)
-        demoted = np.array([state is State.DEGRADED for state in states], dtype=bool)
-        weights = np.array([cache.weight for cache in caches], dtype=float)
-        seeds = np.array([seed_of(cache.name) for cache in caches], dtype=np.uint64)
-        candidates: dict[str | None, IndexArray] = {}
-        for namespace in [*self.namespaces, None]:
-            serving = np.array([cache.serves(namespace) for cache in caches], dtype=bool)
-            candidates[None if namespace is None else namespace.path] = np.flatnonzero(serving & rankable)
-        for name, value in (
-            ("states", states),
-            ("rankable", rankable),
-            ("demoted", demoted),
-            ("weights", weights),
-            ("seeds", seeds),
-            ("_candidates", candidates),
-        ):
-            object.__setattr__(self, name, value)
+
+    @cached_property
+    def derived(self) -> Derived:
+        """Computed on first use, once (the store computes it before it installs a snapshot)."""
+        return derive(self.caches, self.namespaces, self.health, self.spread)
+
+    @property
+    def states(self) -> tuple[State, ...]:
+        return self.derived.states
+
+    @property
+    def rankable(self) -> BoolArray:
+        return self.derived.rankable
+
+    @property
+    def places(self) -> Places:
+        return self.derived.places
 
     def candidates(self, namespace: Namespace | None) -> IndexArray:
         """Indexes (file order) of the caches that may be ranked for a namespace: eligible and not failed."""
         key = namespace.path if namespace is not None and namespace.listed else None
-        return self._candidates[key]
+        return self.derived.candidates[key]
 
     def replace(self, **changes: object) -> Federation:
         """A new snapshot with some parts changed (the store gives it its version)."""
@@ -118,5 +151,6 @@ class SnapshotStore:
         with self._lock:
             changed = change(self.current)
             installed = changed.replace(version=self.current.version + 1)
+            installed.derived  # noqa: B018 - computed here, by the writer, not by the first request that reads it
             self.current = installed
             return installed

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,13 @@ from haversine import haversine
 EARTH_RADIUS_KM = 6371.0088
 
 FloatArray = npt.NDArray[np.float64]
+Array = TypeVar("Array", bound="npt.NDArray[Any]")
+
+
+def read_only(array: Array) -> Array:
+    """The array, no longer writable: snapshots share their arrays with every request."""
+    array.setflags(write=False)
+    return array
 
 
 class InvalidCoordinate(ValueError):
@@ -71,10 +79,8 @@ class Destinations:
     @classmethod
     def of(cls, latitude: FloatArray, longitude: FloatArray) -> Destinations:
         lat = np.radians(np.asarray(latitude, dtype=np.float64))
-        prepared = cls(lat, np.radians(np.asarray(longitude, dtype=np.float64)), np.cos(lat))
-        for array in (prepared.latitude_rad, prepared.longitude_rad, prepared.cos_latitude):
-            array.flags.writeable = False
-        return prepared
+        longitude_rad = np.radians(np.asarray(longitude, dtype=np.float64))
+        return cls(read_only(lat), read_only(longitude_rad), read_only(np.cos(lat)))
 
 
 def distances_km(origin_lat: FloatArray, origin_lon: FloatArray, to: Destinations) -> FloatArray:

@@ -1,5 +1,7 @@
-"""THE ranking: one pure function from (snapshot, client position, namespace, client network, n) to the caches
-in order, each with the reason for its place. The service, the CLI and the evaluation all call `rank`.
+"""THE ranking: one pure function from (places, candidates, client position, client network, n) to the places
+in order, each with the reason for its place. The service, the CLI and the evaluation call `rank` (a snapshot's
+caches for a namespace); the CVMFS geo API calls `order` on the servers a request names (with no weights and no
+spread, so that equal distances keep the request's order, as the legacy service's did).
 
 Rules, in order:
 1. Only candidates are ranked: caches that may serve the namespace (a listed namespace: the caches listing it;
@@ -29,8 +31,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from locator.core.federation import Federation, IndexArray, SeedArray, seed_of
-from locator.core.geo import Coordinate, FloatArray, distance_matrix_km, distances_km
+from locator.core.federation import Federation, IndexArray, Places, SeedArray, Spread, seed_of
+from locator.core.geo import Coordinate, Destinations, FloatArray, distances_km
 from locator.core.namespaces import Namespace
 
 REASONS = ("nearest", "spread", "distance", "degraded", "no_position", "unlocated")
@@ -97,6 +99,11 @@ def sticky_window(network: str, now_s: float, period_s: int) -> int:
     return int((now_s + seed_of(network) % period_s) // period_s)
 
 
+def sticky_window_end(network: str, now_s: float, period_s: int) -> float:
+    """When the window a network is in ends: an unlocated client's order holds until then."""
+    return float((sticky_window(network, now_s, period_s) + 1) * period_s - seed_of(network) % period_s)
+
+
 def _by_score(indices: IndexArray, scores: FloatArray) -> IndexArray:
     """Highest score first; equal scores (only weight 0) in file order."""
     order: IndexArray = indices[np.lexsort((indices, -scores))]
@@ -116,20 +123,6 @@ def _by_distance(indices: IndexArray, km: FloatArray, limit: int) -> IndexArray:
     return order
 
 
-def nearest_first(origin: Coordinate, positions: Sequence[Coordinate | None]) -> list[int]:
-    """Indexes of `positions`, nearest to `origin` first; equal distances and unknown positions (last) keep
-    their order. For lists the client names (the CVMFS geo API), not the federation's caches."""
-    nan = math.nan
-    km = distance_matrix_km(
-        np.array([origin.latitude]),
-        np.array([origin.longitude]),
-        np.array([nan if position is None else position.latitude for position in positions]),
-        np.array([nan if position is None else position.longitude for position in positions]),
-    )[0]
-    order: list[int] = np.argsort(np.nan_to_num(km, nan=np.inf), kind="stable").tolist()
-    return order
-
-
 def _reason(name: str, count: int) -> ReasonArray:
     return np.full(count, REASONS.index(name), dtype=np.uint8)
 
@@ -142,34 +135,61 @@ def rank(
     n: int | None = None,
     now_s: float = 0.0,
 ) -> Ranking:
-    """The caches in order for one client (see the module docstring for the rules).
+    """A snapshot's caches in order for one client (see the module docstring for the rules).
 
     `network` is the client's /24 or /48 (`locator.core.addresses.client_network`); `now_s` matters only to an
     unlocated client, whose order lasts a window of `sticky_s` seconds.
     """
-    candidates = federation.candidates(namespace)
+    return order(federation.places, federation.candidates(namespace), origin, network, n, now_s)
+
+
+def listed(positions: Sequence[Coordinate | None]) -> Places:
+    """Places a request names (the geo API's servers): no weights, no spread, nothing demoted."""
+    nan = math.nan
+    count = len(positions)
+    return Places(
+        Destinations.of(
+            np.array([nan if p is None else p.latitude for p in positions]),
+            np.array([nan if p is None else p.longitude for p in positions]),
+        ),
+        np.zeros(count),
+        np.zeros(count, dtype=np.uint64),
+        np.zeros(count, dtype=bool),
+        Spread(spread_km=0.0),
+    )
+
+
+def order(
+    places: Places,
+    candidates: IndexArray,
+    origin: Coordinate | None,
+    network: str,
+    n: int | None = None,
+    now_s: float = 0.0,
+) -> Ranking:
+    """The candidates among `places` in order for one client: THE ranking (the module docstring's rules)."""
     limit = len(candidates) if n is None else min(n, len(candidates))
-    demoted = federation.demoted[candidates]
-    weights, seeds = federation.weights[candidates], federation.seeds[candidates]
+    demoted = places.demoted[candidates]
+    weights, seeds = places.weights[candidates], places.seeds[candidates]
     positions = np.arange(len(candidates))
 
     if origin is None:
-        window = sticky_window(network, now_s, federation.spread.sticky_s)
+        window = sticky_window(network, now_s, places.spread.sticky_s)
         scores = rendezvous_scores(seeds, weights, f"{network}|{window}")
         healthy = _by_score(positions[~demoted], scores[~demoted])[:limit]
         slow = positions[demoted][: limit - len(healthy)]
-        order = np.concatenate([healthy, slow])
+        chosen = np.concatenate([healthy, slow])
         reasons = np.concatenate([_reason("unlocated", len(healthy)), _reason("degraded", len(slow))])
-        return Ranking(candidates[order], np.full(len(order), np.nan), reasons)
+        return Ranking(candidates[chosen], np.full(len(chosen), np.nan), reasons)
 
     lat, lon = np.array([origin.latitude]), np.array([origin.longitude])
-    km = distances_km(lat, lon, federation.caches.destinations)[0][candidates]
+    km = distances_km(lat, lon, places.destinations)[0][candidates]
     known = ~np.isnan(km)
     parts: list[tuple[IndexArray, ReasonArray]] = []
     healthy = positions[known & ~demoted]
     if len(healthy):
         nearest = float(km[healthy].min())
-        in_band = km[healthy] <= nearest + federation.spread.spread_km
+        in_band = km[healthy] <= nearest + places.spread.spread_km
         band, outside = healthy[in_band], healthy[~in_band]
         band = _by_score(band, rendezvous_scores(seeds[band], weights[band], network))[:limit]
         parts.append((band, _reason("nearest" if in_band.sum() == 1 else "spread", len(band))))
@@ -181,5 +201,5 @@ def rank(
     parts.append((slow, _reason("degraded", len(slow))))
     unknown = positions[~known][: limit - taken - len(slow)]
     parts.append((unknown, _reason("no_position", len(unknown))))
-    order = np.concatenate([part for part, _ in parts])
-    return Ranking(candidates[order], km[order], np.concatenate([reasons for _, reasons in parts]))
+    chosen = np.concatenate([part for part, _ in parts])
+    return Ranking(candidates[chosen], km[chosen], np.concatenate([reasons for _, reasons in parts]))

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from locator.core.edge import parse_colo
 from locator.core.geo import Coordinate, InvalidCoordinate
 from locator.core.lookups import CONTINENTS, Airport
 from locator.sources.files import parse_rows, read_table
@@ -58,15 +59,16 @@ def from_stored(iata: str, text: str) -> Airport | None:
 
 
 def is_iata(code: str) -> bool:
-    return len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()
+    """A code as the table keeps it: three letters, upper-case (the edge's check, core.edge.parse_colo)."""
+    return parse_colo(code) == code
 
 
 def parse_airports(lines: Iterable[str], source: str) -> list[Airport]:
     seen: set[str] = set()
 
     def airport(row: dict[str, str]) -> Airport:
-        iata = row["iata"].strip().upper()
-        if not is_iata(iata):
+        iata = parse_colo(row["iata"])
+        if iata is None:
             raise ValueError(f"{row['iata']!r} is not an IATA code")
         if iata in seen:
             raise ValueError(f"duplicate code {iata}")

@@ -11,9 +11,10 @@ from msgspec import Meta
 
 from locator.core.caches import Cache
 from locator.core.decide import Decision
+from locator.core.edge import EdgeReport
 from locator.core.federation import Federation
 from locator.core.health import CacheHealth, State
-from locator.core.locate import Location, Method
+from locator.core.locate import Method
 from locator.core.namespaces import Namespace
 from locator.core.rank import REASONS
 
@@ -39,18 +40,6 @@ class Client(Body):
     country: str | None
     colo: str | None
     accuracy_km: float | None
-
-
-class EdgeReport(Body):
-    """What a trusted CDN edge reported (text as received), used or not."""
-
-    provider: Literal["cloudflare", "cloudfront", "generic"]
-    latitude: str | None
-    longitude: str | None
-    city: str | None
-    country: str | None
-    region: str | None
-    postal_code: str | None
 
 
 class NamespaceInfo(Body):
@@ -239,10 +228,10 @@ def ranked_caches(decision: Decision) -> list[RankedCache]:
     return bodies
 
 
-def nearest(where: Location, namespace: Namespace | None, caches: msgspec.Raw) -> bytes:
-    """The /nearest JSON, with the ranked caches already encoded (`encode(ranked_caches(decision))`)."""
+def nearest_json(decision: Decision) -> bytes:
+    """The /nearest JSON of a decision."""
+    where = decision.location
     point = where.coordinate
-    edge = where.edge
     body = Nearest(
         where.method,
         Client(
@@ -255,16 +244,22 @@ def nearest(where: Location, namespace: Namespace | None, caches: msgspec.Raw) -
             where.accuracy_km,
         ),
         where.skipped,
-        None if edge is None else EdgeReport(*edge),  # type: ignore[arg-type]
-        namespace_info(namespace),
-        caches,  # type: ignore[arg-type]  # pre-encoded list[RankedCache]
+        where.edge,
+        namespace_info(decision.namespace),
+        ranked_caches(decision),
     )
     return encode(body)
 
 
-def nearest_text(decision: Decision) -> str:
+def nearest_text(decision: Decision) -> bytes:
     """One endpoint per line, nearest first: `curl -s .../nearest?format=text | head -1` in a job script."""
-    return "".join(f"{cache.endpoint}\n" for cache, _ in decision)
+    return "".join(f"{cache.endpoint}\n" for cache, _ in decision).encode()
+
+
+def endpoints(decision: Decision) -> tuple[str, ...]:
+    """The endpoints in order: what a redirect's headers and a Metalink are built from."""
+    caches = decision.federation.caches.caches
+    return tuple(caches[index].endpoint for index in decision.ranking.indices.tolist())
 
 
 def worker_caches(decision: Decision) -> WorkerCaches:

@@ -29,14 +29,21 @@ import dataclasses
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 
 from locator.core.addresses import IPAddress, parse_ip_literal
 from locator.core.caches import Cache
-from locator.core.edge import EdgeContext
+from locator.core.edge import EdgeContext, edge_headers, read_edge
 from locator.core.federation import Federation
 from locator.core.geo import Coordinate
 from locator.core.locate import Location, Method, locate
-from locator.core.rank import nearest_first
+from locator.core.rank import listed, order
+from locator.web.openapi import TEXT, Documented, ref
+from locator.web.state import Shared
 
 API_PATH = re.compile(r"^/([^/]*)/(v[^/]*)/([^/]*)/(.*)$")  # /<repo>/v<version>/<function>/<path_info>
 PROXY_SEPARATOR = "+PXYSEP+"
@@ -153,8 +160,11 @@ class GeoAPI:
         return None if address is None else self.located(address)
 
     def sort(self, origin: Coordinate, servers: Sequence[str], proxies: bool = False) -> tuple[bool, list[int]]:
+        """The servers by THE ranking (locator.core.rank.order), as places of their own: no weights and no
+        spread, so that equal distances keep the request's order, and unknown positions go last."""
         positions = [self.place(server) for server in servers]
-        return any(position is not None for position in positions), nearest_first(origin, positions)
+        ranking = order(listed(positions), np.arange(len(positions)), origin, "")
+        return any(position is not None for position in positions), ranking.indices.tolist()
 
     def client(self, caching: str, context: EdgeContext) -> tuple[Location, bool]:
         """Where the client is: the caching string's address if it has one (and may be read), else the
@@ -189,3 +199,89 @@ def literal(name: str) -> IPAddress | None:
     """The address a name is written as, if it is one. Only names of digits and dots, or with a colon, are tried:
     parsing a host name as an address costs more than the rest of the answer."""
     return parse_ip_literal(name) if ":" in name or name.replace(".", "").isdigit() else None
+
+
+def wire_response(answer: WireAnswer) -> Response:
+    headers = {"cache-control": answer.cache_control} if answer.cache_control else None
+    return PlainTextResponse(answer.body, status_code=answer.status, headers=headers)
+
+
+async def answer(request: Request, path_info: str) -> Response:
+    """Parse the legacy URL, resolve the names only DNS can place, order from the client, answer on the wire."""
+    shared: Shared = request.app.state.shared
+    federation = shared.store.current
+    parsed = parse(path_info)
+    if isinstance(parsed, WireAnswer):
+        return wire_response(parsed)
+    caching, servers = parsed
+    if len(servers) > MAX_SERVERS:
+        return wire_response(bad_request(f"more than {MAX_SERVERS} servers"))
+    readable = shared.settings.allow_ip_override  # the caching string names an address to locate, as ?ip= does
+    resolved = await shared.resolver.resolve(names_to_resolve(caching if readable else None, servers, federation))
+    peer = request.scope.get("client")
+    context = read_edge(
+        edge_headers(request.scope["headers"]), peer[0] if peer else None, shared.settings.trusted_proxies
+    )
+    wire, location = GeoAPI(federation, resolved.addresses, resolved.late, readable).answer(caching, servers, context)
+    shared.metrics.observe_decision(location)
+    facts = request.scope.get("locator")
+    if facts is not None:
+        facts["method"] = location.method.value
+    return wire_response(wire)
+
+
+async def stratum_one(request: Request) -> Response:
+    params = request.path_params
+    return await answer(request, f"/{params['repo']}/{params['rest']}")
+
+
+async def wpad(request: Request) -> Response:
+    return await answer(request, "//" + request.path_params["rest"])
+
+
+REST: dict[str, Any] = {
+    "name": "rest",
+    "in": "path",
+    "required": True,
+    "description": "`v<version>/geo/<caching string>/<server1>,<server2>,...` (`/` inside: as the legacy service "
+    "reads PATH_INFO). The caching string locates the client when it is, or resolves to, an address; "
+    "`+PXYSEP+` in the list separates the servers from proxies.",
+    "schema": {"type": "string"},
+}
+RESPONSES: dict[str, Any] = {
+    "200": {
+        "description": "1-based indices of the servers, nearest first, comma separated, a newline at the end. "
+        "`Cache-Control`: `max-age=3600` for an answer anyone asking the URL gets, `private, max-age=300` for one "
+        "that depends on who asked, `max-age=60` for one naming a name that did not resolve in time.",
+        "content": TEXT,
+    },
+    "400": {
+        "description": "`Bad Request: <reason>` (`Cache-Control: max-age=300`): malformed api URL, unrecognized "
+        "api function, no slash in geo path, remote addr not found in database, no server addr found in "
+        "database, more than 64 servers. A path with control characters gets the JSON error (invalid_path), "
+        "as on every route.",
+        "content": {**TEXT, "application/json": {"schema": ref("Error")}},
+    },
+}
+ROUTES = [
+    Documented(
+        "/cvmfs/{repo}/api/{rest:path}",
+        stratum_one,
+        {
+            "operationId": "geo_cvmfs",
+            "summary": "The CVMFS geo API, as a Stratum-1 serves it: v1.0/geo/<caching>/<server1>,<server2>,...",
+            "parameters": [{"name": "repo", "in": "path", "required": True, "schema": {"type": "string"}}, REST],
+            "responses": RESPONSES,
+        },
+    ),
+    Documented(
+        "/api/{rest:path}",
+        wpad,
+        {
+            "operationId": "geo_wpad",
+            "summary": "The CVMFS geo API, as WLCG WPAD serves it: v1.0/geo/<caching>/<server1>,<server2>,...",
+            "parameters": [REST],
+            "responses": RESPONSES,
+        },
+    ),
+]

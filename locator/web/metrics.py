@@ -10,18 +10,26 @@ worker loads the same files.
 from __future__ import annotations
 
 import collections
+import hmac
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
 
 from locator.core.federation import Federation
 from locator.core.locate import Location
+from locator.web.errors import Unauthorized
+from locator.web.openapi import Documented, json_answer
+
+if TYPE_CHECKING:  # the shared state holds the metrics: a type only, no import at run time
+    from locator.web.state import Shared
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds; a decision takes well under a millisecond, a slow one is what to look at.
@@ -179,3 +187,34 @@ class Metrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             registry.register(self.data)
         return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+async def metrics_page(request: Request) -> Response:
+    """The exposition; behind a bearer token when LOCATOR_METRICS_TOKEN is set."""
+    shared: Shared = request.app.state.shared
+    token = str(shared.settings.metrics_token)
+    if token:
+        given = request.headers.get("authorization", "").encode("latin-1")
+        if not hmac.compare_digest(given, ("Bearer " + token).encode()):
+            raise Unauthorized("/metrics needs Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
+    body, content_type = shared.metrics.exposition()
+    return Response(body, media_type=content_type, headers={"cache-control": "no-store"})
+
+
+ROUTES = [
+    Documented(
+        "/metrics",
+        metrics_page,
+        {
+            "operationId": "metrics_page",
+            "summary": "Prometheus metrics",
+            "responses": {
+                "200": {
+                    "description": "Text exposition format.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "401": json_answer("Error", "LOCATOR_METRICS_TOKEN is set and the bearer token is missing or wrong."),
+            },
+        },
+    )
+]

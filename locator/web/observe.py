@@ -14,6 +14,7 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Sequence
 
 from starlette.responses import Response
 from starlette.routing import compile_path
@@ -24,7 +25,6 @@ from locator.web.bodies import Error, encode
 from locator.web.connections import oversized_head
 from locator.web.logs import AccessLog
 from locator.web.metrics import Metrics
-from locator.web.openapi import ROUTES
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -49,19 +49,23 @@ def refused(scope: Scope) -> ASGIApp | None:
     return None
 
 
-TEMPLATED = [(compile_path(route)[0], route) for route in ROUTES if "{" in route]
+class RouteLabels:
+    """Bounded labels: a route's own path (its template), or `redirect` for every other path."""
 
+    def __init__(self, routes: Sequence[str]) -> None:
+        self.fixed = frozenset(route for route in routes if "{" not in route)
+        self.templated = [(compile_path(route)[0], route) for route in routes if "{" in route]
 
-def route_of(path: str) -> str:
-    """A bounded label: the route's own path (its template), or `redirect` for every other path."""
-    if path in ROUTES:
-        return path
-    return next((route for pattern, route in TEMPLATED if pattern.match(path)), "redirect")
+    def __call__(self, path: str) -> str:
+        if path in self.fixed:
+            return path
+        return next((route for pattern, route in self.templated if pattern.match(path)), "redirect")
 
 
 class Observer:
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: AccessLog | None) -> None:
+    def __init__(self, app: ASGIApp, routes: Sequence[str], metrics: Metrics, access_log: AccessLog | None) -> None:
         self.app = app
+        self.route_of = RouteLabels(routes)
         self.metrics = metrics
         self.access_log = access_log
         self.id_prefix = os.urandom(5).hex()  # per process: each worker builds its own app
@@ -89,7 +93,7 @@ class Observer:
             await app(scope, receive, tagged)
         finally:
             elapsed = time.perf_counter() - started
-            route = route_of(scope["path"])
+            route = self.route_of(scope["path"])
             self.metrics.count(self.metrics.requests, route, str(status))
             self.metrics.child(self.metrics.latency, route).observe(elapsed)
             if self.access_log is not None:

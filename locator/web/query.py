@@ -1,4 +1,5 @@
-"""Query parameters of `/nearest` and `/_caches`, validated into one typed object (400 on anything bad)."""
+"""What a request asks: its query parameters validated into one typed object (400 on anything bad), and with
+the namespace of its path and the edge headers as received, the `Ask` a decision is made for."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
-from locator.core.addresses import IPAddress, parse_ip_literal
-from locator.core.edge import parse_colo
+from locator.core.addresses import IPAddress, IPNetwork, parse_ip_literal
+from locator.core.edge import READ_HEADERS, parse_colo
+from locator.core.federation import Federation
 from locator.core.geo import Coordinate, InvalidCoordinate
-from locator.core.namespaces import has_control
-from locator.web.errors import BadRequest
+from locator.core.namespaces import Namespace, has_control
+from locator.settings import Settings
+from locator.web.errors import BadRequest, Forbidden, NotFound
 
 PARAMETERS = ("lat", "lon", "ip", "colo", "n", "format", "path")
 FORMATS = ("json", "text", "metalink")
@@ -22,6 +26,56 @@ MAX_VALUE_CHARS = 64
 MAX_PATH_CHARS = 1024  # `path`: an object's path in the federation
 MAX_MEMO_QUERY_BYTES = 512  # short query strings only: a path makes a query string unlike any other
 DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+# The parameters as /openapi.json describes them (`allowEmptyValue`: `?lat=&lon=` is no lat and lon, as unset
+# shell variables give).
+PARAMETER_SPECS: list[dict[str, Any]] = [
+    {
+        "name": "lat",
+        "in": "query",
+        "description": "Declared latitude in degrees; give lat and lon together.",
+        "schema": {"type": "number", "minimum": -90, "maximum": 90},
+    },
+    {
+        "name": "lon",
+        "in": "query",
+        "description": "Declared longitude in degrees; give lat and lon together.",
+        "schema": {"type": "number", "minimum": -180, "maximum": 180},
+    },
+    {
+        "name": "ip",
+        "in": "query",
+        "description": "Locate this IPv4 or IPv6 address instead of the caller.",
+        "schema": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}], "maxLength": MAX_VALUE_CHARS},
+    },
+    {
+        "name": "colo",
+        "in": "query",
+        "description": "IATA code of the receiving data centre.",
+        "schema": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+    },
+    {
+        "name": "n",
+        "in": "query",
+        "description": f"At most this many caches, a whole number from 1 to {MAX_N} in digits; default all.",
+        "schema": {"type": "string", "pattern": N_PATTERN},
+    },
+    {
+        "name": "format",
+        "in": "query",
+        "description": "json (default), text (one endpoint per line) or metalink (needs `path`).",
+        "schema": {"type": "string", "enum": list(FORMATS)},
+    },
+    {
+        "name": "path",
+        "in": "query",
+        "description": "The object's path: only caches that serve its namespace are ranked. Without it, the answer "
+        "is for public data (the caches open to any VO).",
+        "schema": {"type": "string", "pattern": "^/[^\\x00-\\x1f\\x7f]*$", "maxLength": MAX_PATH_CHARS},
+    },
+]
+for _spec in PARAMETER_SPECS:
+    _spec["allowEmptyValue"] = True
 
 
 @dataclass(frozen=True)
@@ -109,3 +163,32 @@ def _parse_raw(raw: bytes) -> NearestQuery:
 
 
 _parse_short = functools.lru_cache(maxsize=1024)(_parse_raw)
+
+
+NO_QUERY = NearestQuery()
+
+
+class Ask(NamedTuple):
+    """One request's question, as it brought it: the peer, the edge headers a decision reads (as received:
+    the memo keys on them), whom to believe, the query and the namespace of the path asked about."""
+
+    peer: str | None
+    edge: tuple[tuple[bytes, bytes], ...]
+    trusted: tuple[IPNetwork, ...]
+    query: NearestQuery
+    namespace: Namespace | None
+
+
+def read_ask(scope: Any, query: NearestQuery, path: str | None, federation: Federation, settings: Settings) -> Ask:
+    """The ask of a request for `path` (None: no object, public data). 403 for `?ip=` where it is turned off,
+    404 for a path in no listed namespace where those are refused (LOCATOR_UNLISTED_PATHS=refuse)."""
+    if query.ip is not None and not settings.allow_ip_override:
+        raise Forbidden("the ip= test override is disabled here (LOCATOR_ALLOW_IP_OVERRIDE)", "ip_override_disabled")
+    namespace = None
+    if path is not None:
+        namespace = federation.namespaces.resolve(path)
+        if not namespace.listed and settings.unlisted_paths == "refuse":
+            raise NotFound(f"{path} is in no listed namespace (LOCATOR_UNLISTED_PATHS=refuse)", "no_namespace")
+    peer = scope.get("client")
+    edge = tuple((name, value) for name, value in scope["headers"] if name in READ_HEADERS)
+    return Ask(peer[0] if peer else None, edge, settings.trusted_proxies, query, namespace)

@@ -1,5 +1,6 @@
-"""Redirect targets and headers: a configured cache endpoint + the request's own path and query, nothing else.
+"""Redirect mode: any path without a route of its own gets a 307 to the nearest cache that may serve it.
 
+The target is a configured cache endpoint + the request's own path and query, nothing else.
 The path and query are checked so that the answer cannot leave the cache host (`//evil.example`), cannot
 carry header injection (CR/LF) and is valid ASCII in a Location header. The headers are Pelican's director's,
 so that Pelican clients and CVMFS (`CVMFS_EXTERNAL_METALINK`) can reuse the answer: `Link` (RFC 6249) with
@@ -9,13 +10,24 @@ so that Pelican clients and CVMFS (`CVMFS_EXTERNAL_METALINK`) can reuse the answ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote, unquote
 
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from locator import __version__
 from locator.core.namespaces import Namespace, clean_request_path, has_control, link_depth
+from locator.web import metalink
+from locator.web.bodies import endpoints
 from locator.web.errors import BadRequest, UriTooLong
-from locator.web.metalink import described_by
+from locator.web.openapi import ERRORS, NO_STORE, json_answer
+from locator.web.query import NO_QUERY, NearestQuery, read_ask
+from locator.web.state import Shared
 
 MAX_LINKS = 6  # caches named in all (Location + Link); clients try about 3 (Pelican #1247)
+LINKS_QUERY = NearestQuery(n=MAX_LINKS)
 # Path and query echoed into Location and six Link URLs: bounded, so no answer outgrows a proxy's header limit.
 MAX_TARGET_CHARS = 4096
 # Characters left as they are: RFC 3986 unreserved, sub-delims, ":@/" and "%" (already-encoded octets).
@@ -85,7 +97,7 @@ def redirect_headers(
         "link": ", ".join(
             [
                 *(f'<{url}>; rel="duplicate"; pri={rank}; depth={depth}' for rank, url in enumerate(urls, 1)),
-                described_by(path),
+                metalink.described_by(path),
             ]
         ),
         "cache-control": "no-store",
@@ -95,3 +107,77 @@ def redirect_headers(
     if pelican is not None:
         headers["x-pelican-namespace"] = pelican
     return headers
+
+
+async def redirect(scope: Scope, receive: Receive, send: Send) -> None:
+    """Every path without a route of its own: 307 to the nearest eligible cache, keeping path and query; the
+    object's Metalink to a client that prefers one (davix and gfal2 failing over).
+
+    Installed as the router's default rather than a `/{path:path}` route, whose pattern would not
+    match a path with an (encoded) newline and so could not reject it with a 400.
+    """
+    if scope["method"] not in ("GET", "HEAD"):
+        raise HTTPException(405, headers={"Allow": "GET, HEAD"})
+    shared: Shared = scope["app"].state.shared
+    raw_path = (scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1")
+    path, cleaned = checked_path(raw_path)
+    federation = shared.store.current
+    raw_query = scope["query_string"].decode("latin-1")
+    if metalink.wanted(scope["headers"]):
+        ask = read_ask(scope, NO_QUERY, cleaned, federation, shared.settings)
+        links = shared.memo.answer(federation, ask, "links", endpoints)
+        shared.decided(scope, links, ask.namespace)
+        urls = object_urls(links.rendered, path, raw_query)
+        body = metalink.document(urls, scope["path"], f"osdf-cache-locator/{__version__}")
+        response = Response(
+            body, media_type=metalink.MEDIA_TYPE, headers={"cache-control": "no-store", "vary": "Accept"}
+        )
+    else:
+        ask = read_ask(scope, LINKS_QUERY, cleaned, federation, shared.settings)
+        links = shared.memo.answer(federation, ask, "links", endpoints)
+        shared.decided(scope, links, ask.namespace)
+        response = Response(
+            status_code=307, headers=redirect_headers(links.rendered, path, cleaned, raw_query, ask.namespace)
+        )
+        shared.metrics.count(shared.metrics.redirects)
+    await response(scope, receive, send)
+
+
+SUMMARY = "307 redirect to <nearest cache serving the path's namespace>/<path>"
+# The catch-all's operation in /openapi.json (its path pattern, which excludes the routes' own, is added there).
+OPERATION: dict[str, Any] = {
+    "operationId": "redirect",
+    "summary": SUMMARY,
+    "parameters": [{"name": "path", "in": "path", "required": True}],
+    "responses": {
+        "307": {
+            "description": "Temporary redirect to the nearest cache that serves the path's namespace.",
+            "headers": {
+                "Location": {"schema": {"type": "string"}},
+                "Link": {
+                    "description": 'Up to 6 caches: `<url>; rel="duplicate"; pri=N; depth=D` (RFC 6249; D: '
+                    "path segments below the namespace prefix, as Pelican's director), then the Metalink: "
+                    '`</nearest?path=...&format=metalink>; rel=describedby; type="application/metalink4+xml"`',
+                    "schema": {"type": "string"},
+                },
+                "X-Pelican-Namespace": {
+                    "description": "`namespace=<prefix>, require-token=<true|false>`; absent for a public "
+                    "path above listed namespaces",
+                    "schema": {"type": "string"},
+                },
+                **NO_STORE,
+            },
+        },
+        "200": {
+            "description": "With `Accept: application/metalink4+xml` (davix and gfal2 failing over): the "
+            "Metalink 4 document of the object's URLs at every cache that may serve it, nearest first.",
+            "headers": NO_STORE,
+            "content": {metalink.MEDIA_TYPE: {"schema": {"type": "string"}}},
+        },
+        "400": json_answer("Error", "A path or query that could leave the cache host or inject headers."),
+        "404": json_answer("Error", "no_namespace: the path is in no listed namespace (LOCATOR_UNLISTED_PATHS)."),
+        "405": ERRORS["405"],
+        "414": json_answer("Error", "uri_too_long: path and query longer than 4,096 characters."),
+        "503": json_answer("Error", "No cache in service may serve the path's namespace."),
+    },
+}

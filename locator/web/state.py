@@ -1,0 +1,83 @@
+"""What every handler shares: the settings, the snapshot store, the memo of answers, the metrics and the access
+log, and the watchers the lifespan runs. Handlers reach it as `request.app.state.shared`; the data sources
+behind the protocols come from locator.service (this package imports none of them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from locator.core.federation import SnapshotStore
+from locator.core.lookups import Resolution
+from locator.core.namespaces import Namespace
+from locator.settings import Settings
+from locator.web.errors import ServiceUnavailable
+from locator.web.logs import AccessLog
+from locator.web.memo import Answer, AnswerMemo
+from locator.web.metrics import Metrics
+
+
+class WatchedFile(Protocol):
+    @property
+    def path(self) -> Path | None: ...
+
+    @property
+    def loaded_at(self) -> float: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+class FileWatcher(Protocol):
+    """Reloads the data files that changed (locator.sources.reload.Reloader)."""
+
+    @property
+    def files(self) -> Mapping[str, WatchedFile]: ...
+
+    def errors(self) -> dict[str, str | None]: ...
+
+    def check(self, force: bool = False) -> tuple[list[str], list[str]]: ...  # (reloaded, failed)
+
+
+class Prober(Protocol):
+    """Probes the caches' health in rounds, forever (locator.sources.prober.Prober)."""
+
+    async def run(self) -> None: ...
+
+
+class Resolver(Protocol):
+    """Host names to addresses, bounded in time and memory (locator.sources.resolver.Resolver)."""
+
+    async def resolve(self, names: Iterable[str]) -> Resolution: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class Shared:
+    settings: Settings
+    store: SnapshotStore
+    reloader: FileWatcher
+    prober: Prober
+    resolver: Resolver
+    metrics: Metrics
+    memo: AnswerMemo
+    access_log: AccessLog | None
+    spec: dict[str, Any] = field(default_factory=dict)  # the OpenAPI document, made when the routes are known
+    index: dict[str, str] = field(default_factory=dict)  # route -> what it offers
+
+    def decided(self, scope: Any, answer: Answer[Any], namespace: Namespace | None) -> None:
+        """Count a decision and give the access log its facts; 503 when no cache at all may serve the request."""
+        self.metrics.observe_decision(answer.location)
+        facts = scope.get("locator")
+        if facts is not None and self.access_log is not None:
+            facts["method"] = answer.location.method.value
+            facts["cache"] = answer.first
+            facts["client_network"] = answer.network
+            if namespace is not None:
+                facts["namespace"] = namespace.path
+        if answer.first is None:  # every cache that may serve it is out of service
+            served = "public data" if namespace is None else namespace.path or "public data"
+            raise ServiceUnavailable(f"no cache in service may serve {served}", "no_cache_available")

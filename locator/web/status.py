@@ -1,0 +1,81 @@
+"""`GET /caches` (every configured cache, its health, and why it is or is not ranked), `/healthz` (liveness) and
+`/readyz` (readiness: degraded parts, the GeoIP database, the prober, the reloads)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from locator.web.bodies import Alive, FileState, GeoIPState, HealthSummary, Ready, cache_list, encode
+from locator.web.openapi import Documented, json_answer
+from locator.web.state import Shared
+
+NO_STORE = {"cache-control": "no-store"}
+JSON = "application/json"
+NO_PUBLIC_CACHE = "caches: no cache in service is open to public data: a request outside the listed namespaces gets 503"
+
+
+async def caches(request: Request) -> Response:
+    shared: Shared = request.app.state.shared
+    return Response(encode(cache_list(shared.store.current)), media_type=JSON)
+
+
+async def healthz(request: Request) -> Response:
+    return Response(encode(Alive("ok")), media_type=JSON, headers=NO_STORE)
+
+
+async def readyz(request: Request) -> Response:
+    shared: Shared = request.app.state.shared
+    federation = shared.store.current
+    sources = federation.sources
+    geoip = None if sources.geoip is None else sources.geoip.info
+    view = federation.health
+    files = {
+        name: FileState(None if state.path is None else str(state.path), state.loaded_at, state.error)
+        for name, state in shared.reloader.files.items()
+    }
+    degraded = list(federation.degraded)
+    if not len(federation.candidates(None)):
+        degraded.append(NO_PUBLIC_CACHE)
+    failing = any(state.error for state in files.values())
+    body = Ready(
+        "degraded" if degraded or failing or view.distrusted else "ready",
+        int(federation.rankable.sum()),
+        len(federation.namespaces),
+        len(sources.overrides),
+        None if geoip is None else GeoIPState(geoip.path, geoip.database_type, geoip.built, geoip.licence),
+        0 if sources.airports is None else len(sources.airports),
+        degraded,
+        HealthSummary(view.probing, shared.settings.health_interval_s, view.distrusted, view.reason, view.counts()),
+        files,
+        federation.loaded_at,
+        federation.version,
+    )
+    return Response(encode(body), media_type=JSON, headers=NO_STORE)
+
+
+ROUTES = [
+    Documented(
+        "/caches",
+        caches,
+        {
+            "operationId": "caches",
+            "summary": "The configured caches, their health, and why each is or is not ranked",
+            "responses": {"200": json_answer("CacheList", "Caches.")},
+        },
+    ),
+    Documented(
+        "/healthz",
+        healthz,
+        {"operationId": "healthz", "summary": "Liveness", "responses": {"200": json_answer("Alive", "Alive.")}},
+    ),
+    Documented(
+        "/readyz",
+        readyz,
+        {
+            "operationId": "readyz",
+            "summary": "Readiness, degraded modes, the GeoIP database, health prober and reload state",
+            "responses": {"200": json_answer("Ready", "Serving.")},
+        },
+    ),
+]
