@@ -9,9 +9,9 @@ from starlette.testclient import TestClient
 from locator.core.decide import decide
 from locator.core.edge import EdgeContext
 from locator.core.geo import Coordinate
+from locator.core.rank import sticky_window
 from locator.resources import load_federation
 from locator.settings import Settings
-from locator.core.rank import sticky_window
 
 CHICAGO = Coordinate(41.9, -87.6)
 

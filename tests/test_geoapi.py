@@ -206,11 +206,11 @@ def test_without_the_ip_override_the_caching_string_locates_nobody(make_client: 
     name: the request locates the client (here an edge report in Houston), and the answer is private."""
     houston = {"cf-iplatitude": "29.8", "cf-iplongitude": "-95.3", "cf-ipcity": "Houston", "cf-ray": "0-IAH"}
     servers = "chicago.example.org,houston.example.org"
-    for allowed, order in (("true", "1,2\n"), ("false", "2,1\n")):
+    for allowed, expected in (("true", "1,2\n"), ("false", "2,1\n")):
         client = make_client(allow_ip_override=allowed)
         for caching in ("129.93.1.1", "unl.example"):
             answer = client.get(f"{GEO}/{caching}/{servers}", headers=houston)
-            assert answer.text == order  # Lincoln is nearer Chicago; Houston nearer Houston
+            assert answer.text == expected  # Lincoln is nearer Chicago; Houston nearer Houston
             assert answer.headers["cache-control"] == ("max-age=3600" if allowed == "true" else "private, max-age=300")
 
 
