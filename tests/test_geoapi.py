@@ -23,6 +23,7 @@ from locator.resources import load_federation
 from locator.service import create_app
 from locator.settings import Settings
 from locator.sources.geoip import GeoIPDatabase
+from scripts.fake_dns import FakeDNS
 from tests.conftest import ClientFactory
 from tests.test_metrics import samples, value
 
@@ -287,3 +288,22 @@ def test_the_evaluation_puts_both_answers_side_by_side() -> None:
     assert len(kansas) >= 5 and (kansas["legacy_first"] == "Stashcache-Kansas").sum() >= 3
     assert len(closer) == len(differ) - 1
     assert "7 different" in summary(table) and "in 6 of 7" in summary(table)
+
+
+def test_only_answers_anyone_gets_are_kept_in_the_memo(make_client: ClientFactory, fake_dns: FakeDNS) -> None:
+    """A shared answer (the caching string's own address located it, every name resolved) is kept and served
+    again without its names being looked up; one that depends on the asker, or names a name not resolved in
+    time, never is."""
+    client = make_client()
+    shared = client.app.state.shared  # type: ignore[attr-defined]
+    servers = "chicago.example.org,cern.example,houston.example.org"
+    asked = fake_dns.queries
+    first = client.get(f"{GEO}/129.93.1.1/{servers}")
+    assert first.headers["cache-control"] == "max-age=3600" and shared.memo.stats[0] == 1
+    looked_up = fake_dns.queries
+    assert looked_up > asked
+    again = client.get(f"{GEO}/129.93.1.1/{servers}", headers={"cf-connecting-ip": "132.239.1.1"})
+    assert again.text == first.text and fake_dns.queries == looked_up  # the memo's, for whoever asks
+    client.get(f"{GEO}/stashcp/{servers}")  # the asker's: private
+    client.get(f"{GEO}/129.93.1.1/chicago.example.org,never-here.example")  # a name late: a minute
+    assert shared.memo.stats[0] == 1

@@ -47,7 +47,7 @@ def ask(
         "headers": [(name.encode(), value.encode()) for name, value in (headers or {}).items()],
     }
     parsed = parse_query_string(query.encode()) if query else NO_QUERY
-    return read_ask(scope, parsed, path or parsed.path, federation, settings)
+    return read_ask(scope, federation, settings, parsed, path or parsed.path)
 
 
 def counting(render: Callable[[Decision], bytes]) -> tuple[list[int], Callable[[Decision], bytes]]:

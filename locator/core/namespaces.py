@@ -53,6 +53,8 @@ def check_path(text: str) -> str:
 
 def clean_request_path(path: str) -> str:
     """A decoded request path as a cache would resolve it: `..` and `.` applied, repeated slashes folded."""
+    if path[:1] == "/" and "//" not in path and "/." not in path and (path == "/" or path[-1] != "/"):
+        return path  # clean already (most are): nothing for normpath to do
     cleaned = posixpath.normpath("/" + path.lstrip("/"))
     return "/" + cleaned.lstrip("/")
 

@@ -185,21 +185,29 @@ def order(
     lat, lon = np.array([origin.latitude]), np.array([origin.longitude])
     km = distances_km(lat, lon, places.destinations)[0][candidates]
     known = ~np.isnan(km)
+    any_demoted, all_known = bool(demoted.any()), bool(known.all())
     parts: list[tuple[IndexArray, ReasonArray]] = []
-    healthy = positions[known & ~demoted]
+    healthy = positions[known & ~demoted] if any_demoted or not all_known else positions
     if len(healthy):
-        nearest = float(km[healthy].min())
-        in_band = km[healthy] <= nearest + places.spread.spread_km
+        healthy_km = km[healthy]
+        in_band = healthy_km <= float(healthy_km.min()) + places.spread.spread_km
         band, outside = healthy[in_band], healthy[~in_band]
-        band = _by_score(band, rendezvous_scores(seeds[band], weights[band], network))[:limit]
-        parts.append((band, _reason("nearest" if in_band.sum() == 1 else "spread", len(band))))
+        alone = len(band) == 1
+        if not alone:  # one alone needs no draw between co-located caches
+            band = _by_score(band, rendezvous_scores(seeds[band], weights[band], network))[:limit]
+        parts.append((band, _reason("nearest" if alone else "spread", len(band))))
         rest = _by_distance(outside, km[outside], limit - len(band))
         parts.append((rest, _reason("distance", len(rest))))
     taken = sum(len(part) for part, _ in parts)
-    slow = positions[known & demoted]
-    slow = _by_distance(slow, km[slow], limit - taken)
-    parts.append((slow, _reason("degraded", len(slow))))
-    unknown = positions[~known][: limit - taken - len(slow)]
-    parts.append((unknown, _reason("no_position", len(unknown))))
-    chosen = np.concatenate([part for part, _ in parts])
+    if any_demoted:
+        slow = positions[known & demoted]
+        slow = _by_distance(slow, km[slow], limit - taken)
+        parts.append((slow, _reason("degraded", len(slow))))
+        taken += len(slow)
+    if not all_known:
+        unknown = positions[~known][: limit - taken]
+        parts.append((unknown, _reason("no_position", len(unknown))))
+    if not parts:
+        return Ranking(candidates[:0], km[:0], _reason("distance", 0))
+    chosen = np.concatenate([part for part, _ in parts]) if len(parts) > 1 else parts[0][0]
     return Ranking(candidates[chosen], km[chosen], np.concatenate([reasons for _, reasons in parts]))

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 import numpy as np
 from msgspec import Meta
+from starlette.responses import Response
 
 from locator.core.caches import Cache
 from locator.core.decide import Decision
@@ -189,6 +190,25 @@ WORKER_MATCHED = {
 }
 
 encode = msgspec.json.Encoder().encode
+
+JSON = b"application/json"
+TEXT = b"text/plain; charset=utf-8"
+NO_STORE = (b"cache-control", b"no-store")  # answers that depend on who asks: no shared cache may keep them
+
+
+class Raw(Response):
+    """A response with its headers as they are sent. Starlette's own builds them from a dict, lower-casing and
+    encoding each one, for every response; these are constants."""
+
+    def __init__(
+        self, body: bytes, content_type: bytes | None, *headers: tuple[bytes, bytes], status: int = 200
+    ) -> None:
+        self.body = body
+        self.status_code = status
+        self.background = None
+        self.raw_headers = [(b"content-length", b"%d" % len(body)), *headers]
+        if content_type is not None:
+            self.raw_headers.insert(0, (b"content-type", content_type))
 
 
 def _km(value: float | None) -> float | None:

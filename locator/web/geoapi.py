@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
+from starlette.types import Scope
 
 from locator.core.addresses import IPAddress, parse_ip_literal
 from locator.core.caches import Cache
@@ -42,13 +42,17 @@ from locator.core.federation import Federation
 from locator.core.geo import Coordinate
 from locator.core.locate import Location, Method, locate
 from locator.core.rank import listed, order
-from locator.web.openapi import TEXT, Documented, ref
+from locator.web.bodies import TEXT, Raw
+from locator.web.observe import DECISION
+from locator.web.openapi import TEXT as TEXT_SPEC
+from locator.web.openapi import Documented, ref
 from locator.web.state import Shared
 
 API_PATH = re.compile(r"^/([^/]*)/(v[^/]*)/([^/]*)/(.*)$")  # /<repo>/v<version>/<function>/<path_info>
 PROXY_SEPARATOR = "+PXYSEP+"
 OK_CACHE_CONTROL = "max-age=3600"  # the legacy service's lifetimes: site proxies keep answers this long
 BAD_CACHE_CONTROL = "max-age=300"
+NAMES_HOLD_S = 300.0  # a shared answer is kept in the memo no longer than the names in it are (the resolver's)
 ASKER_MAX_AGE = 300  # an answer that depends on who asked (private)
 LATE_MAX_AGE = 60  # an answer naming a name that did not resolve in time
 MAX_NAME_CHARS = 256
@@ -138,6 +142,7 @@ class GeoAPI:
         self.addresses = addresses
         self.late = late
         self.caching_string = caching_string
+        self._placed: dict[str, Coordinate | None] = {}  # this request's names that are no cache's, placed once
 
     def address(self, name: str) -> IPAddress | None:
         if not usable_name(name):
@@ -151,18 +156,25 @@ class GeoAPI:
         location = locate(None, EdgeContext(address, "dns"), federation.sources, federation.policy)
         return location.coordinate if location.method in (Method.OVERRIDE, Method.GEOIP) else None
 
-    def place(self, name: str) -> Coordinate | None:
-        """A server: a configured cache where it is, any other host where its address is."""
-        cache: Cache | None = self.federation.caches.named(name)
+    def place(self, name: str, cache: Cache | None = None) -> Coordinate | None:
+        """A server: a configured cache where it is (`cache`, when the caller looked it up), any other host
+        where its address is."""
+        cache = cache or self.federation.caches.named(name)
         if cache is not None:
             return cache.coordinate
-        address = self.address(name)
-        return None if address is None else self.located(address)
+        if name not in self._placed:
+            address = self.address(name)
+            self._placed[name] = None if address is None else self.located(address)
+        return self._placed[name]
 
     def sort(self, origin: Coordinate, servers: Sequence[str], proxies: bool = False) -> tuple[bool, list[int]]:
         """The servers by THE ranking (locator.core.rank.order), as places of their own: no weights and no
         spread, so that equal distances keep the request's order, and unknown positions go last."""
-        positions = [self.place(server) for server in servers]
+        caches = self.federation.caches.named_each(servers)
+        positions = [
+            self.place(server) if cache is None else cache.coordinate
+            for cache, server in zip(caches, servers, strict=True)
+        ]
         ranking = order(listed(positions), np.arange(len(positions)), origin, "")
         return any(position is not None for position in positions), ranking.indices.tolist()
 
@@ -190,9 +202,13 @@ class GeoAPI:
 def names_to_resolve(caching: str | None, servers: Sequence[str], federation: Federation) -> list[str]:
     """The names of a request that only DNS can place (not address literals, not configured caches), the
     caching string first: the resolver looks up only the first few it does not know."""
-    named = federation.caches.named
-    names = dict.fromkeys(name for name in (caching, *servers) if name not in (None, PROXY_SEPARATOR, ""))
-    return [name for name in names if named(name) is None and usable_name(name) and literal(name) is None]
+    names = list(dict.fromkeys(servers if caching is None else (caching, *servers)))
+    caches = federation.caches.named_each(names)
+    return [
+        name
+        for name, cache in zip(names, caches, strict=True)
+        if cache is None and name and name != PROXY_SEPARATOR and usable_name(name) and literal(name) is None
+    ]
 
 
 def literal(name: str) -> IPAddress | None:
@@ -202,13 +218,12 @@ def literal(name: str) -> IPAddress | None:
 
 
 def wire_response(answer: WireAnswer) -> Response:
-    headers = {"cache-control": answer.cache_control} if answer.cache_control else None
-    return PlainTextResponse(answer.body, status_code=answer.status, headers=headers)
+    return Raw(answer.body.encode(), TEXT, (b"cache-control", answer.cache_control.encode()), status=answer.status)
 
 
-async def answer(request: Request, path_info: str) -> Response:
+async def answer(scope: Scope, path_info: str) -> Response:
     """Parse the legacy URL, resolve the names only DNS can place, order from the client, answer on the wire."""
-    shared: Shared = request.app.state.shared
+    shared: Shared = scope["app"].state.shared
     federation = shared.store.current
     parsed = parse(path_info)
     if isinstance(parsed, WireAnswer):
@@ -216,27 +231,32 @@ async def answer(request: Request, path_info: str) -> Response:
     caching, servers = parsed
     if len(servers) > MAX_SERVERS:
         return wire_response(bad_request(f"more than {MAX_SERVERS} servers"))
-    readable = shared.settings.allow_ip_override  # the caching string names an address to locate, as ?ip= does
-    resolved = await shared.resolver.resolve(names_to_resolve(caching if readable else None, servers, federation))
-    peer = request.scope.get("client")
-    context = read_edge(
-        edge_headers(request.scope["headers"]), peer[0] if peer else None, shared.settings.trusted_proxies
-    )
-    wire, location = GeoAPI(federation, resolved.addresses, resolved.late, readable).answer(caching, servers, context)
-    shared.metrics.observe_decision(location)
-    facts = request.scope.get("locator")
+    key = ("geo", caching, ",".join(servers))
+    kept = shared.memo.recall(key, federation.version)
+    if kept is not None:  # an answer anyone asking gets, while its names' addresses hold
+        wire, location = kept  # type: ignore[misc]
+    else:
+        readable = shared.settings.allow_ip_override  # the caching string names an address, as ?ip= does
+        resolved = await shared.resolver.resolve(names_to_resolve(caching if readable else None, servers, federation))
+        peer = scope.get("client")
+        context = read_edge(edge_headers(scope["headers"]), peer[0] if peer else None, shared.settings.trusted_proxies)
+        geo = GeoAPI(federation, resolved.addresses, resolved.late, readable)
+        wire, location = geo.answer(caching, servers, context)
+        if wire.cache_control == OK_CACHE_CONTROL:  # never one that depends on the asker or on a late name
+            shared.memo.keep(key, (wire, location), len(key[2]) + len(wire.body), shared.memo.clock() + NAMES_HOLD_S)
+    facts = scope.get("locator")
     if facts is not None:
-        facts["method"] = location.method.value
+        facts.update({DECISION: location, "method": location.method.value})
     return wire_response(wire)
 
 
-async def stratum_one(request: Request) -> Response:
-    params = request.path_params
-    return await answer(request, f"/{params['repo']}/{params['rest']}")
+async def stratum_one(scope: Scope) -> Response:
+    params = scope["path_params"]
+    return await answer(scope, f"/{params['repo']}/{params['rest']}")
 
 
-async def wpad(request: Request) -> Response:
-    return await answer(request, "//" + request.path_params["rest"])
+async def wpad(scope: Scope) -> Response:
+    return await answer(scope, "//" + scope["path_params"]["rest"])
 
 
 REST: dict[str, Any] = {
@@ -253,14 +273,14 @@ RESPONSES: dict[str, Any] = {
         "description": "1-based indices of the servers, nearest first, comma separated, a newline at the end. "
         "`Cache-Control`: `max-age=3600` for an answer anyone asking the URL gets, `private, max-age=300` for one "
         "that depends on who asked, `max-age=60` for one naming a name that did not resolve in time.",
-        "content": TEXT,
+        "content": TEXT_SPEC,
     },
     "400": {
         "description": "`Bad Request: <reason>` (`Cache-Control: max-age=300`): malformed api URL, unrecognized "
         "api function, no slash in geo path, remote addr not found in database, no server addr found in "
         "database, more than 64 servers. A path with control characters gets the JSON error (invalid_path), "
         "as on every route.",
-        "content": {**TEXT, "application/json": {"schema": ref("Error")}},
+        "content": {**TEXT_SPEC, "application/json": {"schema": ref("Error")}},
     },
 }
 ROUTES = [

@@ -3,25 +3,23 @@ routes when the app is assembled (locator.web.app)."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from locator import __version__
-from locator.web.bodies import Index, encode
+from locator.web.bodies import JSON, Index, Raw, encode
 from locator.web.openapi import Documented, json_answer
 from locator.web.state import Shared
 
-JSON = "application/json"
+
+async def index(scope: Scope) -> Response:
+    shared: Shared = scope["app"].state.shared
+    return Raw(encode(Index("OSDF cache locator", __version__, shared.index)), JSON)
 
 
-async def index(request: Request) -> Response:
-    shared: Shared = request.app.state.shared
-    return Response(encode(Index("OSDF cache locator", __version__, shared.index)), media_type=JSON)
-
-
-async def openapi_page(request: Request) -> Response:
-    shared: Shared = request.app.state.shared
-    return Response(encode(shared.spec), media_type=JSON)
+async def openapi_page(scope: Scope) -> Response:
+    shared: Shared = scope["app"].state.shared
+    return Raw(encode(shared.spec), JSON)
 
 
 ROUTES = [

@@ -50,7 +50,7 @@ class AnswerMemo:
     def __init__(self, max_bytes: int, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.max_bytes = max_bytes
-        self._entries: LRUCache[Hashable, tuple[Answer[bytes] | Answer[tuple[str, ...]], int]] = LRUCache(
+        self._entries: LRUCache[Hashable, tuple[object, float | None, int]] = LRUCache(
             max(1, max_bytes), getsizeof=_entry_size
         )
         self._version = -1
@@ -60,22 +60,34 @@ class AnswerMemo:
         """(entries, bytes held, bound in bytes), for the metrics."""
         return len(self._entries), int(self._entries.currsize), self.max_bytes
 
+    def recall(self, key: Hashable, version: int) -> object | None:
+        """What was kept under `key` for the snapshot `version`, if it still holds; None otherwise."""
+        if version != self._version:  # a new snapshot: every entry is stale
+            self._entries.clear()
+            self._version = version
+        kept = self._entries.get(key)
+        if kept is None:
+            return None
+        value, expires_s, _ = kept
+        return value if expires_s is None or self.clock() < expires_s else None
+
+    def keep(self, key: Hashable, value: object, size: int, expires_s: float | None = None) -> None:
+        """Keep `value` (which holds `size` bytes besides ENTRY_BYTES) until `expires_s` or the next snapshot."""
+        if self.max_bytes:
+            with contextlib.suppress(ValueError):  # larger than the whole memo: serve it, keep nothing
+                self._entries[key] = (value, expires_s, size + ENTRY_BYTES)
+
     def answer(self, federation: Federation, ask: Ask, kind: str, render: Callable[[Decision], R]) -> Answer[R]:
         """The answer to `ask` rendered by `render` (`kind` names the rendering): the one kept, if it still
         holds, else decided now from `federation` and kept."""
-        now = self.clock()
-        if federation.version != self._version:  # a new snapshot: every entry is stale
-            self._entries.clear()
-            self._version = federation.version
-        query = ask.query
-        key = (kind, ask.peer, ask.edge, query.declared, query.ip, query.colo, ask.namespace, query.n)
-        kept = self._entries.get(key)
+        query, namespace = ask.query, ask.namespace
+        served = None if namespace is None else (namespace.path, namespace.listed)  # what the answer depends on
+        key = (kind, ask.peer, ask.edge, query.declared, query.ip, query.colo, served, query.n)
+        kept = self.recall(key, federation.version)
         if kept is not None:
-            found = kept[0]
-            if found.expires_s is None or now < found.expires_s:
-                return found  # type: ignore[return-value]  # kept under this kind's key, so rendered by `render`
+            return kept  # type: ignore[return-value]  # kept under this kind's key, so rendered by `render`
         context = read_edge(edge_headers(ask.edge), ask.peer, ask.trusted).with_query(query.ip, query.colo)
-        decision = decide(federation, context, query.declared, ask.namespace, query.n, now)
+        decision = decide(federation, context, query.declared, ask.namespace, query.n, self.clock())
         first = decision.first
         made = Answer(
             decision.location,
@@ -84,12 +96,10 @@ class AnswerMemo:
             decision.network,
             decision.expires_s,
         )
-        if self.max_bytes:
-            size = rendered_bytes(made.rendered) + sum(len(name) + len(value) for name, value in ask.edge) + ENTRY_BYTES
-            with contextlib.suppress(ValueError):  # larger than the whole memo: serve it, keep nothing
-                self._entries[key] = (made, size)
+        size = rendered_bytes(made.rendered) + sum(len(name) + len(value) for name, value in ask.edge)
+        self.keep(key, made, size, made.expires_s)
         return made
 
 
-def _entry_size(entry: tuple[object, int]) -> int:
-    return entry[1]
+def _entry_size(entry: tuple[object, float | None, int]) -> int:
+    return entry[2]

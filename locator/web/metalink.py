@@ -13,6 +13,7 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 
 MEDIA_TYPE = "application/metalink4+xml"
+CONTENT_TYPE = MEDIA_TYPE.encode()
 NAMESPACE = "urn:ietf:params:xml:ns:metalink"
 ElementTree.register_namespace("", NAMESPACE)  # written as the default namespace, not `ns0:`
 
@@ -28,13 +29,29 @@ def quality(params: list[str]) -> float:
     return 1.0
 
 
-def wanted(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """`accepts` of a request's Accept header lines, read as one list (RFC 9110: repeated lines are one field);
-    most requests have none naming Metalink, and cost a scan."""
+def accept_header(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """A request's Accept header lines read as one list (RFC 9110: repeated lines are one field), if they name
+    the Metalink type; most requests have none that does, and cost a scan."""
     lines = [value for name, value in headers if name == b"accept"]
     if not any(b"metalink4" in value.lower() for value in lines):
-        return False
-    return accepts(b",".join(lines).decode("latin-1"))
+        return None
+    return b",".join(lines).decode("latin-1")
+
+
+def wanted(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request prefers a Metalink to anything else (`accepts`)."""
+    accept = accept_header(headers)
+    return accept is not None and accepts(accept)
+
+
+def negotiate(headers: Iterable[tuple[bytes, bytes]], path: str) -> tuple[bool, str | None]:
+    """For an object's URL: (whether the request prefers the Metalink itself, the `Link` value naming it for a
+    request that names the type without preferring it, as aria2 does; None for the others, which never see it:
+    Pelican's clients read every `<...>` of a Link field as a cache)."""
+    accept = accept_header(headers)
+    if accept is None:
+        return False, None
+    return (True, None) if accepts(accept) else (False, described_by(path))
 
 
 def accepts(accept: str) -> bool:

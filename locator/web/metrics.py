@@ -20,8 +20,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from starlette.requests import Request
+from starlette.datastructures import Headers
 from starlette.responses import Response
+from starlette.types import Scope
 
 from locator.core.federation import Federation
 from locator.core.locate import Location
@@ -154,6 +155,7 @@ class Metrics:
         self._children: dict[tuple[object, ...], Any] = {}
         # Counts not yet added to their counters: a request adds about five, and each `inc` takes a lock.
         self._pending: collections.Counter[tuple[Counter, tuple[str, ...]]] = collections.Counter()
+        self._decisions: collections.Counter[tuple[str, tuple[tuple[str, str], ...]]] = collections.Counter()
 
     def child(self, metric: Counter | Histogram, *values: str) -> Any:
         if not values:
@@ -164,19 +166,25 @@ class Metrics:
             found = self._children[key] = metric.labels(*values)
         return found
 
-    def count(self, metric: Counter, *values: str) -> None:
-        """Add one to a labelled counter, at the next `flush` (twice a second, and before every scrape)."""
-        self._pending[(metric, values)] += 1
-
     def flush(self) -> None:
         pending, self._pending = self._pending, collections.Counter()
+        decisions, self._decisions = self._decisions, collections.Counter()
+        for (method, skipped), amount in decisions.items():
+            pending[(self.decisions, (method,))] += amount
+            for source, reason in skipped:
+                pending[(self.skips, (source, reason))] += amount
         for (metric, values), amount in pending.items():
             self.child(metric, *values).inc(amount)
 
-    def observe_decision(self, location: Location) -> None:
-        self.count(self.decisions, location.method.value)
-        for source, reason in location.skipped.items():
-            self.count(self.skips, source, reason)
+    def observed(self, route: str, status: int, elapsed_s: float, decision: Location | None) -> None:
+        """One request: its route and status, its time, and the decision it made if any (its method and the
+        sources it skipped, counted as one key and expanded at `flush`); a 307 is a redirect."""
+        self._pending[(self.requests, (route, str(status)))] += 1
+        self.child(self.latency, route).observe(elapsed_s)
+        if decision is not None:
+            self._decisions[(decision.method.value, tuple(decision.skipped.items()))] += 1
+        if status == 307:
+            self._pending[(self.redirects, ())] += 1
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition: this process's registry, or every worker's when they share a directory."""
@@ -189,12 +197,12 @@ class Metrics:
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-async def metrics_page(request: Request) -> Response:
+async def metrics_page(scope: Scope) -> Response:
     """The exposition; behind a bearer token when LOCATOR_METRICS_TOKEN is set."""
-    shared: Shared = request.app.state.shared
+    shared: Shared = scope["app"].state.shared
     token = str(shared.settings.metrics_token)
     if token:
-        given = request.headers.get("authorization", "").encode("latin-1")
+        given = Headers(scope=scope).get("authorization", "").encode("latin-1")
         if not hmac.compare_digest(given, ("Bearer " + token).encode()):
             raise Unauthorized("/metrics needs Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
     body, content_type = shared.metrics.exposition()

@@ -15,6 +15,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.responses import Response
 from starlette.routing import compile_path
@@ -27,6 +28,7 @@ from locator.web.logs import AccessLog
 from locator.web.metrics import Metrics
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+DECISION = "decision"  # where a handler leaves its decision's Location among the request's facts (not logged)
 
 
 def refusal(status: int, code: str, detail: str) -> ASGIApp:
@@ -76,9 +78,15 @@ class Observer:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        given = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"").decode("latin-1")
+        given = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
         request_id = given if REQUEST_ID.match(given) else f"{self.id_prefix}-{next(self.serial):x}"
-        scope["locator"] = facts = {"request_id": request_id}
+        # The access log's line, filled in as the request goes (the handler adds its decision).
+        facts: dict[str, Any] = {"request_id": request_id}
+        scope["locator"] = facts
         status = 500
 
         async def tagged(message: Message) -> None:
@@ -94,16 +102,13 @@ class Observer:
         finally:
             elapsed = time.perf_counter() - started
             route = self.route_of(scope["path"])
-            self.metrics.count(self.metrics.requests, route, str(status))
-            self.metrics.child(self.metrics.latency, route).observe(elapsed)
+            self.metrics.observed(route, status, elapsed, facts.pop(DECISION, None))
             if self.access_log is not None:
-                self.access_log.write(
-                    {
-                        **facts,
-                        "http_method": scope["method"],
-                        "path": scope["path"],
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                    }
+                facts.update(
+                    http_method=scope["method"],
+                    path=scope["path"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 3),
                 )
+                self.access_log.write(facts)

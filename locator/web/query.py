@@ -179,9 +179,15 @@ class Ask(NamedTuple):
     namespace: Namespace | None
 
 
-def read_ask(scope: Any, query: NearestQuery, path: str | None, federation: Federation, settings: Settings) -> Ask:
-    """The ask of a request for `path` (None: no object, public data). 403 for `?ip=` where it is turned off,
-    404 for a path in no listed namespace where those are refused (LOCATOR_UNLISTED_PATHS=refuse)."""
+def read_ask(
+    scope: Any, federation: Federation, settings: Settings, query: NearestQuery | None = None, path: str | None = None
+) -> Ask:
+    """The ask of a request: its `query` (by default, its query string's, and the `path` it names) about `path`
+    (None: no object, public data). 403 for `?ip=` where it is turned off, 404 for a path in no listed namespace
+    where those are refused (LOCATOR_UNLISTED_PATHS=refuse)."""
+    if query is None:
+        query = parse_query_string(scope["query_string"])
+        path = query.path
     if query.ip is not None and not settings.allow_ip_override:
         raise Forbidden("the ip= test override is disabled here (LOCATOR_ALLOW_IP_OVERRIDE)", "ip_override_disabled")
     namespace = None

@@ -9,18 +9,19 @@ so that Pelican clients and CVMFS (`CVMFS_EXTERNAL_METALINK`) can reuse the answ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from locator import __version__
 from locator.core.namespaces import Namespace, clean_request_path, has_control, link_depth
 from locator.web import metalink
-from locator.web.bodies import endpoints
+from locator.web.bodies import NO_STORE as NO_STORE_HEADER
+from locator.web.bodies import Raw, endpoints
 from locator.web.errors import BadRequest, UriTooLong
 from locator.web.openapi import ERRORS, NO_STORE, json_answer
 from locator.web.query import NO_QUERY, NearestQuery, read_ask
@@ -33,6 +34,12 @@ MAX_TARGET_CHARS = 4096
 # Characters left as they are: RFC 3986 unreserved, sub-delims, ":@/" and "%" (already-encoded octets).
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 _QUERY_SAFE = _PATH_SAFE + "?"
+_ENCODED = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%]*")  # what `quote` with _PATH_SAFE leaves as it is
+
+
+def encoded(text: str, encoding: str = "utf-8") -> str:
+    """`text` percent-encoded where a URL needs it; most paths need nothing, and are checked, not rebuilt."""
+    return text if _ENCODED.fullmatch(text) else quote(text, safe=_PATH_SAFE, encoding=encoding)
 
 
 def checked_path(raw_path: str) -> tuple[str, str]:
@@ -43,22 +50,24 @@ def checked_path(raw_path: str) -> tuple[str, str]:
     """
     if len(raw_path) > MAX_TARGET_CHARS:
         raise UriTooLong(f"the path is longer than {MAX_TARGET_CHARS} characters")
-    decoded = unquote(raw_path, errors="replace")
+    decoded = unquote(raw_path, errors="replace") if "%" in raw_path else raw_path
     if not raw_path.startswith("/"):
         raise BadRequest("the path must start with '/'", "invalid_path")
-    if has_control(raw_path) or has_control(decoded):
+    if has_control(raw_path) or (decoded is not raw_path and has_control(decoded)):
         raise BadRequest("the path contains control characters such as CR or LF", "invalid_path")
     if any(path[:2] in ("//", "/\\") for path in (raw_path, decoded)):
         raise BadRequest("the path must not start with '//' or '/\\' (it would name another host)", "invalid_path")
-    return quote(raw_path, safe=_PATH_SAFE, encoding="latin-1"), clean_request_path(decoded)
+    return encoded(raw_path, "latin-1"), clean_request_path(decoded)
 
 
 def encoded_path(path: str) -> str:
     """A decoded path (a `path=` value) percent-encoded as a redirect's path is."""
-    return quote(path, safe=_PATH_SAFE)
+    return encoded(path)
 
 
 def checked_query(raw_query: str) -> str:
+    if not raw_query:
+        return raw_query
     if has_control(raw_query) or has_control(unquote(raw_query, errors="replace")):
         raise BadRequest("the query string contains control characters such as CR or LF", "invalid_query")
     return quote(raw_query, safe=_QUERY_SAFE, encoding="latin-1")
@@ -73,7 +82,7 @@ def namespace_header(namespace: Namespace | None) -> str | None:
     """`X-Pelican-Namespace`; None for public data above listed namespaces (no prefix can stand for it)."""
     if namespace is None or namespace.path is None:
         return None
-    prefix = quote(namespace.path, safe=_PATH_SAFE)  # a decoded path may hold any character; headers are ASCII
+    prefix = encoded(namespace.path)  # a decoded path may hold any character; headers are ASCII
     return f"namespace={prefix}, require-token={'true' if namespace.require_token else 'false'}"
 
 
@@ -84,28 +93,28 @@ def object_urls(endpoints: Sequence[str], path: str, raw_query: str) -> list[str
 
 
 def redirect_headers(
-    endpoints: Sequence[str], path: str, cleaned: str, raw_query: str, namespace: Namespace | None
-) -> dict[str, str]:
-    """Location for the first endpoint, Link for it and the next ones (at most MAX_LINKS in all), then the
-    object's Metalink; `Vary: Accept` since a client preferring the Metalink gets it instead."""
+    endpoints: Sequence[str],
+    path: str,
+    cleaned: str,
+    raw_query: str,
+    namespace: Namespace | None,
+    described: str | None = None,
+) -> list[tuple[bytes, bytes]]:
+    """Location for the first endpoint, a Link field of it and the next ones (at most MAX_LINKS in all) and
+    nothing else, then for a client that named the Metalink type, a Link field line of its own naming the
+    object's Metalink (`described`); `Vary: Accept` since a client preferring the Metalink gets it instead. As
+    sent: every value is ASCII by construction (endpoints validated, path and query percent-encoded)."""
     if len(path) + len(raw_query) > MAX_TARGET_CHARS:
         raise UriTooLong(f"path and query are longer than {MAX_TARGET_CHARS} characters")
     depth = link_depth(cleaned, None if namespace is None else namespace.path)
     urls = object_urls(endpoints[:MAX_LINKS], path, raw_query)
-    headers = {
-        "location": urls[0],
-        "link": ", ".join(
-            [
-                *(f'<{url}>; rel="duplicate"; pri={rank}; depth={depth}' for rank, url in enumerate(urls, 1)),
-                metalink.described_by(path),
-            ]
-        ),
-        "cache-control": "no-store",
-        "vary": "Accept",
-    }
+    links = ", ".join(f'<{url}>; rel="duplicate"; pri={rank}; depth={depth}' for rank, url in enumerate(urls, 1))
+    headers = [(b"location", urls[0].encode()), (b"link", links.encode()), NO_STORE_HEADER, (b"vary", b"Accept")]
+    if described is not None:
+        headers.append((b"link", described.encode()))
     pelican = namespace_header(namespace)
     if pelican is not None:
-        headers["x-pelican-namespace"] = pelican
+        headers.append((b"x-pelican-namespace", pelican.encode()))
     return headers
 
 
@@ -123,23 +132,20 @@ async def redirect(scope: Scope, receive: Receive, send: Send) -> None:
     path, cleaned = checked_path(raw_path)
     federation = shared.store.current
     raw_query = scope["query_string"].decode("latin-1")
-    if metalink.wanted(scope["headers"]):
-        ask = read_ask(scope, NO_QUERY, cleaned, federation, shared.settings)
+    document, described = metalink.negotiate(scope["headers"], path)
+    if document:
+        ask = read_ask(scope, federation, shared.settings, NO_QUERY, cleaned)
         links = shared.memo.answer(federation, ask, "links", endpoints)
         shared.decided(scope, links, ask.namespace)
         urls = object_urls(links.rendered, path, raw_query)
         body = metalink.document(urls, scope["path"], f"osdf-cache-locator/{__version__}")
-        response = Response(
-            body, media_type=metalink.MEDIA_TYPE, headers={"cache-control": "no-store", "vary": "Accept"}
-        )
+        response = Raw(body, metalink.CONTENT_TYPE, NO_STORE_HEADER, (b"vary", b"Accept"))
     else:
-        ask = read_ask(scope, LINKS_QUERY, cleaned, federation, shared.settings)
+        ask = read_ask(scope, federation, shared.settings, LINKS_QUERY, cleaned)
         links = shared.memo.answer(federation, ask, "links", endpoints)
         shared.decided(scope, links, ask.namespace)
-        response = Response(
-            status_code=307, headers=redirect_headers(links.rendered, path, cleaned, raw_query, ask.namespace)
-        )
-        shared.metrics.count(shared.metrics.redirects)
+        headers = redirect_headers(links.rendered, path, cleaned, raw_query, ask.namespace, described)
+        response = Raw(b"", None, *headers, status=307)
     await response(scope, receive, send)
 
 

@@ -17,6 +17,7 @@ from locator.web.errors import ServiceUnavailable
 from locator.web.logs import AccessLog
 from locator.web.memo import Answer, AnswerMemo
 from locator.web.metrics import Metrics
+from locator.web.observe import DECISION
 
 
 class WatchedFile(Protocol):
@@ -69,15 +70,15 @@ class Shared:
     index: dict[str, str] = field(default_factory=dict)  # route -> what it offers
 
     def decided(self, scope: Any, answer: Answer[Any], namespace: Namespace | None) -> None:
-        """Count a decision and give the access log its facts; 503 when no cache at all may serve the request."""
-        self.metrics.observe_decision(answer.location)
+        """Give the observer the decision (it counts it, and logs its facts); 503 when no cache at all may serve
+        the request."""
         facts = scope.get("locator")
-        if facts is not None and self.access_log is not None:
-            facts["method"] = answer.location.method.value
-            facts["cache"] = answer.first
-            facts["client_network"] = answer.network
-            if namespace is not None:
-                facts["namespace"] = namespace.path
+        if facts is not None:
+            facts[DECISION] = answer.location
+            if self.access_log is not None:
+                facts.update(method=answer.location.method.value, cache=answer.first, client_network=answer.network)
+                if namespace is not None:
+                    facts["namespace"] = namespace.path
         if answer.first is None:  # every cache that may serve it is out of service
             served = "public data" if namespace is None else namespace.path or "public data"
             raise ServiceUnavailable(f"no cache in service may serve {served}", "no_cache_available")

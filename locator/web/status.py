@@ -3,29 +3,38 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
-from locator.web.bodies import Alive, FileState, GeoIPState, HealthSummary, Ready, cache_list, encode
+from locator.web.bodies import (
+    JSON,
+    NO_STORE,
+    Alive,
+    FileState,
+    GeoIPState,
+    HealthSummary,
+    Raw,
+    Ready,
+    cache_list,
+    encode,
+)
 from locator.web.openapi import Documented, json_answer
 from locator.web.state import Shared
 
-NO_STORE = {"cache-control": "no-store"}
-JSON = "application/json"
 NO_PUBLIC_CACHE = "caches: no cache in service is open to public data: a request outside the listed namespaces gets 503"
 
 
-async def caches(request: Request) -> Response:
-    shared: Shared = request.app.state.shared
-    return Response(encode(cache_list(shared.store.current)), media_type=JSON)
+async def caches(scope: Scope) -> Response:
+    shared: Shared = scope["app"].state.shared
+    return Raw(encode(cache_list(shared.store.current)), JSON)
 
 
-async def healthz(request: Request) -> Response:
-    return Response(encode(Alive("ok")), media_type=JSON, headers=NO_STORE)
+async def healthz(scope: Scope) -> Response:
+    return Raw(encode(Alive("ok")), JSON, NO_STORE)
 
 
-async def readyz(request: Request) -> Response:
-    shared: Shared = request.app.state.shared
+async def readyz(scope: Scope) -> Response:
+    shared: Shared = scope["app"].state.shared
     federation = shared.store.current
     sources = federation.sources
     geoip = None if sources.geoip is None else sources.geoip.info
@@ -51,7 +60,7 @@ async def readyz(request: Request) -> Response:
         federation.loaded_at,
         federation.version,
     )
-    return Response(encode(body), media_type=JSON, headers=NO_STORE)
+    return Raw(encode(body), JSON, NO_STORE)
 
 
 ROUTES = [
