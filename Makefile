@@ -50,7 +50,7 @@ wheel-check:  ## build the wheel, install it into a fresh venv, serve and evalua
 	scripts/check_wheel.sh
 
 bench: $(INSTALLED)  ## run every benchmark in bench/ (about 6 minutes; installs wrk and siege with apt-get if missing)
-	$(PY) bench/run_all.py $(BENCH_ARGS)
+	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 deploy-check: $(INSTALLED) tools  ## render the k8s overlays (kubectl kustomize), validate them offline, lint the Dockerfile
 	$(PY) -m pytest tests/test_deploy.py
@@ -62,10 +62,10 @@ airports: $(INSTALLED)  ## rebuild the airports key-value store from data/airpor
 	$(VENV)/bin/locator airports load
 
 data: $(INSTALLED)  ## rebuild data/*.csv from ../shared/data (maintainers)
-	$(PY) scripts/build_data.py
+	$(PY) -m scripts.build_data
 
 readme: $(INSTALLED)  ## regenerate the README's example outputs by running their commands (a test checks them)
-	$(PY) scripts/readme.py
+	$(PY) -m scripts.readme
 
 notebook: $(INSTALLED)  ## run the analysis notebook; HTML with outputs in build/notebook/, figures beside it
 	cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to html --execute cache_decisions.ipynb --output-dir ../build/notebook

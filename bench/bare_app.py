@@ -1,6 +1,6 @@
 """The baseline for every HTTP benchmark: Starlette answering a fixed small JSON body on any GET path.
 
-    python bench/bare_app.py --port P [--log-level info]
+    python -m bench.bare_app --port P [--log-level info]
 
 It runs under exactly the uvicorn call `locator serve` makes (one worker, the locator's logging
 configuration, uvicorn's access log off, `proxy_headers=False`), so that locator ÷ bare isolates what the

@@ -1,6 +1,6 @@
 """Cost against size: one decision for 10 to 10,000 caches, in process and through HTTP.
 
-    python bench/decision_cost.py [--sizes 10,100,1000,10000] [--seconds 1.0] [--http-duration 10]
+    python -m bench.decision_cost [--sizes 10,100,1000,10000] [--seconds 1.0] [--http-duration 10]
 
 In process: the whole decision (`locator.core.decide.decide()`: locate with the embedded GeoIP and airports, then
 `locator.core.rank.rank`) for the edge contexts of the Cloudflare mix, with n=None (every cache) and n=6; `rank`
@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import loadkit as lk
 import numpy as np
 
+from bench import loadkit as lk
 from locator.core.caches import Cache, CacheSet
 from locator.core.decide import Decision, decide
 from locator.core.edge import EdgeContext, read_edge

@@ -1,6 +1,6 @@
 """The CVMFS geo API under a flood of names that never resolve: what it costs the rest of the service.
 
-    .venv/bin/python bench/geo_flood.py [--connections 500] [--duration 60]
+    python -m bench.geo_flood [--connections 500] [--duration 60]
 
 `locator serve` asks a stand-in DNS server on 127.0.0.1 (scripts/fake_dns.py) that never answers the flood's
 names and answers any `<x>.<a-b-c-d>.ip.example` at once. wrk keeps `--connections` keep-alive connections
@@ -25,11 +25,11 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import httpx2 as httpx
-import loadkit as lk
 import psutil
-from fake_dns import FakeDNS  # scripts/, on the path through loadkit
 
+from bench import loadkit as lk
 from locator.sources.resolver import MAX_QUERIES_PER_REQUEST
+from scripts.fake_dns import FakeDNS
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """The locator against the legacy CVMFS GeoIP service it replaces, served on the same machine in the same run.
 
-    python bench/legacy_peer.py [--duration 15] [--connections 30] [--against REF]
+    python -m bench.legacy_peer [--duration 15] [--connections 30] [--against REF]
 
 Same load shape as service_load.py (30 connections, wrk, one uvicorn worker each, loaded one at a time in
 interleaved rounds; the ratio is the median of the rounds' ratios).
@@ -19,8 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-import loadkit as lk
-
+from bench import loadkit as lk
 from locator.settings import DATA_DIR
 from locator.sources.caches_file import load_caches
 

@@ -25,10 +25,9 @@ from pathlib import Path
 import httpx2 as httpx
 import psutil
 
+from scripts.launch import HOST, free_port, launch, stop  # the one server launcher
+
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-sys.path.insert(0, str(ROOT / "scripts"))
-from launch import HOST, free_port, launch, stop  # noqa: E402  (the one server launcher: scripts/launch.py)
 
 PYTHON = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -270,7 +269,7 @@ def worktree(ref: str) -> Iterator[Path]:
 def start_bare(log_dir: Path, name: str = "bare") -> Server:
     """bench/bare_app.py with the same uvicorn call as `locator serve` (see bare_app.py)."""
     port = free_port()
-    argv = [PYTHON, str(BENCH / "bare_app.py"), "--port", str(port), "--http", http_parser()]
+    argv = [PYTHON, "-m", "bench.bare_app", "--port", str(port), "--http", http_parser()]
     return start_server(name, argv, base_env(), port, "/", log_dir)
 
 

@@ -1,7 +1,7 @@
 """Resident memory of a running `locator serve`: idle, after the usual mix, and with a large federation asked by
 many distinct clients.
 
-    python bench/memory.py [--caches 10000] [--clients 100000] [--full-answers 300] [--hostile 20000]
+    python -m bench.memory [--caches 10000] [--clients 100000] [--full-answers 300] [--hostile 20000]
 
 One uvicorn process serves a synthetic federation of `--caches` caches (seeded positions over the US and
 Europe, a fifth of them serving LIGO's namespaces too) with the shipped settings: the embedded GeoIP database,
@@ -31,9 +31,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import loadkit as lk
 import psutil
 from decision_cost import synthetic_caches, write_caches_csv
+
+from bench import loadkit as lk
 
 TARGET_MB = 300.0
 NAMESPACES = "path,require_token\n/igwn/ligo,true\n/gwdata,false\n"

@@ -1,6 +1,6 @@
 """Run every benchmark in sequence and print a summary block to paste into the README.
 
-    python bench/run_all.py [--quick] [--only service_load,memory]      # also: make bench
+    python -m bench.run_all [--quick] [--only service_load,memory]      # also: make bench
 
 Each benchmark runs as its own process (its full output streams through), then the `summary:` lines they
 print are gathered into one block with the machine line and the date. `--quick` shortens every run (about
@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-import loadkit as lk
+from bench import loadkit as lk
 
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     # name: (full arguments, --quick arguments); service_load runs once per HTTP parser
@@ -49,7 +49,7 @@ def main() -> None:
         full, quick = BENCHMARKS[name]
         script = name.removesuffix("_h11")
         env = {**os.environ, "BENCH_HTTP": "h11"} if name.endswith("_h11") else dict(os.environ)
-        argv = [lk.PYTHON, str(lk.BENCH / f"{script}.py"), *(quick if args.quick else full)]
+        argv = [lk.PYTHON, "-m", f"bench.{script}", *(quick if args.quick else full)]
         if args.against and name == "service_load":
             argv += ["--against", args.against]
         print(f"\n#### {name}: {' '.join(argv[1:])} (HTTP parser {env.get('BENCH_HTTP', 'auto')})", flush=True)

@@ -1,6 +1,6 @@
 """Scoring throughput of the evaluation harness: 1,000,000 records, all three strategies computed.
 
-    python bench/score_throughput.py [--records 1000000] [--caches data/caches.csv]
+    python -m bench.score_throughput [--records 1000000] [--caches data/caches.csv]
 
 Prints records per second for the vectorised harness and, as the baseline measured in the same run, for
 the per-record loop it replaces (each record located and every cache's distance computed with the

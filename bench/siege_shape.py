@@ -1,6 +1,6 @@
 """The seed's load-test shape: Siege, 100,000 requests at 30 concurrent clients, against /nearest and a redirect.
 
-    python bench/siege_shape.py [--requests 100000] [--concurrency 30]
+    python -m bench.siege_shape [--requests 100000] [--concurrency 30]
 
 The seed measured Varnish at 2,377 and Squid at 430 transactions/s with Siege (100,000 requests, 30
 concurrent, on other hardware); those numbers are printed for context only. Here the same shape runs against
@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import loadkit as lk
+from bench import loadkit as lk
 
 SEED = {"Varnish": 2377.0, "Squid": 430.0}
 REDIRECT_PATH = "/ospool/uc-shared/public/file.txt"

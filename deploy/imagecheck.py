@@ -298,7 +298,7 @@ def probe(base: str) -> list[str]:
     checks = [
         ("/healthz", "status", "ok"),
         ("/readyz", "status", "ready"),
-        ("/nearest?ip=129.93.1.1&n=1", "method", "geoip"),  # the embedded GeoLite2 database
+        ("/nearest?ip=129.93.1.1&n=1", "method", "geoip"),  # the embedded DB-IP database
         ("/nearest?colo=ORD&n=1", "method", "colo"),  # the airports store built at build time
     ]
     results: list[str] = []

@@ -87,33 +87,35 @@ def far_from_colo_sweep(
     of `groups` (a label per record, e.g. its region) when given; other settings from `environ` (default: the
     process's)."""
     rows = []
-    for distance in distances_km:
-        settings = dict(os.environ if environ is None else environ)
-        if distance is not None:
-            settings |= {"LOCATOR_FAR_FROM_COLO_KM": str(distance), "LOCATOR_FAR_FROM_COLO_ELSEWHERE_KM": str(distance)}
-        harness = build_harness(caches_file, settings)
-        try:
+    base = build_harness(caches_file, environ)  # its databases, opened and checked once for every distance
+    try:
+        for distance in distances_km:
+            settings = dict(os.environ if environ is None else environ)
+            if distance is not None:
+                far = str(distance)
+                settings |= {"LOCATOR_FAR_FROM_COLO_KM": far, "LOCATOR_FAR_FROM_COLO_ELSEWHERE_KM": far}
+            harness = build_harness(caches_file, settings, opened=base)
             scored, _ = harness.evaluate(records, tolerance_km)
-        finally:
-            harness.close()
-        parts = [(None, scored)] if groups is None else list(scored.groupby(groups, sort=True))
-        for label, part in parts:
-            for population, entry in summarize(part, harness.names, tolerance_km)["populations"].items():
-                stats = entry["strategies"]["locator"]
-                group = {} if groups is None else {str(groups.name): label}
-                rows.append(
-                    {
-                        "far_from_colo_km": "settings" if distance is None else distance,
-                        "population": population,
-                        **group,
-                        "correct": stats["correct"],
-                        "total": stats["total"],
-                        "accuracy": stats["accuracy"],
-                        "mean_regret_km": stats["mean_regret_km"],
-                        "max_regret_km": stats["max_regret_km"],
-                        "colo_decisions": stats["methods"].get("colo", 0),
-                    }
-                )
+            parts = [(None, scored)] if groups is None else list(scored.groupby(groups, sort=True))
+            for label, part in parts:
+                for population, entry in summarize(part, harness.names, tolerance_km)["populations"].items():
+                    stats = entry["strategies"]["locator"]
+                    group = {} if groups is None else {str(groups.name): label}
+                    rows.append(
+                        {
+                            "far_from_colo_km": "settings" if distance is None else distance,
+                            "population": population,
+                            **group,
+                            "correct": stats["correct"],
+                            "total": stats["total"],
+                            "accuracy": stats["accuracy"],
+                            "mean_regret_km": stats["mean_regret_km"],
+                            "max_regret_km": stats["max_regret_km"],
+                            "colo_decisions": stats["methods"].get("colo", 0),
+                        }
+                    )
+    finally:
+        base.close()
     return pd.DataFrame(rows)
 
 
@@ -133,11 +135,21 @@ def build_harness(
     environ: Mapping[str, str] | None = None,
     seed: int = 2022,
     legacy_geoip: Path | None = None,
+    opened: Harness | None = None,
 ) -> Harness:
     """The strategies over `caches_file`, with the locator's settings (GeoIP database, airports, policy). The
     legacy emulation reads `legacy_geoip`, by default the GeoLite2 2018 database the legacy service used in the
-    2022 study, whatever database the locator is given."""
+    2022 study, whatever database the locator is given. With `opened`, a harness of the same databases whose
+    other settings differ: its databases are shared (checked once), and closing `opened` closes them."""
     settings = Settings.from_env(os.environ if environ is None else environ, caches_file=str(caches_file))
+    if opened is not None:
+        federation = load_federation(settings, opened.federation.sources.geoip)  # type: ignore[arg-type]
+        strategies: list[Strategy] = [
+            LegacyStrategy(LegacyGeo(opened.legacy_geoip, federation.caches), federation),
+            WorkerStrategy(federation, federation.sources.airports, seed),
+            LocatorStrategy(federation),
+        ]
+        return Harness(federation, strategies, opened.legacy_geoip, settings)
     federation = load_federation(settings)
     sources = federation.sources
     missing = []
@@ -157,7 +169,7 @@ def build_harness(
         except HarnessError:
             close(federation)
             raise
-    strategies: list[Strategy] = [
+    strategies = [
         LegacyStrategy(LegacyGeo(legacy, federation.caches), federation),
         WorkerStrategy(federation, sources.airports, seed),
         LocatorStrategy(federation),

@@ -28,6 +28,24 @@ class CommandError(click.ClickException):
         click.echo(f"{self.command}: error: {self.format_message()}", err=True)
 
 
+# What the extras bring, by the module a missing one leaves unimportable.
+EXTRAS = {
+    "pandas": "evaluation",
+    "matplotlib": "evaluation",
+    "_maxminddb_geolite2": "evaluation",
+    "nbclient": "notebook",
+}
+
+
+def missing_extra(error: ModuleNotFoundError) -> str | None:
+    """The one line for a command whose extra is not installed, or None if the module is no extra's."""
+    module = (error.name or "").split(".")[0]
+    extra = EXTRAS.get(module)
+    if extra is None:
+        return None
+    return f"this needs the extra [{extra}] ({module} is not installed): pip install 'osdf-cache-locator[{extra}]'"
+
+
 class Commands(click.Group):
     """A group whose commands' expected failures (`errors`, each with a message fit for one line) become
     CommandError; anything else is a bug and keeps its traceback. `lazy` names groups imported only when
@@ -46,7 +64,13 @@ class Commands(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy:
             module, _, attribute = self.lazy[cmd_name].partition(":")
-            command: click.Command = getattr(importlib.import_module(module), attribute)
+            try:
+                command: click.Command = getattr(importlib.import_module(module), attribute)
+            except ModuleNotFoundError as exc:
+                why = missing_extra(exc)
+                if why is None:
+                    raise
+                return unavailable(cmd_name, why)
             return command
         return super().get_command(ctx, cmd_name)
 
@@ -55,3 +79,18 @@ class Commands(click.Group):
             return super().invoke(ctx)
         except self.errors as exc:
             raise CommandError(str(exc)) from None
+
+
+def unavailable(name: str, why: str) -> click.Command:
+    """A command whose extra is missing: listed (with why), and one line and exit 2 when run."""
+
+    def fail(**_: Any) -> None:
+        raise CommandError(why)
+
+    return click.Command(
+        name,
+        callback=fail,
+        help=f"(unavailable: {why})",
+        context_settings={"ignore_unknown_options": True},
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+    )

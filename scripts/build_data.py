@@ -1,6 +1,6 @@
 """Rebuild the data files under data/ from the public extracts in ../shared/data (maintainers only).
 
-    python scripts/build_data.py [--shared ../shared/data]
+    python -m scripts.build_data [--shared ../shared/data]
 
 The service never reads ../shared: it serves the files this script writes, which are committed.
 Sources and licences are listed in the README ("Data and licences").

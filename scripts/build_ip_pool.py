@@ -14,7 +14,7 @@ holds the project's environment at cannot; so it runs in an environment of its o
 
     python -m venv /tmp/pool && /tmp/pool/bin/pip install 'maxminddb>=2' maxminddb-geolite2 numpy pandas \
         platformdirs haversine python-dateutil && /tmp/pool/bin/pip install --no-deps -e .
-    /tmp/pool/bin/python scripts/build_ip_pool.py
+    /tmp/pool/bin/python -m scripts.build_ip_pool
 """
 
 from __future__ import annotations

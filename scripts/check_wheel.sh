@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The package as a user installs it: build the wheel, install it into a fresh venv (runtime dependencies only,
-# at the versions of requirements.lock), make the installed package read-only, and from an empty directory
-# run `locator serve` (it must answer /nearest and /readyz with the embedded data) and
+# at the versions of requirements.lock: no pandas, no matplotlib, the venv at most 250 MB), make the installed
+# package read-only, and from an empty directory run `locator serve` (it must answer /nearest and /readyz with the
+# embedded data) and `locator evaluate` (one line naming the extra it needs); then with the extra [evaluation],
 # `python -m evaluation reproduce-2022` (its study data is inside the wheel too). CI runs it (`make wheel-check`).
 set -euo pipefail
 
@@ -35,6 +36,13 @@ EOF
 step "install it into a fresh venv, runtime dependencies only"
 "$PYTHON" -m venv "$WORK/venv"
 "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check -c "$REPO/requirements.lock" "$WHEEL"
+"$WORK/venv/bin/python" - "$WORK/venv" <<'EOF'
+import importlib.util, pathlib, sys
+heavy = [name for name in ("pandas", "matplotlib", "_maxminddb_geolite2", "nbclient") if importlib.util.find_spec(name)]
+size = sum(p.stat().st_size for p in pathlib.Path(sys.argv[1]).rglob("*") if p.is_file()) / 1e6
+print(f"runtime venv: {size:.0f} MB; extras' packages installed: {heavy or 'none'}")
+sys.exit(f"FAIL: the runtime brings {heavy}" if heavy else "FAIL: the runtime venv is over 250 MB" if size > 250 else 0)
+EOF
 SITE=$("$WORK/venv/bin/python" -c 'import locator_data, pathlib; print(pathlib.Path(locator_data.__file__).parent)')
 case $SITE in "$WORK/venv/"*) echo "data installed at $SITE" ;; *) echo "FAIL: data imported from $SITE"; exit 1 ;; esac
 chmod -R a-w "$SITE"  # as a system-wide install would be: the airports store must go elsewhere
@@ -69,6 +77,15 @@ EOF
 kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
 ls "$XDG_CACHE_HOME"/osdf-cache-locator/ | sed 's/^/airports store built in the user cache directory: /'
 
+step "locator evaluate without the extra: one line naming it"
+if "$WORK/venv/bin/locator" evaluate reproduce-2022 2>"$WORK/extra.err"; then echo "FAIL: ran without pandas"; exit 1; fi
+cat "$WORK/extra.err"
+grep -q "needs the extra \[evaluation\]" "$WORK/extra.err" && [[ $(wc -l < "$WORK/extra.err") -eq 1 ]]
+
+step "with the extra [evaluation]"
+chmod -R u+w "$SITE"
+"$WORK/venv/bin/pip" install --quiet --disable-pip-version-check -c "$REPO/requirements.lock" "$WHEEL[evaluation]"
+chmod -R a-w "$SITE"
 step "python -m evaluation reproduce-2022 from an empty directory"
 "$WORK/venv/bin/python" -m evaluation reproduce-2022 | tail -1
 step "python -m evaluation geo-api from an empty directory"

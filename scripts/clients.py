@@ -1,7 +1,7 @@
 """Real data-transfer clients through a real `locator serve`: which fetch a file, and which still get it when the
 nearest cache is down.
 
-    python scripts/clients.py        # runs every client three times and prints the README's table (about 20 s)
+    python -m scripts.clients        # runs every client three times and prints the README's table (about 20 s)
 
 Three local file servers stand in for caches in Lincoln, Kansas City and Chicago; the operator's overrides put
 every 127.0.0.1 client in Lincoln, so the locator's order is Lincoln, Kansas City, Chicago. Each client fetches
@@ -25,8 +25,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch.py beside it, also when imported as scripts.x
-from launch import HOST, Launched, free_port, launch, launch_locator  # noqa: E402
+from scripts.launch import HOST, Launched, free_port, launch, launch_locator
 
 OBJECT = "/ospool/test/file.txt"
 CACHES = {"Lincoln": (40.82, -96.70), "Kansas City": (39.10, -94.60), "Chicago": (41.88, -87.62)}

@@ -2,7 +2,8 @@
 127.0.0.1 (`locator serve`, or any other) and stop it: a free port, the process, a wait until it answers (or
 exits first), and SIGTERM, then SIGKILL, to the process itself only.
 
-Imported as `scripts.launch` from the tests and as `launch` from scripts and benchmarks run as files.
+Imported as `scripts.launch` everywhere: the scripts and the benchmarks run as modules from the repository's
+root (`python -m scripts.soak`, `python -m bench.run_all`).
 """
 
 from __future__ import annotations

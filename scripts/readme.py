@@ -1,7 +1,7 @@
 """The README's example outputs, produced by running the commands they show.
 
-    python scripts/readme.py           # rewrite the generated blocks of README.md
-    python scripts/readme.py --check   # exit 1 with a diff when a block differs from what its command prints
+    python -m scripts.readme           # rewrite the generated blocks of README.md
+    python -m scripts.readme --check   # exit 1 with a diff when a block differs from what its command prints
 
 A generated block sits between `<!-- generated: NAME -->` and `<!-- end: NAME -->`, NAME a key of BLOCKS. Each
 runs the real command (the CLI, or curl against a real `locator serve`) with the shipped data and no LOCATOR_*
@@ -20,12 +20,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch.py beside it, also when imported as scripts.readme
-from launch import launch_locator  # noqa: E402
+from scripts.launch import launch_locator
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.DOTALL)
 LEGACY_SERVERS = "128.142.1.1,131.225.1.1,132.239.1.1,128.104.1.1,129.93.1.1,192.170.227.1"
 VARYING_HEADERS = ("date:", "server:", "x-request-id:", "content-length:")  # left out of the redirect's block
@@ -37,9 +38,10 @@ def clean_env(scratch: Path) -> dict[str, str]:
     return {**env, "LOCATOR_AIRPORTS_STORE": str(scratch / "airports.sqlite"), "LOCATOR_HEALTH_INTERVAL_S": "0"}
 
 
-def run(argv: list[str], scratch: Path) -> str:
+def run(argv: list[str], scratch: Path, extra: dict[str, str] | None = None) -> str:
     """stdout of a command run in `scratch`; its stderr (progress lines) is not part of the output."""
-    done = subprocess.run(argv, cwd=scratch, env=clean_env(scratch), capture_output=True, text=True, timeout=300)
+    env = {**clean_env(scratch), **(extra or {})}
+    done = subprocess.run(argv, cwd=scratch, env=env, capture_output=True, text=True, timeout=300)
     if done.returncode not in (0, 1):
         raise RuntimeError(f"{shlex.join(argv)} failed ({done.returncode}): {done.stderr[-1000:]}")
     return done.stdout
@@ -88,7 +90,7 @@ def geo_api(scratch: Path) -> str:
 
 def clients(scratch: Path) -> str:
     """The table as scripts/clients.py prints it (a run of every client through a real `locator serve`)."""
-    return run([sys.executable, str(Path(__file__).resolve().parent / "clients.py")], scratch)
+    return run([sys.executable, "-m", "scripts.clients"], scratch, {"PYTHONPATH": str(REPO)})
 
 
 def synthetic(scratch: Path) -> str:
@@ -122,8 +124,14 @@ def generated(text: str) -> str:
     unknown = sorted(set(names) - set(BLOCKS))
     if unknown or sorted(names) != sorted(BLOCKS):
         raise SystemExit(f"README blocks {names} do not match the generators {sorted(BLOCKS)}")
-    with tempfile.TemporaryDirectory(prefix="locator-readme-") as scratch:
-        outputs = {name: BLOCKS[name](Path(scratch)) for name in names}
+    with tempfile.TemporaryDirectory(prefix="locator-readme-") as scratch, ThreadPoolExecutor(4) as pool:
+        # each block in a directory of its own, a few at a time: most of a block is waiting on its command
+        def output(name: str) -> str:
+            directory = Path(scratch) / name
+            directory.mkdir()
+            return BLOCKS[name](directory)
+
+        outputs = dict(zip(names, pool.map(output, names), strict=True))
     return BLOCK.sub(lambda m: m.group(1) + outputs[m.group("name")] + m.group(4), text)
 
 

@@ -4,8 +4,8 @@ SIGHUPs, while hostile clients send oversized heads, floods of headers and heads
 the CVMFS geo API with requests naming 64 new names that the DNS (a stand-in on 127.0.0.1) never answers; and
 started with missing, damaged or tampered GeoIP databases, key-value stores and data files.
 
-    python scripts/soak.py                         # about 40 s: what CI runs (tests/test_soak.py)
-    python scripts/soak.py --duration 3600 --concurrency 16  # the long run
+    python -m scripts.soak                         # about 40 s: what CI runs (tests/test_soak.py)
+    python -m scripts.soak --duration 3600 --concurrency 16  # the long run
 
 Invariants, checked and printed: zero failed requests under load (every answer a 200 or a 307, no
 connection error); every hostile request answered as documented (431 for an oversized head, 408 and a closed
@@ -37,6 +37,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2 as httpx
@@ -50,10 +51,8 @@ from locator.sources.caches_file import load_caches
 from locator.sources.files import replacing
 from locator.sources.kv import KVNamespace
 from locator.sources.resolver import LOOKUPS_PER_REQUEST, MAX_QUERIES_PER_REQUEST, TRIES
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch.py beside it, also when imported as scripts.soak
-from fake_dns import FakeDNS  # noqa: E402
-from launch import launch_locator  # noqa: E402
+from scripts.fake_dns import FakeDNS
+from scripts.launch import launch_locator
 
 REQUESTS = [
     ("/nearest", {"cf-iplatitude": "40.01", "cf-iplongitude": "-105.27", "cf-ipcity": "Boulder", "cf-ray": "1-DEN"}),
@@ -154,10 +153,14 @@ def leftovers(root: Path) -> list[str]:
 
 
 def start_faults(work: Path) -> list[tuple[str, bool, str]]:
-    """Each broken start: the expected outcome, whether it held, and what the server said."""
-    results = []
+    """Each broken start: the expected outcome, whether it held, and what the server said. The starts run a few
+    at a time (each in its own directory, on its own port): most of a start is waiting."""
+    cases: list[Callable[[], tuple[str, bool, str]]] = []
 
     def case(name: str, expect: str, breakage: Callable[[Path, dict[str, str]], None]) -> None:
+        cases.append(lambda: started(name, expect, breakage))
+
+    def started(name: str, expect: str, breakage: Callable[[Path, dict[str, str]], None]) -> tuple[str, bool, str]:
         root = work / name.replace(" ", "-")
         env = fresh_data(root)
         breakage(root, env)
@@ -178,7 +181,7 @@ def start_faults(work: Path) -> list[tuple[str, bool, str]]:
             held = held and not left
         finally:
             server.stop()
-        results.append((name, held, outcome))
+        return name, held, outcome
 
     def truncated_geoip(root: Path, env: dict[str, str]) -> None:
         (root / "City.mmdb").write_bytes(embedded_geoip().read_bytes()[:4096])
@@ -238,7 +241,8 @@ def start_faults(work: Path) -> list[tuple[str, bool, str]]:
     case("caches file missing", "refuses", lambda r, e: (r / "caches.csv").unlink())
     case("caches file garbage", "refuses", lambda r, e: (r / "caches.csv").write_bytes(GARBAGE[1]))
     case("overrides file garbage", "refuses", lambda r, e: (r / "overrides.csv").write_text("network\n300.1.1.1/8\n"))
-    return results
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda run: run(), cases))
 
 
 # --- load while the files change ------------------------------------------------------------------------

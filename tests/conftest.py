@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
+import itertools
+import re
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,9 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from mmdb_writer import MmdbU16, MMDBWriter
 from netaddr import IPSet
+from pytest_httpserver import HTTPServer
 from starlette.testclient import TestClient
+from werkzeug import Request, Response
 
 from locator.resources import load_federation
 from locator.service import create_app
@@ -206,34 +208,37 @@ def client(make_client: ClientFactory) -> TestClient:
     return make_client()
 
 
-Answer = Callable[[str], tuple[int, bytes]]  # request path (with query) -> status, body
+Handler = Callable[[Request], Response]  # what a stand-in answers a request (its path relative to its base URL)
+
+
+@pytest.fixture(scope="session")
+def stand_ins() -> Iterator[HTTPServer]:
+    """One pytest-httpserver for the session, answering requests in threads (a slow stand-in must not hold the
+    others up), on 127.0.0.1."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
 
 
 @pytest.fixture
-def local_http() -> Iterator[Callable[[Answer], str]]:
-    """Real HTTP servers on 127.0.0.1 standing in for what lies outside the project (caches, a Pelican director,
-    OSG Topology): each answers GET with `answer(path)`; returns its base URL. All stop after the test."""
-    running: list[ThreadingHTTPServer] = []
+def local_http(stand_ins: HTTPServer) -> Iterator[Callable[[Handler], str]]:
+    """Stand-ins on 127.0.0.1 for what lies outside the project (caches, a Pelican director, OSG Topology): each
+    gets a base URL of its own, and `handler` answers every request under it, its path made relative to that
+    base. Returns the base URL; every stand-in is gone after the test."""
+    served = itertools.count()
+    httpserver = stand_ins
 
-    def start(answer: Answer) -> str:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                status, body = answer(self.path)
-                self.send_response(status)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def start(handler: Handler) -> str:
+        base = f"/stand-in-{next(served)}"
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - no access log
-                pass
+        def relative(request: Request) -> Response:
+            request.environ["PATH_INFO"] = request.path.removeprefix(base) or "/"
+            return handler(Request(request.environ))
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        running.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        httpserver.expect_request(re.compile(f"^{re.escape(base)}(/.*)?$")).respond_with_handler(relative)
+        return httpserver.url_for(base)
 
     yield start
-    for server in running:
-        server.shutdown()
-        server.server_close()
+    httpserver.clear()

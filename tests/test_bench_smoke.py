@@ -6,22 +6,15 @@ keep the mix honest. Nothing here runs a load or looks at a clock.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
-from pathlib import Path
 
 from starlette.testclient import TestClient
 
+from bench import bare_app, decision_cost, loadkit
 from locator.core.decide import decide
 from locator.core.edge import read_edge
 from locator.resources import close, load_federation
 from locator.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-
-import bare_app  # noqa: E402
-import decision_cost  # noqa: E402
-import loadkit  # noqa: E402
 
 
 def test_mix_has_the_planned_shares() -> None:

@@ -13,10 +13,8 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -24,11 +22,12 @@ import httpx2 as httpx
 import pytest
 from mmdb_writer import MMDBWriter, TreeWriter
 from netaddr import IPSet
+from werkzeug import Request, Response
 
 from locator.settings import Settings
 from locator.sources import geoipupdate
 from locator.sources.geoipupdate import UpdateError, update
-from tests.conftest import CACHES_CSV, GEOIP_RECORDS
+from tests.conftest import CACHES_CSV, GEOIP_RECORDS, Handler
 from tests.test_e2e import serve, stop, wait_until_responds
 
 ACCOUNT, KEY = "123456", "0123456789abcdef0123"
@@ -85,32 +84,18 @@ def files() -> dict[str, bytes]:
     }
 
 
-@pytest.fixture(scope="module")
-def server(files: dict[str, bytes]) -> Iterator[str]:
+@pytest.fixture
+def server(local_http: Callable[[Handler], str], files: dict[str, bytes]) -> str:
+    """The download server: every file by its path, MaxMind's behind basic authentication."""
     expected = "Basic " + base64.b64encode(f"{ACCOUNT}:{KEY}".encode()).decode()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
-            path = self.path.split("?")[0]
-            if path.startswith("/geoip/") and self.headers.get("Authorization") != expected:
-                self.send_response(401)
-                self.end_headers()
-                return
-            body = files.get(path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
+    def answer(request: Request) -> Response:
+        if request.path.startswith("/geoip/") and request.headers.get("Authorization") != expected:
+            return Response(b"", status=401)
+        body = files.get(request.path)
+        return Response(body or b"", status=200 if body is not None else 404)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    return local_http(answer)
 
 
 def run_update(dest: Path, **settings: str) -> subprocess.CompletedProcess[str]:

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
+from werkzeug import Response
 
 from locator.core.caches import Cache, CacheSet
 from locator.core.federation import Federation, SnapshotStore
 from locator.core.health import CacheHealth, State
 from locator.sources.prober import Prober, probe_all
-from tests.conftest import Answer, ClientFactory
+from tests.conftest import ClientFactory, Handler
 
 
 def states(answers: str) -> list[str]:
@@ -43,7 +44,7 @@ def test_smoothing_as_documented() -> None:
 # --- real local servers -----------------------------------------------------------------------------------
 
 
-def behaviour(kind: str) -> Answer:
+def behaviour(kind: str) -> Handler:
     """How a cache stand-in of a kind answers: ok, forbidden (403), failing (503), slow (2 s), flapping."""
     flips = itertools.cycle([200, 500])
     statuses: dict[str, Callable[[], int]] = {
@@ -53,11 +54,11 @@ def behaviour(kind: str) -> Answer:
         "flapping": lambda: next(flips),
         "slow": lambda: time.sleep(2.0) or 200,
     }
-    return lambda path: (statuses[kind](), b"")
+    return lambda request: Response(b"", status=statuses[kind]())
 
 
 @pytest.fixture
-def servers(local_http: Callable[[Answer], str]) -> Callable[[str], str]:
+def servers(local_http: Callable[[Handler], str]) -> Callable[[str], str]:
     """Start a local cache stand-in of a kind (see `behaviour`; `refused` is a port nobody listens on);
     returns its endpoint URL."""
 

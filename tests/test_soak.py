@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.e2e
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "soak.py"
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_soak_and_faults_at_ci_size() -> None:
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--duration", "8", "--concurrency", "4"],
+        [sys.executable, "-m", "scripts.soak", "--duration", "8", "--concurrency", "4"],
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,

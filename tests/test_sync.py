@@ -3,10 +3,8 @@ server; what is written, what is kept, atomic replacement, refusal of bad docume
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -15,13 +13,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from locator.sources.caches_file import load_caches
 from locator.sources.namespaces_file import load_namespaces
 from locator.sources.sync import NAMESPACES, SERVERS, TOPOLOGY, SyncError, sync_director, sync_topology
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, Handler
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -71,23 +68,18 @@ Reply = Callable[[], Response]
 
 
 @pytest.fixture
-def http(httpserver: HTTPServer) -> Callable[[Mapping[str, tuple[int, bytes] | Reply]], str]:
+def http(local_http: Callable[[Handler], str]) -> Callable[[Mapping[str, tuple[int, bytes] | Reply]], str]:
     """A director (or Topology) on 127.0.0.1 answering documents by path and query: (status, body), or a function
     making the response (a stream). Each call returns a base URL of its own."""
-    served = itertools.count()
 
     def start(documents: Mapping[str, tuple[int, bytes] | Reply]) -> str:
-        base = f"/d{next(served)}"
-
         def answer(request: Request) -> Response:
-            path = request.full_path.removeprefix(base).rstrip("?")
-            found = documents.get(path)
+            found = documents.get(request.full_path.rstrip("?"))
             if found is None:
                 return Response(b"not here", status=404)
             return found() if callable(found) else Response(found[1], status=found[0])
 
-        httpserver.expect_request(re.compile(f"^{base}/")).respond_with_handler(answer)
-        return httpserver.url_for(base)
+        return local_http(answer)
 
     return start
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -37,6 +38,9 @@ def lifespan(shared: Shared) -> Callable[[Starlette], contextlib.AbstractAsyncCo
             loop.add_signal_handler(signal.SIGHUP, reload_now)
         except (RuntimeError, ValueError):  # not the main thread (a test client): no signals to catch
             log.debug("SIGHUP reload not available in this thread")
+        # What start-up made (the snapshot, the airports, the GeoIP reader, the modules) lives as long as the
+        # process: out of the collector's way, so that a full collection does not walk it mid-request.
+        gc.freeze()
         watchers = [loop.create_task(flush_buffers(shared))]
         if shared.settings.reload_interval_s:
             watchers.append(loop.create_task(watch(shared, shared.settings.reload_interval_s)))

@@ -1,0 +1,1 @@
+"""Tools for developing the locator: the server launcher, the README generator, the soak run, stand-ins."""
