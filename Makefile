@@ -29,10 +29,10 @@ serve: $(RUNTIME)  ## install the runtime dependencies only, then serve on 127.0
 	$(VENV)/bin/locator serve
 
 test: $(INSTALLED) tools  ## run the whole test suite (unit, HTTP and end-to-end)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 e2e: $(INSTALLED) tools  ## only the tests that start real processes
-	$(PY) -m pytest -m e2e
+	$(PY) -m pytest -n auto -m e2e
 
 lint: $(INSTALLED)  ## ruff, mypy and the import contracts (lint-imports, pyproject.toml)
 	$(VENV)/bin/ruff check .

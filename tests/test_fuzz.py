@@ -286,7 +286,15 @@ def test_fuzz_decisions(
 _SCRATCH = Path(tempfile.mkdtemp(prefix="locator-fuzz-"))
 schema = schemathesis.openapi.from_asgi(
     "/openapi.json",
-    create_app(Settings.from_env({}, access_log="false", airports_store=str(_SCRATCH / "airports.sqlite"))),
+    create_app(
+        Settings.from_env(
+            {},
+            access_log="false",
+            airports_store=str(_SCRATCH / "airports.sqlite"),
+            health_interval_s="0",  # the real caches are not the fuzzer's business, nor reachable from here
+            reload_interval_s="0",
+        )
+    ),
 )
 
 
