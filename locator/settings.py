@@ -19,6 +19,7 @@ import ipaddress
 import math
 import os
 import tempfile
+import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -610,17 +611,10 @@ def configmap(name: str, values: Mapping[str, str]) -> str:
         "data:",
     ]
     for item in DECLARED:
-        lines += [f"  # {line}" for line in _wrapped(f"{item.env} (default {item.shown_default}): {item.help}", 110)]
+        lines += [f"  # {line}" for line in _wrap(f"{item.env} (default {item.shown_default}): {item.help}")]
         if item.env in values:
             lines.append(f"  {item.env}: {msgspec.json.encode(values[item.env]).decode()}")
     return "\n".join(lines) + "\n"
 
 
-def _wrapped(text: str, width: int) -> list[str]:
-    lines: list[str] = []
-    for word in text.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return lines
+_wrap = textwrap.TextWrapper(110, break_long_words=False, break_on_hyphens=False).wrap

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -22,9 +22,8 @@ Array = TypeVar("Array", bound="npt.NDArray[Any]")
 
 
 def read_only(array: Array) -> Array:
-    """The array, no longer writable: snapshots share their arrays with every request."""
-    array.setflags(write=False)
-    return array
+    """A copy over immutable bytes: snapshots share their arrays with every request, so no one may make one writable."""
+    return cast(Array, np.frombuffer(array.tobytes(), dtype=array.dtype).reshape(array.shape))
 
 
 class InvalidCoordinate(ValueError):

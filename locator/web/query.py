@@ -27,55 +27,49 @@ MAX_PATH_CHARS = 1024  # `path`: an object's path in the federation
 MAX_MEMO_QUERY_BYTES = 512  # short query strings only: a path makes a query string unlike any other
 DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
-# The parameters as /openapi.json describes them (`allowEmptyValue`: `?lat=&lon=` is no lat and lon, as unset
-# shell variables give).
+
+def _parameter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    """A query parameter as /openapi.json describes it (`allowEmptyValue`: `?lat=&lon=` is no lat and lon, as
+    unset shell variables give)."""
+    return {"name": name, "in": "query", "description": description, "schema": schema, "allowEmptyValue": True}
+
+
 PARAMETER_SPECS: list[dict[str, Any]] = [
-    {
-        "name": "lat",
-        "in": "query",
-        "description": "Declared latitude in degrees; give lat and lon together.",
-        "schema": {"type": "number", "minimum": -90, "maximum": 90},
-    },
-    {
-        "name": "lon",
-        "in": "query",
-        "description": "Declared longitude in degrees; give lat and lon together.",
-        "schema": {"type": "number", "minimum": -180, "maximum": 180},
-    },
-    {
-        "name": "ip",
-        "in": "query",
-        "description": "Locate this IPv4 or IPv6 address instead of the caller.",
-        "schema": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}], "maxLength": MAX_VALUE_CHARS},
-    },
-    {
-        "name": "colo",
-        "in": "query",
-        "description": "IATA code of the receiving data centre.",
-        "schema": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
-    },
-    {
-        "name": "n",
-        "in": "query",
-        "description": f"At most this many caches, a whole number from 1 to {MAX_N} in digits; default all.",
-        "schema": {"type": "string", "pattern": N_PATTERN},
-    },
-    {
-        "name": "format",
-        "in": "query",
-        "description": "json (default), text (one endpoint per line) or metalink (needs `path`).",
-        "schema": {"type": "string", "enum": list(FORMATS)},
-    },
-    {
-        "name": "path",
-        "in": "query",
-        "description": "The object's path: only caches that serve its namespace are ranked. Without it, the answer "
-        "is for public data (the caches open to any VO).",
-        "schema": {"type": "string", "pattern": "^/[^\\x00-\\x1f\\x7f]*$", "maxLength": MAX_PATH_CHARS},
-    },
+    _parameter(
+        "lat", "Declared latitude in degrees; give lat and lon together.", type="number", minimum=-90, maximum=90
+    ),
+    _parameter(
+        "lon", "Declared longitude in degrees; give lat and lon together.", type="number", minimum=-180, maximum=180
+    ),
+    _parameter(
+        "ip",
+        "Locate this IPv4 or IPv6 address instead of the caller.",
+        type="string",
+        anyOf=[{"format": "ipv4"}, {"format": "ipv6"}],
+        maxLength=MAX_VALUE_CHARS,
+    ),
+    _parameter("colo", "IATA code of the receiving data centre.", type="string", pattern="^[A-Za-z]{3}$"),
+    _parameter(
+        "n",
+        f"At most this many caches, a whole number from 1 to {MAX_N} in digits; default all.",
+        type="string",
+        pattern=N_PATTERN,
+    ),
+    _parameter(
+        "format",
+        "json (default), text (one endpoint per line) or metalink (needs `path`).",
+        type="string",
+        enum=list(FORMATS),
+    ),
+    _parameter(
+        "path",
+        "The object's path: only caches that serve its namespace are ranked. Without it, the answer is for public "
+        "data (the caches open to any VO).",
+        type="string",
+        pattern="^/[^\\x00-\\x1f\\x7f]*$",
+        maxLength=MAX_PATH_CHARS,
+    ),
 ]
-for _spec in PARAMETER_SPECS:
-    _spec["allowEmptyValue"] = True
 
 
 @dataclass(frozen=True)
