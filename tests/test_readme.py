@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 import pytest
 
-from scripts.readme import BLOCK, BLOCKS, README, generated
+from scripts.readme import BLOCK, BLOCKS, README
 
 pytestmark = pytest.mark.e2e  # runs the CLI and curl against a real `locator serve`
 
 
-def test_every_generated_block_is_what_its_command_prints() -> None:
-    text = README.read_text()
-    assert len(BLOCK.findall(text)) == len(BLOCKS)  # each generator has its block, once
-    fresh = generated(text)
+def shown() -> dict[str, str]:
+    return {match.group("name"): match.group("body") for match in BLOCK.finditer(README.read_text())}
+
+
+def test_each_generator_has_its_block_once() -> None:
+    names = [match.group("name") for match in BLOCK.finditer(README.read_text())]
+    assert sorted(names) == sorted(BLOCKS)
+
+
+@pytest.mark.parametrize("name", sorted(BLOCKS))  # one test a block: the workers share them out
+def test_the_generated_block_is_what_its_command_prints(name: str, tmp_path: Path) -> None:
+    text, fresh = shown()[name], BLOCKS[name](tmp_path)
     diff = "\n".join(difflib.unified_diff(text.splitlines(), fresh.splitlines(), "README.md", "now", lineterm=""))
-    assert fresh == text, f"the README shows outputs that changed: review, then `make readme`\n{diff}"
+    assert fresh == text, f"the README's {name} block shows an output that changed: review, then `make readme`\n{diff}"
