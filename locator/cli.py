@@ -7,6 +7,7 @@ import logging
 import logging.config
 import os
 import shlex
+import ssl
 import sys
 import tempfile
 import time
@@ -19,6 +20,7 @@ from locator.commandline import CommandError, Commands
 from locator.core.decide import decide
 from locator.core.edge import EdgeContext
 from locator.core.federation import FederationError
+from locator.core.namespaces import clean_request_path
 from locator.resources import check_files, close, load_federation
 from locator.settings import DECLARED, PREFIX, Settings, SettingsError, reference_table, unknown_variables
 from locator.settings import configmap as settings_configmap
@@ -73,13 +75,24 @@ pass_settings = click.make_pass_decorator(Settings)
 @click.option("--host", help="listen address (default LOCATOR_HOST, 127.0.0.1)")
 @click.option("--port", type=int, help="listen port (default LOCATOR_PORT, 8000)")
 @click.option("--workers", type=int, help="uvicorn worker processes (default LOCATOR_WORKERS, 1)")
+@click.option("--ssl-certfile", type=click.Path(path_type=Path), help="serve HTTPS (default LOCATOR_SSL_CERTFILE)")
+@click.option("--ssl-keyfile", type=click.Path(path_type=Path), help="its private key (default LOCATOR_SSL_KEYFILE)")
 @pass_settings
-def serve(settings: Settings, host: str | None, port: int | None, workers: int | None) -> None:
-    """Run the HTTP service."""
+def serve(
+    settings: Settings,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    ssl_certfile: Path | None,
+    ssl_keyfile: Path | None,
+) -> None:
+    """Run the HTTP service (HTTPS with a certificate and its key)."""
     import uvicorn
 
     for name in unknown_variables(os.environ):
         log.warning("ignoring unknown setting %s (typo?)", name)
+    certfile, keyfile = ssl_certfile or settings.ssl_certfile, ssl_keyfile or settings.ssl_keyfile
+    check_tls(certfile, keyfile)
     check_files(settings)  # a broken data file stops start-up with its message before uvicorn starts
     workers = workers or settings.workers
     if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
@@ -98,7 +111,22 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
         # The app decides whom to believe (LOCATOR_TRUSTED_PROXIES) from the real socket peer; uvicorn's
         # own X-Forwarded-For rewriting would replace that peer before the app could judge it.
         proxy_headers=False,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
     )
+
+
+def check_tls(certfile: Path | None, keyfile: Path | None) -> None:
+    """A certificate and its key, both or neither, and loadable: one line before uvicorn starts, not its
+    traceback."""
+    if certfile is None and keyfile is None:
+        return
+    if certfile is None or keyfile is None:
+        raise CommandError("HTTPS needs both a certificate and its key (--ssl-certfile and --ssl-keyfile)")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise CommandError(f"cannot serve HTTPS with {certfile} and {keyfile}: {exc}") from None
 
 
 @cli.command("nearest")
@@ -119,9 +147,12 @@ def nearest_command(settings: Settings, /, as_json: bool, **given: str | int | N
         raise CommandError(exc.detail) from None
     federation = load_federation(settings)
     try:
-        namespace = None if query.path is None else federation.namespaces.resolve(query.path)
+        namespace = export = None
+        if query.path is not None:
+            cleaned = clean_request_path(query.path)
+            namespace, export = federation.namespaces.resolve(cleaned), federation.exporting(cleaned)
         context = EdgeContext().with_query(query.ip, query.colo)
-        decision = decide(federation, context, query.declared, namespace, query.n, time.time())
+        decision = decide(federation, context, query.declared, namespace, query.n, time.time(), export)
         ranking = decision.ranking
     finally:
         close(federation)

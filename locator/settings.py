@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 import msgspec
 import platformdirs
@@ -110,6 +111,22 @@ def _dns_servers(text: str) -> tuple[str, ...]:
         if port and not (port.isdigit() and 0 < int(port) < 65536):
             raise ValueError(f"{server!r} has an invalid port (1-65535)")
     return servers
+
+
+def _public_url(text: str) -> str:
+    value = text.strip()
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        raise ValueError("must be an http:// or https:// URL with a host (scheme://host[:port])")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(
+            "must have no path, query or fragment: Pelican's clients join /api/v1.0/director/origin/ as an "
+            "absolute path, so a path prefix would be lost (serve the locator at the root of its host)"
+        )
+    parts.port  # noqa: B018 - ValueError for a port out of range
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _probe_path(text: str) -> str:
@@ -361,6 +378,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: Annotated[str, setting("127.0.0.1", "Address `locator serve` listens on.")]
     port: Annotated[int, setting("8000", "Port `locator serve` listens on.", ge=1, le=65535)]
     workers: Annotated[int, setting("1", "uvicorn worker processes for `locator serve`.", ge=1)]
+    ssl_certfile: Annotated[
+        Path | None,
+        setting(
+            "",
+            "PEM certificate (chain) for `locator serve` to serve HTTPS itself (Pelican's clients discover a "
+            "director over HTTPS only); with `LOCATOR_SSL_KEYFILE`. Empty: plain HTTP (behind an ingress that "
+            "ends TLS, as the Kubernetes overlays do).",
+            parse=_optional_path,
+        ),
+    ]
+    ssl_keyfile: Annotated[
+        Path | None,
+        setting("", "PEM private key of `LOCATOR_SSL_CERTFILE`.", parse=_optional_path),
+    ]
+    public_url: Annotated[
+        str,
+        setting(
+            "",
+            "The locator's own URL as clients reach it, `scheme://host[:port]` and no path (pelicanfs joins "
+            "`/api/v1.0/director/origin/` as an absolute path, so a path would be lost): the `director_endpoint` "
+            "of `/.well-known/pelican-configuration`. Empty: the scheme and host each request came to (through "
+            "a trusted proxy, its `X-Forwarded-Proto` and `X-Forwarded-Host`).",
+            parse=_public_url,
+        ),
+    ]
     http: Annotated[
         Literal["auto", "h11", "httptools"],
         setting("auto", "HTTP parser of `locator serve`: `httptools` (C; what `auto` picks) or `h11` (pure Python)."),

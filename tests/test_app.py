@@ -18,7 +18,7 @@ def test_nearest_json_shape(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert set(body) == {"method", "client", "skipped", "edge", "namespace", "caches"}
+    assert set(body) == {"method", "client", "skipped", "edge", "namespace", "caches", "origins"}
     assert body["edge"] is None  # no edge headers
     assert body["namespace"] is None  # no path: public data
     assert set(body["client"]) == {"ip", "latitude", "longitude", "city", "country", "colo", "accuracy_km"}

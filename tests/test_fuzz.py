@@ -22,7 +22,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance
 from starlette.applications import Starlette
 
 from locator.core import edge
@@ -309,5 +309,8 @@ def test_schemathesis(case: Any) -> None:
     # The geo API answers a well-formed request 400 when its client or every server cannot be located: the
     # legacy wire format, documented, and a matter of who asks, which OpenAPI cannot state either.
     geo = case.path in ("/api/{rest}", "/cvmfs/{repo}/api/{rest}")
-    response = case.call_and_validate(excluded_checks=[positive_data_acceptance] if half or geo else [])
+    excluded = [positive_data_acceptance] if half or geo else []
+    if case.path == "/{path}":  # its Allow names PROPFIND (listings), a method OpenAPI 3.1 cannot declare
+        excluded.append(allow_header_conformance)
+    response = case.call_and_validate(excluded_checks=excluded)
     assert response.status_code < 500

@@ -1,4 +1,5 @@
-"""What a cache is to the ranking: endpoint, position, what it may serve, its capacity and status."""
+"""What a cache is to the ranking: endpoint, position, what it may serve, its capacity and status; and the origins,
+the servers that export namespaces, which Pelican's clients read from directly and list through."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from locator.core.namespaces import Namespace
 
 PUBLIC = "public"  # in the `namespaces` cell: also serves public data outside every listed namespace
 NOTHING = "none"  # the `namespaces` cell of a cache that serves nothing (kept listed, never ranked)
+CACHE, ORIGIN = "cache", "origin"  # the `role` column
+ROLES = (CACHE, ORIGIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,7 @@ class Cache:
     `status` is the operator's (up, down, disabled), `downtime` the federation's (OSG Topology, a director's
     filter); either takes it out of service. `namespaces` are the listed namespaces it may serve and `public`
     whether it serves public data outside them. `weight` is its capacity relative to co-located caches.
+    An origin (`role`) is described the same way: its `namespaces` are the paths it exports.
     """
 
     name: str
@@ -35,6 +39,7 @@ class Cache:
     weight: float = 1.0
     namespaces: frozenset[str] = frozenset()
     public: bool = True
+    role: str = CACHE
 
     @property
     def authority(self) -> str:
@@ -62,15 +67,29 @@ class Cache:
         return ";".join(sorted(self.namespaces) + ([PUBLIC] if self.public else [])) or NOTHING
 
 
+def positions(servers: Iterable[Cache]) -> Destinations:
+    """Positions prepared for distances (read-only arrays), NaN where a server has none."""
+    nan = float("nan")
+    listed = list(servers)
+    return Destinations.of(
+        np.array([s.coordinate.latitude if s.coordinate else nan for s in listed], dtype=float),
+        np.array([s.coordinate.longitude if s.coordinate else nan for s in listed], dtype=float),
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class CacheSet:
-    """All configured caches, in file order, with their positions as arrays for vectorised distances.
+    """All configured caches, in file order, with their positions as arrays for vectorised distances; and the
+    origins of the same file, apart (never answered as caches, nor caches as origins).
 
-    `in_service` are those the files put in service (status up, no downtime). Compared and hashed by
-    identity: a loaded list is one value.
+    `in_service` are those the files put in service (status up, no downtime). `unknown_columns`: columns of the
+    file that mean nothing here (a misspelt `weight`?), which /readyz reports. Compared and hashed by identity:
+    a loaded list is one value.
     """
 
     caches: tuple[Cache, ...]
+    origins: tuple[Cache, ...] = ()
+    unknown_columns: tuple[str, ...] = ()
 
     @cached_property
     def in_service(self) -> tuple[Cache, ...]:
@@ -91,6 +110,10 @@ class CacheSet:
     def destinations(self) -> Destinations:
         """The positions prepared for distances (read-only arrays)."""
         return Destinations.of(self.latitudes, self.longitudes)
+
+    @cached_property
+    def origin_destinations(self) -> Destinations:
+        return positions(self.origins)
 
     def __len__(self) -> int:
         return len(self.caches)

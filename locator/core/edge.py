@@ -3,16 +3,22 @@
 Trust rule: forwarded client addresses (CF-Connecting-IP, CloudFront-Viewer-Address, X-Forwarded-For)
 and edge location headers count only when the socket peer is a trusted proxy. Anyone can send those
 headers; only our own edge or ingress may be believed.
+
+A position the client declares of itself (`X-Pelican-Coordinate: lat=43.0739,long=-89.3848`, what Pelican's
+clients with a configured location send) is honoured from any peer, as `?lat=&lon=` is: it is the client's
+own word about itself, and a client can always ask for another answer anyway.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, NamedTuple
 
 import msgspec
 
 from locator.core.addresses import IPAddress, IPNetwork, in_networks, parse_ip
+from locator.core.geo import Coordinate, InvalidCoordinate
 
 MAX_FORWARDED_HOPS = 32  # a longer X-Forwarded-For chain is garbage or an attack, not a route
 MAX_TEXT_CHARS = 256  # for city, country, region and postal code values
@@ -72,11 +78,21 @@ class EdgeContext(NamedTuple):
     # cf-ray | x-edge-colo | query, or why missing: absent | untrusted_peer | malformed_colo | ip_override |
     # caching_string
     colo_source: str = "absent"
+    declared: Coordinate | None = None  # X-Pelican-Coordinate
+    declared_missing: str = "absent"  # absent | malformed_x-pelican-coordinate | out_of_range | ... (as the edge)
 
     def as_client(self, ip: IPAddress, source: str) -> EdgeContext:
-        """Locate another address than the caller's: the edge's report and its colo describe the caller's
-        connection, not that address, so neither is kept. `source` says why (also why they are missing)."""
-        context = self._replace(client_ip=ip, client_ip_source=source, edge=None, edge_missing=source)
+        """Locate another address than the caller's: the edge's report, its colo and the caller's declared
+        position describe the caller, not that address, so none is kept. `source` says why (also why they are
+        missing)."""
+        context = self._replace(
+            client_ip=ip,
+            client_ip_source=source,
+            edge=None,
+            edge_missing=source,
+            declared=None,
+            declared_missing=source if self.declared is not None else self.declared_missing,
+        )
         if context.colo_source in ("cf-ray", "x-edge-colo"):
             context = context._replace(colo=None, colo_source=source)
         return context
@@ -160,6 +176,42 @@ def read_report(headers: Mapping[str, str]) -> EdgeReport | None:
     return None
 
 
+COORDINATE_HEADER = "x-pelican-coordinate"
+# Go's strconv.ParseFloat syntax (Pelican's clients write `%g`: `lat=5e-05` occurs): decimal, hexadecimal with a
+# binary exponent, or inf/infinity/nan (then out of range).
+_GO_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_GO_HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+")
+_GO_WORDS = frozenset({"inf", "infinity", "nan"})
+
+
+def go_float(text: str) -> float | None:
+    """A number as Go's strconv.ParseFloat reads it, or None if it would refuse it."""
+    if _GO_DECIMAL.fullmatch(text):
+        return float(text)
+    if _GO_HEX.fullmatch(text):
+        return float.fromhex(text)
+    return float(text) if text.lower().lstrip("+-") in _GO_WORDS else None
+
+
+def read_declared(value: str | None) -> tuple[Coordinate | None, str]:
+    """`X-Pelican-Coordinate: lat=<float>,long=<float>` as Pelican's director reads it (keys `lat` and `long`,
+    spaces ignored, Go float syntax): (position, "x-pelican-coordinate") or (None, why not)."""
+    if value is None:
+        return None, "absent"
+    fields: dict[str, float | None] = {}
+    for part in "".join(value.split()).split(","):
+        key, equals, number = part.partition("=")
+        if equals and key in ("lat", "long"):
+            fields[key] = go_float(number)
+    latitude, longitude = fields.get("lat"), fields.get("long")
+    if latitude is None or longitude is None:
+        return None, f"malformed_{COORDINATE_HEADER}"
+    try:
+        return Coordinate(latitude, longitude), COORDINATE_HEADER
+    except InvalidCoordinate as exc:
+        return None, f"{exc.reason}_{COORDINATE_HEADER}"
+
+
 # Where a trusted proxy names the client, in order of preference.
 CLIENT_IP_HEADERS = ("cf-connecting-ip", "cloudfront-viewer-address", "x-forwarded-for")
 # Where a trusted edge names the data centre that received the request, and how to read it.
@@ -173,6 +225,7 @@ READ_HEADERS = frozenset(
         *(name for names in EDGE_HEADERS.values() for name in names if name),
         *CLIENT_IP_HEADERS,
         *COLO_HEADERS,
+        COORDINATE_HEADER,
     )
 )
 
@@ -230,6 +283,7 @@ def read_edge(headers: Mapping[str, str], peer_host: str | None, proxies: Sequen
             colo, colo_source = None, "untrusted_peer"
     else:
         edge_missing = "absent"
+    declared, declared_source = read_declared(headers.get(COORDINATE_HEADER))
     return EdgeContext(
         client_ip=client_ip,
         client_ip_source=client_ip_source,
@@ -237,4 +291,6 @@ def read_edge(headers: Mapping[str, str], peer_host: str | None, proxies: Sequen
         edge_missing=edge_missing,
         colo=colo,
         colo_source=colo_source,
+        declared=declared,
+        declared_missing="absent" if declared is not None else declared_source,
     )

@@ -25,7 +25,7 @@ from locator.core.caches import CacheSet
 from locator.core.geo import Destinations, FloatArray, read_only
 from locator.core.health import HealthView, State
 from locator.core.locate import Policy, Sources
-from locator.core.namespaces import Namespace, NamespaceTable
+from locator.core.namespaces import Namespace, NamespaceTable, longest_prefix
 
 IndexArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
@@ -69,6 +69,8 @@ class Derived:
     rankable: BoolArray  # in service by the files, and not failed
     places: Places
     candidates: Mapping[str | None, IndexArray]  # by listed namespace path (None: public data)
+    origin_places: Places  # the origins, as the ranking orders them (no health: origins are not probed)
+    exports: Mapping[str, IndexArray]  # origins in service by the path they export
 
 
 def derive(caches: CacheSet, namespaces: NamespaceTable, health: HealthView, spread: Spread) -> Derived:
@@ -86,7 +88,27 @@ def derive(caches: CacheSet, namespaces: NamespaceTable, health: HealthView, spr
     for namespace in [*namespaces, None]:
         serving = np.array([cache.serves(namespace) for cache in caches.caches], dtype=bool)
         candidates[None if namespace is None else namespace.path] = read_only(np.flatnonzero(serving & rankable))
-    return Derived(states, rankable, places, MappingProxyType(candidates))
+    origins = caches.origins
+    exports: dict[str, list[int]] = {}
+    for index, origin in enumerate(origins):
+        if origin.in_service:
+            for path in origin.namespaces:
+                exports.setdefault(path, []).append(index)
+    origin_places = Places(
+        caches.origin_destinations,
+        read_only(np.array([origin.weight for origin in origins], dtype=float)),
+        read_only(np.array([seed_of(origin.name) for origin in origins], dtype=np.uint64)),
+        read_only(np.zeros(len(origins), dtype=bool)),
+        spread,
+    )
+    return Derived(
+        states,
+        rankable,
+        places,
+        MappingProxyType(candidates),
+        origin_places,
+        MappingProxyType({path: read_only(np.array(found, dtype=np.intp)) for path, found in exports.items()}),
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,6 +154,11 @@ class Federation:
         """Indexes (file order) of the caches that may be ranked for a namespace: eligible and not failed."""
         key = namespace.path if namespace is not None and namespace.listed else None
         return self.derived.candidates[key]
+
+    def exporting(self, cleaned: str) -> str | None:
+        """The longest path an origin in service exports that covers a clean request path, or None."""
+        exports = self.derived.exports
+        return longest_prefix(cleaned, exports) if exports else None
 
     def replace(self, **changes: object) -> Federation:
         """A new snapshot with some parts changed (the store gives it its version)."""

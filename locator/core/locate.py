@@ -1,7 +1,8 @@
 """THE location cascade: where is the client? The only place this logic lives.
 
 Sources are tried in order; the first usable one wins and every earlier one records why it was skipped:
-1. declared  `?lat=&lon=` sent by the client (a job that knows where it is, or an operator testing).
+1. declared  `?lat=&lon=` sent by the client (a job that knows where it is, or an operator testing), else
+             `X-Pelican-Coordinate` (Pelican's clients with a configured location).
 2. override  the operator's CIDR table, longest prefix first; matches private addresses too.
 3. edge      latitude/longitude from the CDN edge (Cloudflare, CloudFront or generic headers).
 4. geoip     the client address in the local MaxMind City database.
@@ -136,7 +137,9 @@ def locate(declared: Coordinate | None, context: EdgeContext, sources: Sources, 
 
     # 1. declared
     if declared is None:
-        skipped["declared"] = "absent"
+        declared = context.declared
+    if declared is None:
+        skipped["declared"] = context.declared_missing
     elif declared.is_null_island:
         skipped["declared"] = "null_island"
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_PATH_CHARS = 1024
@@ -37,11 +37,17 @@ class Namespace:
     listed: bool = True
 
 
+ROOT = "/"  # the namespace of the whole tree: a director may list it, an origin may export it
+
+
 def check_path(text: str) -> str:
-    """A namespace path as written in the files: `/a/b`, whole segments, no trailing slash, no dots."""
+    """A namespace path as written in the files: `/a/b` (or `/`, the whole tree), whole segments, no trailing
+    slash, no dots."""
     path = text.strip()
-    if not path.startswith("/") or path == "/":
-        raise ValueError(f"namespace path {text!r} must start with '/' and name at least one segment")
+    if path == ROOT:
+        return path
+    if not path.startswith("/"):
+        raise ValueError(f"namespace path {text!r} must start with '/'")
     if len(path) > MAX_PATH_CHARS or has_control(path):
         raise ValueError(
             f"namespace path {text!r} is longer than {MAX_PATH_CHARS} characters or has control characters"
@@ -57,6 +63,23 @@ def clean_request_path(path: str) -> str:
         return path  # clean already (most are): nothing for normpath to do
     cleaned = posixpath.normpath("/" + path.lstrip("/"))
     return "/" + cleaned.lstrip("/")
+
+
+def prefixes(cleaned: str) -> Iterator[str]:
+    """The whole-segment prefixes of a clean path, longest first, ending with `/`: longest-prefix matching as
+    Pelican's LongestNSMatch (`/foo` covers `/foo/bar`, not `/foobar`; `/` covers everything)."""
+    parts = cleaned.split("/")
+    for end in range(len(parts), 1, -1):
+        yield "/".join(parts[:end])
+    yield ROOT
+
+
+def longest_prefix(cleaned: str, paths: Container[str]) -> str | None:
+    """The longest of `paths` that covers a clean request path, or None."""
+    for prefix in prefixes(cleaned):
+        if prefix in paths:
+            return prefix
+    return None
 
 
 def link_depth(path: str, prefix: str | None) -> int:
@@ -91,11 +114,10 @@ class NamespaceTable:
     def resolve(self, path: str) -> Namespace:
         """The namespace of a request path (decoded); see the module docstring for public data."""
         cleaned = clean_request_path(path)
+        listed = longest_prefix(cleaned, self._by_path)
+        if listed is not None:
+            return self._by_path[listed]
         parts = cleaned.split("/")
-        for end in range(len(parts), 1, -1):
-            found = self._by_path.get("/".join(parts[:end]))
-            if found is not None:
-                return found
         for end in range(2, len(parts) + 1):
             prefix = "/".join(parts[:end])
             if prefix not in self._above and prefix != "/":

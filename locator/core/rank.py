@@ -143,6 +143,20 @@ def rank(
     return order(federation.places, federation.candidates(namespace), origin, network, n, now_s)
 
 
+def rank_origins(
+    federation: Federation,
+    origin: Coordinate | None,
+    export: str,
+    network: str,
+    n: int | None = None,
+    now_s: float = 0.0,
+) -> Ranking:
+    """The origins in service that export `export`, in order for one client: the same rules as the caches'
+    (origins are not probed, so none is demoted)."""
+    derived = federation.derived
+    return order(derived.origin_places, derived.exports[export], origin, network, n, now_s)
+
+
 def listed(positions: Sequence[Coordinate | None]) -> Places:
     """Places a request names (the geo API's servers): no weights, no spread, nothing demoted."""
     nan = math.nan

@@ -5,6 +5,11 @@ cache on the Internet: `http(s)://`, a valid host, nothing after the path, at mo
 an address of this host's own networks (loopback, private, link-local such as the cloud metadata service at
 169.254.169.254, `localhost`, an IPv6 zone) unless LOCATOR_ALLOW_PRIVATE_ENDPOINTS says so. Host names are not
 resolved here: the rule is about what the file says.
+
+A row's `role` is `cache` (the default, when the column is absent or the cell empty) or `origin`: an origin's
+`namespaces` cell lists the paths it exports, and origins are kept apart from the caches. A position of exactly
+0,0 is no position (what broken lookups give). A column the file format does not know is kept in the CacheSet
+for /readyz to report, never silently ignored.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from locator.core.addresses import is_public
-from locator.core.caches import NOTHING, PUBLIC, Cache, CacheSet
+from locator.core.caches import CACHE, NOTHING, ORIGIN, PUBLIC, ROLES, Cache, CacheSet
 from locator.core.geo import Coordinate
 from locator.core.namespaces import check_path
 from locator.sources.files import parse_rows, read_table
@@ -26,6 +31,19 @@ STATUSES = ("up", "down", "disabled")
 MAX_ENDPOINT_CHARS = 256  # every redirect carries up to six of them in its headers
 MAX_NAME_CHARS = 128
 REQUIRED_COLUMNS = ("name", "endpoint", "latitude", "longitude")
+COLUMNS = (
+    *REQUIRED_COLUMNS,
+    "status",
+    "downtime",
+    "weight",
+    "namespaces",
+    "site",
+    "city",
+    "country",
+    "ip",
+    "note",
+    "role",
+)
 
 
 class CacheFileError(ValueError):
@@ -133,10 +151,17 @@ def cache_from_row(row: dict[str, str], allow_private: bool = False) -> Cache:
     coordinate: Coordinate | None = None
     if lat or lon:
         coordinate = Coordinate.parse(lat, lon)
+        if coordinate.is_null_island:
+            coordinate = None
+    role = (row.get("role") or CACHE).strip().lower()
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     status = (row.get("status") or "up").strip().lower()
     if status not in STATUSES:
         raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
     namespaces, public = parse_served(row.get("namespaces") or "")
+    if role == ORIGIN and (public or not namespaces):
+        raise ValueError(f"origin {name!r}: its namespaces cell must list the paths it exports (not public or none)")
     return Cache(
         name=name,
         endpoint=endpoint,
@@ -148,20 +173,28 @@ def cache_from_row(row: dict[str, str], allow_private: bool = False) -> Cache:
         weight=parse_weight(row.get("weight") or ""),
         namespaces=namespaces,
         public=public,
+        role=role,
     )
 
 
 def parse_caches(lines: Iterable[str], source: str, allow_private: bool = False) -> CacheSet:
     seen: set[str] = set()
+    unknown: set[str] = set()
 
     def unique_cache(row: dict[str, str]) -> Cache:
+        unknown.update(str(column) for column in row if column not in COLUMNS)  # None: cells beyond the header
         cache = cache_from_row(row, allow_private)
         if cache.name in seen:
             raise ValueError(f"duplicate cache name {cache.name!r}")
         seen.add(cache.name)
         return cache
 
-    result = CacheSet(tuple(parse_rows(lines, REQUIRED_COLUMNS, source, CacheFileError, unique_cache)))
+    servers = parse_rows(lines, REQUIRED_COLUMNS, source, CacheFileError, unique_cache)
+    result = CacheSet(
+        tuple(server for server in servers if server.role == CACHE),
+        tuple(server for server in servers if server.role == ORIGIN),
+        tuple(sorted(unknown)),
+    )
     if not result.in_service:
         raise CacheFileError(f"{source}: no cache is in service (status 'up' and no downtime)")
     return result

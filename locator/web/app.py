@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Lifespan, Receive, Scope, Send
 
-from locator.web import geoapi, index, metrics, nearest, redirect, status
+from locator.web import director, geoapi, index, metrics, nearest, redirect, status
 from locator.web.bodies import Error, encode
 from locator.web.errors import LocatorError
 from locator.web.lifespan import lifespan
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # The service's own routes, in the order the router tries them (the busiest first); every other path is a
 # redirect (the router's default).
-ROUTES = [*nearest.ROUTES, *geoapi.ROUTES, *status.ROUTES, *metrics.ROUTES, *index.ROUTES]
+ROUTES = [*nearest.ROUTES, *director.ROUTES, *geoapi.ROUTES, *status.ROUTES, *metrics.ROUTES, *index.ROUTES]
 
 
 def error_response(status_code: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Response:

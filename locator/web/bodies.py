@@ -69,6 +69,17 @@ class RankedCache(Body):
     ]
 
 
+class RankedOrigin(Body):
+    """An origin exporting the path asked about: where direct reads (`?directread`) and listings go."""
+
+    name: str
+    endpoint: str
+    latitude: float | None
+    longitude: float | None
+    distance_km: Annotated[float | None, Meta(description="null when unknown: no position, or a client without one")]
+    reason: Reason
+
+
 class Nearest(Body):
     method: Method
     client: Client
@@ -76,6 +87,10 @@ class Nearest(Body):
     edge: EdgeReport | None
     namespace: Annotated[NamespaceInfo | None, Meta(description="null: no path given, so public data")]
     caches: list[RankedCache]
+    origins: Annotated[
+        list[RankedOrigin],
+        Meta(description="the origins exporting the path, nearest first (none without a path, or none exports it)"),
+    ]
 
 
 class WorkerCaches(Body):
@@ -118,10 +133,23 @@ class CacheEntry(Body):
     reason: Annotated[str, Meta(description="why it is, or is not, ranked, in words")]
 
 
+class OriginEntry(Body):
+    name: str
+    endpoint: str
+    latitude: float | None
+    longitude: float | None
+    status: Literal["up", "down", "disabled"]
+    downtime: bool
+    exports: Annotated[list[str], Meta(description="the namespace paths it exports")]
+    site: str
+    in_service: Annotated[bool, Meta(description="answered at all: up, no downtime")]
+
+
 class CacheList(Body):
     count: int
     in_service: int
     caches: list[CacheEntry]
+    origins: Annotated[list[OriginEntry], Meta(description="the origins of the caches file, apart from the caches")]
 
 
 class Alive(Body):
@@ -163,6 +191,13 @@ class Ready(Body):
     snapshot: int
 
 
+class PelicanConfiguration(Body):
+    """Federation discovery, as Pelican's clients read it: only what the locator has (no registry, no issuer
+    keys)."""
+
+    director_endpoint: Annotated[str, Meta(description="LOCATOR_PUBLIC_URL, else the URL the request came to")]
+
+
 class Index(Body):
     service: str
     version: str
@@ -177,6 +212,7 @@ BODIES: tuple[type[msgspec.Struct], ...] = (
     Alive,
     Ready,
     Index,
+    PelicanConfiguration,
 )
 
 # What the 2022 worker said in `matched`, kept word for word for the methods it had.
@@ -267,6 +303,10 @@ def nearest_json(decision: Decision) -> bytes:
         where.edge,
         namespace_info(decision.namespace),
         ranked_caches(decision),
+        [
+            RankedOrigin(origin.name, origin.endpoint, *_position(origin), _km(place.distance_km), place.reason)  # type: ignore[arg-type]
+            for origin, place in decision.origins()
+        ],
     )
     return encode(body)
 
@@ -280,6 +320,11 @@ def endpoints(decision: Decision) -> tuple[str, ...]:
     """The endpoints in order: what a redirect's headers and a Metalink are built from."""
     caches = decision.federation.caches.caches
     return tuple(caches[index].endpoint for index in decision.ranking.indices.tolist())
+
+
+def origin_endpoints(decision: Decision) -> tuple[str, ...]:
+    """The endpoints of the origins exporting the path, in order: what a redirect to an origin is built from."""
+    return tuple(origin.endpoint for origin, _ in decision.origins())
 
 
 def worker_caches(decision: Decision) -> WorkerCaches:
@@ -343,4 +388,17 @@ def cache_list(federation: Federation) -> CacheList:
         )
         for index, cache in enumerate(federation.caches.caches)
     ]
-    return CacheList(len(entries), int(federation.rankable.sum()), entries)
+    origins = [
+        OriginEntry(
+            origin.name,
+            origin.endpoint,
+            *_position(origin),
+            origin.status,  # type: ignore[arg-type]
+            origin.downtime,
+            sorted(origin.namespaces),
+            origin.site,
+            origin.in_service,
+        )
+        for origin in federation.caches.origins
+    ]
+    return CacheList(len(entries), int(federation.rankable.sum()), entries, origins)

@@ -31,13 +31,15 @@ ENTRY_BYTES = 2048
 
 class Answer(NamedTuple, Generic[R]):
     """A decision as the memo keeps it: where the client is, the rendering, the first cache's name (None: no
-    cache may serve it), the client's network, and until when it holds (None: until the snapshot changes)."""
+    cache may serve it), the client's network, until when it holds (None: until the snapshot changes) and the
+    nearest origin exporting the path (None: none does), where Pelican's clients list it (`collections-url`)."""
 
     location: Location
     rendered: R
     first: str | None
     network: str
     expires_s: float | None
+    collections: str | None
 
 
 def rendered_bytes(rendered: bytes | tuple[str, ...]) -> int:
@@ -82,19 +84,21 @@ class AnswerMemo:
         holds, else decided now from `federation` and kept."""
         query, namespace = ask.query, ask.namespace
         served = None if namespace is None else (namespace.path, namespace.listed)  # what the answer depends on
-        key = (kind, ask.peer, ask.edge, query.declared, query.ip, query.colo, served, query.n)
+        key = (kind, ask.peer, ask.edge, query.declared, query.ip, query.colo, served, query.n, ask.export)
         kept = self.recall(key, federation.version)
         if kept is not None:
             return kept  # type: ignore[return-value]  # kept under this kind's key, so rendered by `render`
         context = read_edge(edge_headers(ask.edge), ask.peer, ask.trusted).with_query(query.ip, query.colo)
-        decision = decide(federation, context, query.declared, ask.namespace, query.n, self.clock())
+        decision = decide(federation, context, query.declared, ask.namespace, query.n, self.clock(), ask.export)
         first = decision.first
+        origin = next(decision.origins(), None)
         made = Answer(
             decision.location,
             render(decision),
             None if first is None else first.name,
             decision.network,
             decision.expires_s,
+            None if origin is None else origin[0].endpoint,
         )
         size = rendered_bytes(made.rendered) + sum(len(name) + len(value) for name, value in ask.edge)
         self.keep(key, made, size, made.expires_s)

@@ -51,7 +51,7 @@ async def caches_2022(scope: Scope) -> Response:
     context = read_edge(edge_headers(ask.edge), ask.peer, ask.trusted).with_query(query.ip, query.colo)
     decision = decide(federation, context, query.declared, ask.namespace, query.n, time.time())
     first = decision.first
-    answer = Answer(decision.location, b"", None if first is None else first.name, decision.network, None)
+    answer = Answer(decision.location, b"", None if first is None else first.name, decision.network, None, None)
     shared.decided(scope, answer, ask.namespace)
     return Raw(encode(worker_caches(decision)), JSON, NO_STORE)
 

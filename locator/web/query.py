@@ -14,7 +14,7 @@ from locator.core.addresses import IPAddress, IPNetwork, parse_ip_literal
 from locator.core.edge import READ_HEADERS, parse_colo
 from locator.core.federation import Federation
 from locator.core.geo import Coordinate, InvalidCoordinate
-from locator.core.namespaces import Namespace, has_control
+from locator.core.namespaces import Namespace, clean_request_path, has_control
 from locator.settings import Settings
 from locator.web.errors import BadRequest, Forbidden, NotFound
 
@@ -164,13 +164,15 @@ NO_QUERY = NearestQuery()
 
 class Ask(NamedTuple):
     """One request's question, as it brought it: the peer, the edge headers a decision reads (as received:
-    the memo keys on them), whom to believe, the query and the namespace of the path asked about."""
+    the memo keys on them), whom to believe, the query, the namespace of the path asked about and the path an
+    origin exports that covers it."""
 
     peer: str | None
     edge: tuple[tuple[bytes, bytes], ...]
     trusted: tuple[IPNetwork, ...]
     query: NearestQuery
     namespace: Namespace | None
+    export: str | None = None
 
 
 def read_ask(
@@ -184,11 +186,13 @@ def read_ask(
         path = query.path
     if query.ip is not None and not settings.allow_ip_override:
         raise Forbidden("the ip= test override is disabled here (LOCATOR_ALLOW_IP_OVERRIDE)", "ip_override_disabled")
-    namespace = None
+    namespace = export = None
     if path is not None:
-        namespace = federation.namespaces.resolve(path)
+        cleaned = clean_request_path(path)
+        namespace = federation.namespaces.resolve(cleaned)
         if not namespace.listed and settings.unlisted_paths == "refuse":
             raise NotFound(f"{path} is in no listed namespace (LOCATOR_UNLISTED_PATHS=refuse)", "no_namespace")
+        export = federation.exporting(cleaned)
     peer = scope.get("client")
     edge = tuple((name, value) for name, value in scope["headers"] if name in READ_HEADERS)
-    return Ask(peer[0] if peer else None, edge, settings.trusted_proxies, query, namespace)
+    return Ask(peer[0] if peer else None, edge, settings.trusted_proxies, query, namespace, export)

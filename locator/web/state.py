@@ -69,9 +69,9 @@ class Shared:
     spec: dict[str, Any] = field(default_factory=dict)  # the OpenAPI document, made when the routes are known
     index: dict[str, str] = field(default_factory=dict)  # route -> what it offers
 
-    def decided(self, scope: Any, answer: Answer[Any], namespace: Namespace | None) -> None:
-        """Give the observer the decision (it counts it, and logs its facts); 503 when no cache at all may serve
-        the request."""
+    def decided(self, scope: Any, answer: Answer[Any], namespace: Namespace | None, of_caches: bool = True) -> None:
+        """Give the observer the decision (it counts it, and logs its facts); for an answer of caches
+        (`of_caches`), 503 when no cache at all may serve the request."""
         facts = scope.get("locator")
         if facts is not None:
             facts[DECISION] = answer.location
@@ -79,6 +79,6 @@ class Shared:
                 facts.update(method=answer.location.method.value, cache=answer.first, client_network=answer.network)
                 if namespace is not None:
                     facts["namespace"] = namespace.path
-        if answer.first is None:  # every cache that may serve it is out of service
+        if of_caches and answer.first is None:  # every cache that may serve it is out of service
             served = "public data" if namespace is None else namespace.path or "public data"
             raise ServiceUnavailable(f"no cache in service may serve {served}", "no_cache_available")
