@@ -231,7 +231,8 @@ def sync(
     for note in synced.notes:
         print(f"note: {note}", file=sys.stderr)
     print(
-        f"synced {synced.caches} caches and {synced.namespaces} namespaces from the {source} at {url} "
+        f"synced {synced.caches} caches{f', {synced.origins} origins' if synced.origins else ''} and "
+        f"{synced.namespaces} namespaces from the {source} at {url} "
         f"into {caches_out} and {namespaces_out}"
     )
 

@@ -1,13 +1,15 @@
 """`locator sync`: read the federation from where it lives and write the files the service reads.
 
-- director: a Pelican director's cache list (`/api/v1.0/director_ui/servers?server_type=cache`: name, URL,
-  position, namespace prefixes, whether it is filtered) and namespaces (`/api/v2.0/director/listNamespaces`:
-  path, public reads) become the caches file and the namespaces file. A cache is open to public data outside
+- director: a Pelican director's server list (`/api/v1.0/director_ui/servers`: name, type, URL, position,
+  namespace prefixes, whether it is filtered) and namespaces (`/api/v2.0/director/listNamespaces`: path, public
+  reads) become the caches file (its caches, and its origins with `role` origin and what each exports) and the
+  namespaces file. A cache is open to public data outside
   the listed namespaces when it serves every public namespace the director lists (a Pelican cache without
   registry restrictions advertises them all). The operator's `status`, `weight`, `ip` and `note` of a cache
   already in the caches file are kept; `downtime` is the director's filter.
-- topology: OSG Topology's `/osdf/namespaces` becomes the namespaces file and the `namespaces` cells of the
-  caches already in the caches file (Topology's document has no cache positions).
+- topology: OSG Topology's `/osdf/namespaces` becomes the namespaces file, the `namespaces` cells of the
+  caches already in the caches file (Topology's document has no cache positions) and the origins it names for
+  each namespace (no positions either, except those the file already gives an origin of that name).
 
 What is read is bounded (locator.sources.fetch: LOCATOR_SYNC_MAX_MB of body, `timeout_s` for the whole sync,
 trickles included, a bound on JSON values and nesting) and validated, and the files are checked as the service
@@ -32,19 +34,24 @@ from typing import TypeVar
 
 import msgspec
 
-from locator.core.caches import PUBLIC
+from locator.core.caches import ORIGIN, PUBLIC
 from locator.core.federation import Federation, FederationError
-from locator.core.namespaces import check_path
-from locator.sources.caches_file import CacheFileError, check_name, load_caches, parse_caches, parse_endpoint
+from locator.core.namespaces import ROOT, check_path
+from locator.sources.caches_file import (
+    COLUMNS,
+    CacheFileError,
+    check_name,
+    load_caches,
+    parse_caches,
+    parse_endpoint,
+)
 from locator.sources.fetch import FetchError, fetch_json
 from locator.sources.files import table_reader, write_csv
 from locator.sources.namespaces_file import NamespaceFileError, parse_namespaces
 
-CACHE_COLUMNS = ("name", "endpoint", "latitude", "longitude", "status", "downtime", "weight", "namespaces")
 KEPT_COLUMNS = ("status", "weight", "site", "city", "country", "ip", "note")  # the operator's, kept by a sync
-COLUMNS = (*CACHE_COLUMNS, "site", "city", "country", "ip", "note")
 NAMESPACE_COLUMNS = ("path", "require_token")
-SERVERS = "/api/v1.0/director_ui/servers?server_type=cache"
+SERVERS = "/api/v1.0/director_ui/servers"  # caches and origins
 NAMESPACES = "/api/v2.0/director/listNamespaces"
 TOPOLOGY = "/osdf/namespaces"
 INTERNAL_PREFIX = "/pelican/"  # the director's own monitoring namespace, never a data namespace
@@ -63,6 +70,7 @@ class Synced:
     caches: int
     namespaces: int
     notes: tuple[str, ...] = ()
+    origins: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,10 +116,17 @@ class TopologyCache(msgspec.Struct):
     resource: str | None = None
 
 
+class TopologyOrigin(msgspec.Struct):
+    resource: str | None = None
+    endpoint: str | None = None  # host:port, plain HTTP
+    auth_endpoint: str | None = None  # host:port, HTTPS (where a token is needed)
+
+
 class TopologyNamespace(msgspec.Struct):
     path: str = ""
     usetokenonread: Flag = None
     caches: list[TopologyCache] | None = None
+    origins: list[TopologyOrigin] | None = None
 
 
 class TopologyDocument(msgspec.Struct):
@@ -139,18 +154,27 @@ def bounded(base_url: str, reads: Callable[[str], Awaitable[T]], guards: Guards)
         raise SyncError(f"{base}: no complete answer within {guards.timeout_s:g} s") from None
 
 
+def namespace_path(text: str) -> str:
+    """A namespace as a director or Topology spells it (`/foo/`, `/`), as the files hold it (`/foo`, `/`)."""
+    return check_path(text.rstrip("/") or ROOT)
+
+
+def internal(path: str) -> bool:
+    return path.startswith(INTERNAL_PREFIX) or path.rstrip("/") == INTERNAL_PREFIX.rstrip("/")
+
+
 def director_namespaces(document: list[NamespaceAd]) -> dict[str, bool]:
     """listNamespaces -> {path: require_token}."""
     namespaces: dict[str, bool] = {}
     for item in document:
         if item.path is None:
             raise SyncError("listNamespaces: a namespace without a path")
-        if item.path.startswith(INTERNAL_PREFIX) or item.path.rstrip("/") == INTERNAL_PREFIX.rstrip("/"):
+        if internal(item.path):
             continue
         caps = item.capabilities or item.Caps
         public = _flag(caps.PublicRead) if caps is not None else _flag(item.PublicRead)
         try:
-            path = check_path(item.path.rstrip("/"))
+            path = namespace_path(item.path)
         except ValueError as exc:
             raise SyncError(f"listNamespaces: {exc}") from None
         if path in namespaces:
@@ -165,27 +189,34 @@ def _number(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def director_caches(document: list[ServerAd], namespaces: Mapping[str, bool], guards: Guards) -> list[dict[str, str]]:
-    """director_ui/servers -> caches file rows (before merging what the operator keeps)."""
+def director_servers(document: list[ServerAd], namespaces: Mapping[str, bool], guards: Guards) -> list[dict[str, str]]:
+    """director_ui/servers -> caches file rows, caches and origins (before merging what the operator keeps). An
+    origin exporting nothing but the director's own namespace is left out."""
     public_paths = {path for path, token in namespaces.items() if not token}
     rows = []
     for item in document:
-        if item.type != "Cache":
+        if item.type not in ("Cache", "Origin"):
             continue
+        kind = item.type.lower()
         name, url = item.name, item.url or item.authUrl
         if name is None or not name.strip() or url is None:
-            raise SyncError(f"director_ui/servers: a cache without a name or URL: {name!r}, {url!r}"[:200])
+            raise SyncError(f"director_ui/servers: a {kind} without a name or URL: {name!r}, {url!r}"[:200])
         try:
             name = check_name(name)
             endpoint = parse_endpoint(url, guards.allow_private)
+            prefixes = {namespace_path(p) for p in item.namespacePrefixes or [] if not internal(p)}
         except ValueError as exc:
-            raise SyncError(f"director_ui/servers: cache {name[:60]!r}: {exc}") from None
+            raise SyncError(f"director_ui/servers: {kind} {name[:60]!r}: {exc}") from None
+        if kind == ORIGIN:
+            served = sorted(prefixes)
+            if not served:
+                continue
+        else:
+            served = sorted(prefixes & set(namespaces))
+            if public_paths <= prefixes:
+                served.append(PUBLIC)
         lat, lon = _number(item.latitude), _number(item.longitude)
         located = lat is not None and lon is not None and (lat, lon) != (0.0, 0.0)
-        prefixes = {p.rstrip("/") for p in item.namespacePrefixes or []}
-        served = sorted(prefixes & set(namespaces))
-        if public_paths <= prefixes:
-            served.append(PUBLIC)
         rows.append(
             {
                 "name": name,
@@ -196,9 +227,10 @@ def director_caches(document: list[ServerAd], namespaces: Mapping[str, bool], gu
                 "downtime": "true" if _flag(item.filtered) else "false",
                 "weight": "1",
                 "namespaces": ";".join(served) or "none",
+                "role": kind,
             }
         )
-    if not rows:
+    if not any(row["role"] != ORIGIN for row in rows):
         raise SyncError("director_ui/servers: the director lists no cache")
     return rows
 
@@ -218,7 +250,7 @@ def topology_namespaces(document: TopologyDocument) -> tuple[dict[str, bool], di
     served: dict[str, set[str]] = {}
     for item in document.namespaces:
         try:
-            path = check_path(item.path.rstrip("/"))
+            path = namespace_path(item.path)
         except ValueError as exc:
             raise SyncError(f"/osdf/namespaces: {exc}") from None
         if path in namespaces:
@@ -235,6 +267,44 @@ def topology_namespaces(document: TopologyDocument) -> tuple[dict[str, bool], di
             "document omits); sync from the Pelican director instead"
         )
     return namespaces, served
+
+
+def topology_origins(
+    document: TopologyDocument, current: Mapping[str, dict[str, str]], guards: Guards
+) -> list[dict[str, str]]:
+    """/osdf/namespaces -> origin rows: each origin once, with every path it exports; plain HTTP at `endpoint`
+    for a namespace read without a token, HTTPS at `auth_endpoint` otherwise. Topology gives no position: one
+    the file already gives an origin of that name is kept."""
+    rows: dict[str, dict[str, str]] = {}
+    for item in document.namespaces:
+        path = namespace_path(item.path)  # checked by topology_namespaces
+        secure = _flag(item.usetokenonread)
+        for origin in item.origins or []:
+            address = (origin.auth_endpoint if secure else origin.endpoint) or origin.endpoint or origin.auth_endpoint
+            if not origin.resource or not address:
+                continue
+            try:
+                name = check_name(origin.resource)
+                endpoint = parse_endpoint(f"{'https' if secure else 'http'}://{address}", guards.allow_private)
+            except ValueError as exc:
+                raise SyncError(f"/osdf/namespaces: origin {origin.resource[:60]!r}: {exc}") from None
+            known = current.get(name, {})
+            row = rows.setdefault(
+                name,
+                {
+                    "name": name,
+                    "endpoint": endpoint,
+                    "latitude": known.get("latitude", ""),
+                    "longitude": known.get("longitude", ""),
+                    "status": "up",
+                    "downtime": "false",
+                    "weight": "1",
+                    "namespaces": "",
+                    "role": ORIGIN,
+                },
+            )
+            row["namespaces"] = ";".join(sorted({*filter(None, row["namespaces"].split(";")), path}))
+    return list(rows.values())
 
 
 def _csv(columns: Iterable[str], rows: Iterable[Mapping[str, str]]) -> str:
@@ -295,7 +365,7 @@ def write_checked(
     guarded(caches_out, federation, guards)
     write_csv(namespaces_out, NAMESPACE_COLUMNS, namespace_rows)
     write_csv(caches_out, COLUMNS, ({column: row.get(column, "") for column in COLUMNS} for row in caches_rows))
-    return Synced(len(caches.caches), len(table))
+    return Synced(len(caches.caches), len(table), origins=len(caches.origins))
 
 
 def current_rows(path: Path) -> dict[str, dict[str, str]]:
@@ -317,7 +387,7 @@ def sync_director(url: str, caches_out: Path, namespaces_out: Path, guards: Guar
 
     listed, servers = bounded(url, reads, guards)
     namespaces = director_namespaces(listed)
-    rows = director_caches(servers, namespaces, guards)
+    rows = director_servers(servers, namespaces, guards)
     return write_checked(merged(rows, current_rows(caches_out)), namespaces, caches_out, namespaces_out, guards)
 
 
@@ -332,10 +402,13 @@ def sync_topology(url: str, caches_out: Path, namespaces_out: Path, guards: Guar
         raise SyncError(f"{caches_out}: Topology's document has no cache positions: the caches file must load first")
     rows = []
     for name, row in current.items():
+        if (row.get("role") or "").strip().lower() == ORIGIN:
+            continue  # the document names the origins
         public = PUBLIC in (row.get("namespaces") or PUBLIC).split(";")
         paths = sorted(served.get(name, set()))
         rows.append({**row, "namespaces": ";".join(paths + ([PUBLIC] if public else [])) or "none"})
+    rows.extend(topology_origins(document, current, guards))
     unknown = sorted(set(served) - set(current))
     notes = (f"not in the caches file (this document gives no position): {', '.join(unknown)}",) if unknown else ()
     synced = write_checked(rows, namespaces, caches_out, namespaces_out, guards)
-    return Synced(synced.caches, synced.namespaces, notes)
+    return Synced(synced.caches, synced.namespaces, notes, synced.origins)

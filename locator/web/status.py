@@ -44,6 +44,11 @@ async def readyz(scope: Scope) -> Response:
         for name, state in shared.reloader.files.items()
     }
     degraded = list(federation.degraded)
+    unknown = federation.caches.unknown_columns
+    if unknown:
+        degraded.append(
+            f"caches: the file's column(s) {', '.join(unknown)} mean nothing here and are ignored (a typo?)"
+        )
     if not len(federation.candidates(None)):
         degraded.append(NO_PUBLIC_CACHE)
     failing = any(state.error for state in files.values())
