@@ -195,7 +195,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "CSV of caches to rank: `name`, `endpoint`, `latitude`, `longitude`; optional `status` (`up`, `down`, "
             "`disabled`: the operator's), `downtime` (`true`: the federation's), `weight` (capacity among "
             "co-located caches, default 1, 0 drains), `namespaces` (the listed namespaces it serves, `;`-joined, "
-            "plus `public`; or `none`; empty = `public`), `site`, `ip`.",
+            "plus `public`; or `none`; empty = `public`), `site`, `ip`, `role` (`cache`, the default, or `origin`: "
+            "then `namespaces` lists the paths it exports). A position of exactly 0,0 is no position; a column "
+            "the file format does not know is reported by `/readyz`.",
             parse=_path,
             shown="data/caches.csv",
         ),

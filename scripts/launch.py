@@ -44,21 +44,21 @@ def stop(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> int:
     return process.wait()
 
 
-def answers(url: str, timeout_s: float = 2.0) -> bool:
-    """True when `url` answers 200."""
+def answers(url: str, timeout_s: float = 2.0, verify: str | bool = True) -> bool:
+    """True when `url` answers 200 (`verify`: a CA file for HTTPS with a certificate of the tests' own)."""
     try:
-        return httpx.get(url, timeout=timeout_s).status_code == 200
+        return httpx.get(url, timeout=timeout_s, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def wait(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> bool:
+def wait(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0, verify: str | bool = True) -> bool:
     """True once `url` answers 200; False if `process` exited first; TimeoutError if neither."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
-        if answers(url):
+        if answers(url, verify=verify):
             return True
         time.sleep(0.1)
     raise TimeoutError(f"{url} neither answered nor its server exited within {timeout_s:g} s")
@@ -68,14 +68,15 @@ def wait(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) ->
 class Launched:
     process: subprocess.Popen[bytes]
     port: int
+    ca: str | None = None  # the CA file of a server started with HTTPS
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self.ca else 'http'}://{HOST}:{self.port}"
 
     def ready(self, path: str = "/healthz", timeout_s: float = 60.0) -> bool:
         """True once `path` answers 200; False if the process exited first; TimeoutError if neither."""
-        return wait(self.url + path, self.process, timeout_s)
+        return wait(self.url + path, self.process, timeout_s, self.ca or True)
 
     def stop(self) -> int:
         return stop(self.process)
@@ -100,11 +101,15 @@ def launch_locator(
     stderr: int | IO[bytes] | None = None,
     cwd: Path | None = None,
     inherit: bool = True,
+    ca: str | None = None,
 ) -> Launched:
     """`python -m locator serve` on a free port with LOCATOR_<NAME> settings given by name (`{"caches_file":
-    ...}`); the caller's LOCATOR_* variables are passed on only when `inherit`."""
+    ...}`); the caller's LOCATOR_* variables are passed on only when `inherit`. `ca`: the CA that signed the
+    certificate of `ssl_certfile`, for a server that speaks HTTPS."""
     port = free_port()
     base = {k: v for k, v in os.environ.items() if inherit or not k.startswith("LOCATOR_")}
     env = {**base, **{f"LOCATOR_{name.upper()}": value for name, value in settings.items()}}
     env["LOCATOR_PORT"] = str(port)
-    return launch(LOCATOR, env, port, stdout, stderr, cwd)
+    launched = launch(LOCATOR, env, port, stdout, stderr, cwd)
+    launched.ca = ca
+    return launched

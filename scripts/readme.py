@@ -93,6 +93,11 @@ def clients(scratch: Path) -> str:
     return run([sys.executable, "-m", "scripts.clients"], scratch, {"PYTHONPATH": str(REPO)})
 
 
+def pelican(scratch: Path) -> str:
+    """The table as scripts/pelican.py prints it (pelicanfs against a real `locator serve` over HTTPS)."""
+    return run([sys.executable, "-m", "scripts.pelican"], scratch, {"PYTHONPATH": str(REPO)})
+
+
 def synthetic(scratch: Path) -> str:
     commands = [
         ["python", "-m", "evaluation", "synthesize", "--records", "20000", "--out", "synthetic.csv"],
@@ -114,6 +119,7 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
     "reproduce-2022": reproduce_2022,
     "geo-api": geo_api,
     "clients": clients,
+    "pelican": pelican,
     "synthetic": synthetic,
 }
 

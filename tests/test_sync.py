@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -107,6 +108,41 @@ def test_sync_from_a_director_writes_both_files(http: Callable[..., str], tmp_pa
     assert caches["DOWN"].downtime and not caches["DOWN"].in_service  # the director's filter
     assert caches["NOWHERE"].coordinate is None  # 0,0 is no position
     assert caches["HOUSTON"].endpoint == "https://houston.example:8443"
+
+
+def test_a_directors_origins_and_its_root_namespace(http: Callable[..., str], tmp_path: Path) -> None:
+    origin = {**server("UW_ORIGIN", "https://origin.wisc.example:8443", 43.07, -89.40, ["/ospool/ap20/", "/"])}
+    origin["type"] = "Origin"
+    idle = {**server("IDLE_ORIGIN", "https://idle.example:8443", 0.0, 0.0, ["/pelican/monitoring"]), "type": "Origin"}
+    namespaces = [*DIRECTOR_NAMESPACES, {"capabilities": {"PublicRead": True}, "path": "/"}]
+    caches_file, namespaces_file = tmp_path / "caches.csv", tmp_path / "namespaces.csv"
+    synced = sync_director(http(director([*DIRECTOR_SERVERS, origin, idle], namespaces)), caches_file, namespaces_file)
+    assert (synced.caches, synced.origins, synced.namespaces) == (4, 1, 4)
+    loaded = load_caches(caches_file)
+    assert [c.name for c in loaded.caches] == ["HOUSTON", "LIGO_ONLY", "DOWN", "NOWHERE"]  # never an origin
+    (uw,) = loaded.origins  # the origin exporting only the director's own namespace is left out
+    assert (uw.name, uw.namespaces, uw.role) == ("UW_ORIGIN", {"/ospool/ap20", "/"}, "origin")
+    assert "/" in {ns.path for ns in load_namespaces(namespaces_file)}
+
+
+def test_topologys_origins_of_each_namespace(http: Callable[..., str], tmp_path: Path) -> None:
+    parsed = json.loads((REPO / "data" / "sources" / "osdf_namespaces.json").read_text())
+    for namespace in parsed["namespaces"]:  # the 2026 document names no cache: give one a namespace
+        if namespace["path"] == "/gwdata":
+            namespace["caches"] = [{"resource": "CIT_LIGO_OSDFCACHE", "endpoint": "osdfcache.ligo.caltech.edu:8000"}]
+    document = json.dumps(parsed).encode()
+    caches_file, namespaces_file = tmp_path / "caches.csv", tmp_path / "namespaces.csv"
+    shutil.copy(REPO / "data" / "caches.csv", caches_file)
+    synced = sync_topology(http({TOPOLOGY: (200, document)}), caches_file, namespaces_file)
+    origins = {o.name: o for o in load_caches(caches_file).origins}
+    exported = {
+        (ns["path"], o["resource"]) for ns in json.loads(document)["namespaces"] for o in ns.get("origins") or []
+    }
+    assert synced.origins == len(origins) == len({name for _, name in exported}) > 0
+    for path, name in exported:
+        assert path in origins[name].namespaces and origins[name].coordinate is None  # Topology gives no position
+    again = sync_topology(http({TOPOLOGY: (200, document)}), caches_file, namespaces_file)  # its own output again
+    assert again.origins == synced.origins
 
 
 def test_a_sync_keeps_what_the_operator_set(http: Callable[..., str], tmp_path: Path) -> None:
