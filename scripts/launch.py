@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -44,21 +45,26 @@ def stop(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> int:
     return process.wait()
 
 
-def answers(url: str, timeout_s: float = 2.0, verify: str | bool = True) -> bool:
-    """True when `url` answers 200 (`verify`: a CA file for HTTPS with a certificate of the tests' own)."""
+def trusting(ca: str | None) -> ssl.SSLContext | bool:
+    """What httpx verifies HTTPS with: the system's CAs, or one CA file (a certificate of the tests' own)."""
+    return True if ca is None else ssl.create_default_context(cafile=ca)
+
+
+def answers(url: str, timeout_s: float = 2.0, ca: str | None = None) -> bool:
+    """True when `url` answers 200."""
     try:
-        return httpx.get(url, timeout=timeout_s, verify=verify).status_code == 200
+        return httpx.get(url, timeout=timeout_s, verify=trusting(ca)).status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def wait(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0, verify: str | bool = True) -> bool:
+def wait(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0, ca: str | None = None) -> bool:
     """True once `url` answers 200; False if `process` exited first; TimeoutError if neither."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
-        if answers(url, verify=verify):
+        if answers(url, ca=ca):
             return True
         time.sleep(0.1)
     raise TimeoutError(f"{url} neither answered nor its server exited within {timeout_s:g} s")
@@ -76,7 +82,7 @@ class Launched:
 
     def ready(self, path: str = "/healthz", timeout_s: float = 60.0) -> bool:
         """True once `path` answers 200; False if the process exited first; TimeoutError if neither."""
-        return wait(self.url + path, self.process, timeout_s, self.ca or True)
+        return wait(self.url + path, self.process, timeout_s, self.ca)
 
     def stop(self) -> int:
         return stop(self.process)

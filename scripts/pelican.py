@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape
 
 import httpx2 as httpx
 
-from scripts.launch import HOST, Launched, launch_locator
+from scripts.launch import HOST, Launched, launch_locator, trusting
 
 OBJECT = "/ospool/test/file.txt"
 SECRET = "/protected/secret.txt"
@@ -186,7 +186,7 @@ def locator(scratch: Path, probing: bool) -> Iterator[Launched]:
 def wait_demoted(server: Launched, name: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        listed = httpx.get(server.url + "/caches", timeout=5, verify=str(server.ca)).json()["caches"]
+        listed = httpx.get(server.url + "/caches", timeout=5, verify=trusting(server.ca)).json()["caches"]
         if any(entry["name"] == name and entry["health"]["state"] in ("degraded", "failed") for entry in listed):
             return
         time.sleep(0.2)
