@@ -124,6 +124,12 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
 }
 
 
+def shown_blocks(text: str | None = None) -> dict[str, str]:
+    """Each generated block's text as the README shows it, by name."""
+    text = README.read_text() if text is None else text
+    return {match.group("name"): match.group("body") for match in BLOCK.finditer(text)}
+
+
 def generated(text: str) -> str:
     """`text` with every generated block replaced by what its command prints now."""
     names = [match.group("name") for match in BLOCK.finditer(text)]

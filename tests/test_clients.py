@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from scripts.clients import CLIENTS, Results, run, table
+from scripts.readme import shown_blocks
 
 pytestmark = pytest.mark.e2e
 
@@ -47,3 +48,7 @@ def test_the_table_says_so(results: Results) -> None:
     lines = table(results).splitlines()
     assert lines[2] == "| `curl -L <url>` | yes (Lincoln) | no | yes (Kansas City) |"
     assert lines[4] == "| `davix-get <url>` | yes (Lincoln) | yes (Kansas City) | yes (Kansas City) |"
+
+
+def test_the_readme_shows_this_run(results: Results) -> None:
+    assert shown_blocks()["clients"] == table(results), "the README's clients table changed: `make readme`"

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.pelican import run
+from scripts.pelican import run, table
+from scripts.readme import shown_blocks
 
 pytestmark = pytest.mark.e2e
 
@@ -25,3 +26,4 @@ def test_pelicanfs_uses_the_locator_as_its_director() -> None:
     ]
     failed = [(what, got, same) for what, got, same in rows if same != "yes"]
     assert not failed, failed
+    assert shown_blocks()["pelican"] == table(rows), "the README's pelicanfs table changed: `make readme`"
