@@ -49,7 +49,7 @@ check: lint test wheel-check  ## what CI runs
 wheel-check:  ## build the wheel, install it into a fresh venv, serve and evaluate from an empty directory
 	scripts/check_wheel.sh
 
-bench: $(INSTALLED)  ## run every benchmark in bench/ (about 6 minutes; installs wrk and siege with apt-get if missing)
+bench: $(INSTALLED)  ## run every benchmark in bench/ (about 8 minutes; installs wrk and siege with apt-get if missing)
 	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 deploy-check: $(INSTALLED) tools  ## render the k8s overlays (kubectl kustomize), validate them offline, lint the Dockerfile

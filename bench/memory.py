@@ -32,9 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-from decision_cost import synthetic_caches, write_caches_csv
 
 from bench import loadkit as lk
+from bench.decision_cost import synthetic_caches, write_caches_csv
 
 TARGET_MB = 300.0
 NAMESPACES = "path,require_token\n/igwn/ligo,true\n/gwdata,false\n"

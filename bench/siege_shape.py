@@ -158,7 +158,11 @@ def preflight(rc: Path, scratch: Path) -> None:
                 writer.writerow({**row, "endpoint": f"http://{lk.HOST}:{sentinel.port}"})
         # The prober off: it would connect to every cache endpoint, all of them the sentinel here.
         preflight_locator = lk.start_locator(
-            scratch, name="locator-preflight", caches_file=str(caches), health_interval_s="0"
+            scratch,
+            name="locator-preflight",
+            caches_file=str(caches),
+            health_interval_s="0",
+            allow_private_endpoints="true",  # the sentinel is on 127.0.0.1
         )
         with lk.running(preflight_locator) as server:
             status, _ = lk.http_get(server.url + REDIRECT_PATH, edge_headers())

@@ -61,3 +61,14 @@ def test_synthetic_caches_are_seeded_and_in_the_us_or_europe() -> None:
         in_us = 25 <= point.latitude <= 49 and -124 <= point.longitude <= -67
         in_europe = 36 <= point.latitude <= 60 and -10 <= point.longitude <= 30
         assert in_us or in_europe
+
+
+def test_every_benchmark_imports_as_a_module() -> None:
+    """Each runs as `python -m bench.<name>`: an import left from before they were a package fails here, not in
+    the middle of `make bench` (memory.py's did)."""
+    import importlib
+
+    from bench.run_all import BENCHMARKS
+
+    for name in BENCHMARKS:
+        importlib.import_module(f"bench.{name.removesuffix('_h11')}")

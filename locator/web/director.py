@@ -15,6 +15,7 @@ from locator.web.errors import BadRequest
 from locator.web.openapi import NO_STORE as NO_STORE_SPEC
 from locator.web.openapi import Documented, json_answer
 from locator.web.redirect import OPERATION as REDIRECT_OPERATION
+from locator.web.query import COORDINATE_SPEC
 from locator.web.redirect import to_origin
 from locator.web.state import Shared
 
@@ -95,7 +96,8 @@ ROUTES = [
                     "required": True,
                     "description": "The object's path without its leading '/'.",
                     "schema": {"type": "string", "pattern": "^(?![/\\\\])[^\\x00-\\x1f\\x7f]*$"},
-                }
+                },
+                COORDINATE_SPEC,
             ],
             "responses": ORIGIN_ANSWERS,
         },

@@ -16,7 +16,7 @@ from locator.web.bodies import JSON, NO_STORE, TEXT, Raw, encode, endpoints, nea
 from locator.web.memo import Answer
 from locator.web.openapi import ERRORS, Documented, json_answer, ref
 from locator.web.openapi import NO_STORE as NO_STORE_SPEC
-from locator.web.query import PARAMETER_SPECS, read_ask
+from locator.web.query import COORDINATE_SPEC, PARAMETER_SPECS, read_ask
 from locator.web.redirect import encoded_path, object_urls
 from locator.web.state import Shared
 
@@ -63,7 +63,7 @@ ROUTES = [
         {
             "operationId": "nearest",
             "summary": "The caches nearest to the caller, nearest first (lat, lon, ip, colo, n, format, path)",
-            "parameters": PARAMETER_SPECS,
+            "parameters": [*PARAMETER_SPECS, COORDINATE_SPEC],
             "responses": {
                 "200": {
                     "description": "The decision and the ordered caches: JSON; one endpoint per line for "
@@ -87,7 +87,7 @@ ROUTES = [
         {
             "operationId": "worker_caches",
             "summary": "The same decision in the 2022 Cloudflare Worker's shape",
-            "parameters": PARAMETER_SPECS,
+            "parameters": [*PARAMETER_SPECS, COORDINATE_SPEC],
             "responses": {
                 "200": json_answer("WorkerCaches", "Worker-compatible answer."),
                 **ERRORS,

@@ -105,7 +105,8 @@ def document(routes: Sequence[Documented], redirect: dict[str, Any]) -> dict[str
     """The whole document: the routes' operations, then the catch-all redirect's (its path pattern excluding the
     routes' own paths), every answer any route may get, and the bodies' schemas."""
     operations = {route.path: route.operation for route in routes}
-    catch_all = {**redirect, "parameters": [{**redirect["parameters"][0], "schema": redirect_path(operations)}]}
+    path, *others = redirect["parameters"]
+    catch_all = {**redirect, "parameters": [{**path, "schema": redirect_path(operations)}, *others]}
     paths = {
         openapi_path(path): {"get": {**operation, "responses": EVERY_ROUTE | operation["responses"]}}
         for path, operation in {**operations, "/{path}": catch_all}.items()

@@ -72,6 +72,16 @@ PARAMETER_SPECS: list[dict[str, Any]] = [
 ]
 
 
+# The position a Pelican client declares of itself; `?lat=&lon=` win over it.
+COORDINATE_SPEC: dict[str, Any] = {
+    "name": "X-Pelican-Coordinate",
+    "in": "header",
+    "description": "`lat=<float>,long=<float>` (Go float syntax, spaces ignored): the client's declared position, "
+    "honoured from any peer; malformed or out of range: ignored, the reason in `skipped`.",
+    "schema": {"type": "string", "maxLength": 256},
+}
+
+
 @dataclass(frozen=True)
 class NearestQuery:
     declared: Coordinate | None = None

@@ -29,7 +29,7 @@ from locator.web.bodies import NO_STORE as NO_STORE_HEADER
 from locator.web.bodies import Raw, endpoints, origin_endpoints
 from locator.web.errors import BadRequest, NotFound, UriTooLong
 from locator.web.openapi import ERRORS, NO_STORE, json_answer
-from locator.web.query import NO_QUERY, NearestQuery, read_ask
+from locator.web.query import COORDINATE_SPEC, NO_QUERY, NearestQuery, read_ask
 from locator.web.state import Shared
 
 MAX_LINKS = 6  # caches named in all (Location + Link); clients try about 3 (Pelican #1247)
@@ -208,6 +208,7 @@ OPERATION: dict[str, Any] = {
             "schema": {"type": "string"},
             "allowEmptyValue": True,
         },
+        COORDINATE_SPEC,
     ],
     "responses": {
         "307": {
