@@ -67,6 +67,24 @@ def test_the_go_client_reads_the_caches_in_the_locators_order_and_nothing_else(c
     assert len(lines) == 2 and "rel=describedby" in lines[1] and "describedby" not in lines[0]
 
 
+def test_both_pelican_clients_read_the_same_servers(origins_client: TestClient) -> None:
+    """pelicanfs's own parse (dir_header_parser.parse_director_response) and the Go client's agree on every answer
+    kind: a cache's 307, an origin's, a listing's."""
+    from pelicanfs.dir_header_parser import parse_director_response
+
+    for response in (
+        origins_client.get("/ligo/public/run1/file.gwf", headers=AT_MADISON),
+        origins_client.get("/ospool/data/file", headers={**AT_MADISON, "Accept": "*/*"}),  # as pelicanfs asks
+        origins_client.get("/api/v1.0/director/origin/ligo/public/run1/file.gwf", headers=AT_MADISON),
+        origins_client.request("PROPFIND", "/ligo/public/run1", headers=AT_MADISON),
+    ):
+        parsed = parse_director_response(response.headers)
+        assert parsed.object_servers == go_client_servers(response.headers.get_list("link")[0])
+        assert parsed.location == response.headers["location"]
+        namespace = response.headers.get("x-pelican-namespace")
+        assert (parsed.x_pel_ns_hdr is None) == (namespace is None)
+
+
 # TestLongestNSMatch (server_structs/director_test.go), the cases as written there; exports spelt with a trailing
 # slash are read as `locator sync` reads a director's (`/foo/bar/` is the namespace /foo/bar).
 LONGEST_MATCH = [

@@ -14,8 +14,8 @@ from locator.web.bodies import JSON, NO_STORE, PelicanConfiguration, Raw, encode
 from locator.web.errors import BadRequest
 from locator.web.openapi import NO_STORE as NO_STORE_SPEC
 from locator.web.openapi import Documented, json_answer
-from locator.web.redirect import OPERATION as REDIRECT_OPERATION
 from locator.web.query import COORDINATE_SPEC
+from locator.web.redirect import OPERATION as REDIRECT_OPERATION
 from locator.web.redirect import to_origin
 from locator.web.state import Shared
 

@@ -77,8 +77,8 @@ COORDINATE_SPEC: dict[str, Any] = {
     "name": "X-Pelican-Coordinate",
     "in": "header",
     "description": "`lat=<float>,long=<float>` (Go float syntax, spaces ignored): the client's declared position, "
-    "honoured from any peer; malformed or out of range: ignored, the reason in `skipped`.",
-    "schema": {"type": "string", "maxLength": 256},
+    "honoured from any peer; anything else (malformed, out of range): ignored, the reason in `skipped`.",
+    "schema": {"type": "string"},
 }
 
 
