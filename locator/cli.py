@@ -7,6 +7,7 @@ import logging
 import logging.config
 import os
 import shlex
+import socket
 import ssl
 import sys
 import tempfile
@@ -87,22 +88,33 @@ def serve(
     ssl_keyfile: Path | None,
 ) -> None:
     """Run the HTTP service (HTTPS with a certificate and its key)."""
+    try:
+        for name in unknown_variables(os.environ):
+            log.warning("ignoring unknown setting %s (typo?)", name)
+        certfile, keyfile = ssl_certfile or settings.ssl_certfile, ssl_keyfile or settings.ssl_keyfile
+        check_tls(certfile, keyfile)
+        host, port = host or settings.host, port or settings.port
+        check_port(host, port)
+        check_files(settings)  # a broken data file stops start-up with its message before uvicorn starts
+        workers = workers or settings.workers
+        if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
+            # Each worker counts into this directory, so that /metrics from any worker covers them all.
+            os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="locator-metrics-")
+        run_uvicorn(settings, host, port, workers, certfile, keyfile)  # Ctrl-C there: uvicorn stops cleanly
+    except KeyboardInterrupt:  # Ctrl-C while the data files load or the airports store is built
+        log.info("stopped (Ctrl-C) before the server started")
+
+
+def run_uvicorn(
+    settings: Settings, host: str, port: int, workers: int, certfile: Path | None, keyfile: Path | None
+) -> None:
     import uvicorn
 
-    for name in unknown_variables(os.environ):
-        log.warning("ignoring unknown setting %s (typo?)", name)
-    certfile, keyfile = ssl_certfile or settings.ssl_certfile, ssl_keyfile or settings.ssl_keyfile
-    check_tls(certfile, keyfile)
-    check_files(settings)  # a broken data file stops start-up with its message before uvicorn starts
-    workers = workers or settings.workers
-    if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
-        # Each worker counts into this directory, so that /metrics from any worker covers them all.
-        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="locator-metrics-")
     uvicorn.run(
         "locator.service:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         workers=workers,
         http=PROTOCOLS[settings.http],  # uvicorn's parsers with bounded request heads (locator.web.connections)
         h11_max_incomplete_event_size=settings.max_head_bytes + READ_BYTES,  # ours counts first: one 431 for both
@@ -114,6 +126,20 @@ def serve(
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
     )
+
+
+def check_port(host: str, port: int) -> None:
+    """The address free to listen on, said in one line before anything starts (uvicorn would say so only after
+    the application's start-up, in a log line, and exit 3)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server there? --port or LOCATOR_PORT)"
+            ) from None
 
 
 def check_tls(certfile: Path | None, keyfile: Path | None) -> None:

@@ -480,8 +480,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         setting("info", "`debug`, `info`, `warning` or `error`."),
     ]
     log_format: Annotated[
-        Literal["json", "text"],
-        setting("json", "`json`: one JSON object per line, for log pipelines; `text`: for people."),
+        Literal["auto", "json", "text"],
+        setting(
+            "auto",
+            "`json`: one JSON object per line, for log pipelines; `text`: for people; `auto`: `text` when standard "
+            "error is a terminal, `json` otherwise.",
+        ),
     ]
     access_log: Annotated[
         bool,

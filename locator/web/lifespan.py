@@ -38,6 +38,7 @@ def lifespan(shared: Shared) -> Callable[[Starlette], contextlib.AbstractAsyncCo
             loop.add_signal_handler(signal.SIGHUP, reload_now)
         except (RuntimeError, ValueError):  # not the main thread (a test client): no signals to catch
             log.debug("SIGHUP reload not available in this thread")
+        log.info("%s", summary(shared))
         # What start-up made (the snapshot, the airports, the GeoIP reader, the modules) lives as long as the
         # process: out of the collector's way, so that a full collection does not walk it mid-request.
         gc.freeze()
@@ -59,6 +60,30 @@ def lifespan(shared: Shared) -> Callable[[Starlette], contextlib.AbstractAsyncCo
                 loop.remove_signal_handler(signal.SIGHUP)
 
     return running
+
+
+def summary(shared: Shared) -> str:
+    """What an operator wants to know at start, in one line: what was loaded, what runs in the background over
+    the network, and how to turn it off."""
+    federation, settings = shared.store.current, shared.settings
+    caches, sources = federation.caches, federation.sources
+    geoip = None if sources.geoip is None else sources.geoip.info
+    loaded = [
+        f"{len(caches)} caches ({len(caches.in_service)} in service)",
+        f"{len(caches.origins)} origins",
+        f"{len(federation.namespaces)} namespaces",
+        f"{0 if sources.airports is None else len(sources.airports):,} airports",
+        "no GeoIP database" if geoip is None else f"GeoIP {geoip.database_type} of {geoip.built} ({geoip.path})",
+    ]
+    if settings.health_interval_s:
+        prober = (
+            f"the health prober fetches {settings.health_path} from the {len(caches.in_service)} caches in service "
+            f"every {settings.health_interval_s:g} s over the network (LOCATOR_HEALTH_INTERVAL_S=0 turns it off)"
+        )
+    else:
+        prober = "the health prober is off (LOCATOR_HEALTH_INTERVAL_S=0)"
+    degraded = f"; degraded: {'; '.join(federation.degraded)}" if federation.degraded else ""
+    return f"ready to serve: {', '.join(loaded)}; {prober}{degraded}"
 
 
 def flush(shared: Shared) -> None:

@@ -1,4 +1,5 @@
-"""Logging: JSON lines for log pipelines (or plain text for people), one configuration for uvicorn and us."""
+"""Logging: JSON lines for log pipelines, plain text for people (by default: text when standard error is a
+terminal, JSON otherwise), one configuration for uvicorn and us."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ def json_line(created: float, level: str, logger: str, message: str, fields: dic
     return orjson.dumps(record, default=str).decode()
 
 
+def chosen_format(log_format: str, stream: TextIO | None = None) -> str:
+    """`auto`: text for a person at a terminal, JSON for anything else (a pipe, a file, a log collector)."""
+    if log_format != "auto":
+        return log_format
+    stream = stream or sys.stderr
+    return "text" if stream.isatty() else "json"
+
+
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, message, and the record's extra fields."""
 
@@ -55,7 +64,7 @@ class AccessLog:
     BATCH = 256
 
     def __init__(self, log_format: str, stream: TextIO | None = None) -> None:
-        self.log_format = log_format
+        self.log_format = chosen_format(log_format, stream)
         self.stream = stream
         self._lines: list[str] = []
 
@@ -81,7 +90,9 @@ class AccessLog:
 def logging_config(level: str, log_format: str) -> dict[str, Any]:
     """A dictConfig for the root logger, uvicorn's loggers and ours (uvicorn's access log is off: ours is)."""
     formatter = (
-        {"()": JSONFormatter} if log_format == "json" else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+        {"()": JSONFormatter}
+        if chosen_format(log_format) == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
     )
     handler = {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
     return {
