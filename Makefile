@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.runtime# the service's dependencies only: what `make serve` needs
 INSTALLED := $(VENV)/.installed# and the development tools: tests, linters, notebook
 
-.PHONY: help install tools serve test e2e lint fmt check wheel-check bench deploy-check image-check airports data readme notebook notebook-clear clean
+.PHONY: help install tools serve test e2e lint fmt check wheel-check bench deploy-check image-check airports data readme figures notebook notebook-clear clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -64,8 +64,11 @@ airports: $(INSTALLED)  ## rebuild the airports key-value store from data/airpor
 data: $(INSTALLED)  ## rebuild data/*.csv from ../shared/data (maintainers)
 	$(PY) -m scripts.build_data
 
-readme: $(INSTALLED)  ## regenerate the README's example outputs by running their commands (a test checks them)
+readme: $(INSTALLED)  ## regenerate the example outputs of README.md and docs/ by running their commands (a test checks them)
 	$(PY) -m scripts.readme
+
+figures: $(INSTALLED)  ## redraw docs/federation.png, the README's map, from the shipped data
+	$(PY) -m scripts.figures
 
 notebook: $(INSTALLED)  ## run the analysis notebook; HTML with outputs in build/notebook/, figures beside it
 	cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to html --execute cache_decisions.ipynb --output-dir ../build/notebook

@@ -139,9 +139,14 @@ def probe_command(
         position = Coordinate(lat, lon) if lat is not None and lon is not None else None
     except InvalidCoordinate as exc:
         raise CommandError(f"--lat/--lon: {exc}") from None
-    record = probe(
-        locator, legacy_url, load_caches(caches), site_name(site, os.environ), timeout, headers, client_ip, position
-    )
+    named = site_name(site, os.environ)
+    if not named:
+        click.echo(
+            "warning: no site name (--site, or $GLIDEIN_ResourceName, $GLIDEIN_Site, $OSG_SITE_NAME): the record "
+            "cannot be scored per site",
+            err=True,
+        )
+    record = probe(locator, legacy_url, load_caches(caches), named, timeout, headers, client_ip, position)
     print(append_record(out, record))
 
 
@@ -188,10 +193,15 @@ def score(
     )
     for population, entry in summary["populations"].items():
         for name, stats in entry["strategies"].items():
+            regret = (
+                "regret: no scorable record"
+                if stats["mean_regret_km"] is None
+                else f"mean regret {stats['mean_regret_km']} km  max {stats['max_regret_km']} km"
+            )
             print(
                 f"{population:9} {name:8} {stats['correct']:>7}/{stats['total']:<7} "
                 f"{100 * (stats['accuracy'] or 0):5.1f}%  ties {stats['ties']}  no answer {stats['no_answer']}  "
-                f"refused {stats['refused']}  mean regret {stats['mean_regret_km']} km  max {stats['max_regret_km']} km"
+                f"refused {stats['refused']}  {regret}"
             )
     print(f"wrote {', '.join(str(p) for p in written)}")
 

@@ -31,15 +31,18 @@ def of(scored: pd.DataFrame, population: str) -> pd.DataFrame:
 
 def federation_figure(caches: CacheSet, sites: pd.DataFrame, title: str = "") -> Figure:
     """Caches (sized by how many sites they are nearest to for public data; out of service hollow) and sites
-    (coloured by the km to their nearest cache open to public data)."""
+    (coloured by the km to their nearest cache open to public data), every one of them inside the frame."""
     in_service = [(c.name, c.coordinate) for c in caches.in_service if c.coordinate is not None]
     lat, lon = sites["latitude"].to_numpy(float), sites["longitude"].to_numpy(float)
     nearest = truth(caches, lat.tolist(), lon.tolist(), [None] * len(lat))
     distances = nearest["nearest_km"].to_numpy()[:, np.newaxis]
     catchment = nearest["nearest"].value_counts()
-    fig = Figure(figsize=(10.0, 5.4), layout="constrained")
+    located = [c.coordinate for c in caches.caches if c.coordinate is not None]
+    every_lat = np.concatenate([lat, [point.latitude for point in located]])
+    every_lon = np.concatenate([lon, [point.longitude for point in located]])
+    fig = Figure(figsize=(12.0, 5.4), layout="constrained")
     ax = fig.subplots()
-    basemap.draw(ax, basemap.extent_of(lat, lon, 8.0))
+    basemap.draw(ax, basemap.extent_of(every_lat, every_lon, 4.0, share=1.0))  # every cache and site on the map
     points = ax.scatter(
         lon,
         lat,

@@ -1,6 +1,6 @@
-"""The README's example outputs, produced by running the commands they show.
+"""The documentation's example outputs (README.md and docs/*.md), produced by running the commands they show.
 
-    python -m scripts.readme           # rewrite the generated blocks of README.md
+    python -m scripts.readme           # rewrite the generated blocks (make readme)
     python -m scripts.readme --check   # exit 1 with a diff when a block differs from what its command prints
 
 A generated block sits between `<!-- generated: NAME -->` and `<!-- end: NAME -->`, NAME a key of BLOCKS. Each
@@ -27,6 +27,7 @@ from scripts.launch import launch_locator
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
+DOCUMENTS = (README, *sorted((REPO / "docs").glob("*.md")))  # where generated blocks may sit
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.DOTALL)
 LEGACY_SERVERS = "128.142.1.1,131.225.1.1,132.239.1.1,128.104.1.1,129.93.1.1,192.170.227.1"
 VARYING_HEADERS = ("date:", "server:", "x-request-id:", "content-length:")  # left out of the redirect's block
@@ -124,18 +125,22 @@ BLOCKS: dict[str, Callable[[Path], str]] = {
 }
 
 
-def shown_blocks(text: str | None = None) -> dict[str, str]:
-    """Each generated block's text as the README shows it, by name."""
-    text = README.read_text() if text is None else text
-    return {match.group("name"): match.group("body") for match in BLOCK.finditer(text)}
+def shown_blocks() -> dict[str, str]:
+    """Each generated block's text as the documents show it, by name."""
+    return {
+        match.group("name"): match.group("body") for path in DOCUMENTS for match in BLOCK.finditer(path.read_text())
+    }
 
 
-def generated(text: str) -> str:
-    """`text` with every generated block replaced by what its command prints now."""
-    names = [match.group("name") for match in BLOCK.finditer(text)]
-    unknown = sorted(set(names) - set(BLOCKS))
-    if unknown or sorted(names) != sorted(BLOCKS):
-        raise SystemExit(f"README blocks {names} do not match the generators {sorted(BLOCKS)}")
+def block_names() -> list[str]:
+    return [match.group("name") for path in DOCUMENTS for match in BLOCK.finditer(path.read_text())]
+
+
+def outputs() -> dict[str, str]:
+    """What every generator prints now, by block name."""
+    names = block_names()
+    if sorted(names) != sorted(BLOCKS):
+        raise SystemExit(f"the documents' blocks {names} do not match the generators {sorted(BLOCKS)}")
     with tempfile.TemporaryDirectory(prefix="locator-readme-") as scratch, ThreadPoolExecutor(4) as pool:
         # each block in a directory of its own, a few at a time: most of a block is waiting on its command
         def output(name: str) -> str:
@@ -143,22 +148,28 @@ def generated(text: str) -> str:
             directory.mkdir()
             return BLOCKS[name](directory)
 
-        outputs = dict(zip(names, pool.map(output, names), strict=True))
-    return BLOCK.sub(lambda m: m.group(1) + outputs[m.group("name")] + m.group(4), text)
+        return dict(zip(names, pool.map(output, names), strict=True))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 when a block is out of date")
     args = parser.parse_args()
-    text = README.read_text()
-    fresh = generated(text)
-    if args.check:
-        diff = list(difflib.unified_diff(text.splitlines(), fresh.splitlines(), "README.md", "generated", lineterm=""))
-        print("\n".join(diff) if diff else "README.md: every generated block is up to date")
-        sys.exit(1 if diff else 0)
-    README.write_text(fresh)
-    print(f"README.md: {len(BLOCKS)} generated blocks written")
+    fresh = outputs()
+    changed = 0
+    for path in DOCUMENTS:
+        text = path.read_text()
+        new = BLOCK.sub(lambda m: m.group(1) + fresh[m.group("name")] + m.group(4), text)
+        name = str(path.relative_to(REPO))
+        diff = list(difflib.unified_diff(text.splitlines(), new.splitlines(), name, "generated", lineterm=""))
+        changed += bool(diff)
+        if diff and args.check:
+            print("\n".join(diff))
+        elif diff:
+            path.write_text(new)
+    verb = "out of date" if args.check else "rewritten"
+    print(f"{len(BLOCKS)} generated blocks in {len(DOCUMENTS)} documents; {changed} document(s) {verb}")
+    sys.exit(1 if args.check and changed else 0)
 
 
 if __name__ == "__main__":

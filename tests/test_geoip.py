@@ -27,7 +27,8 @@ from scripts.soak import damaged_geoip
 from tests.conftest import CACHES_CSV, ClientFactory
 from tests.test_e2e import log_messages, serve, stop, wait_until_responds
 from tests.test_reload import reload_files, settle
-from tests.test_settings import README
+
+BENCHMARKS_DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_real_database_knows_lincoln(embedded: GeoIPDatabase) -> None:
 
 def test_the_default_database_is_db_ip_with_no_accuracy_radius() -> None:
     """DB-IP City Lite: GeoIP2's layout without `accuracy_radius`, so only the city check and the colo
-    cross-check judge its answers (README, "Which GeoIP database")."""
+    cross-check judge its answers (docs/evaluation.md, "Which GeoIP database")."""
     path = Settings.from_env({}).geoip_db
     assert path is not None
     database = GeoIPDatabase(path)
@@ -276,7 +277,7 @@ def test_a_real_server_given_a_damaged_database_keeps_answering(embedded_path: P
 def test_the_memo_is_bounded_in_bytes_whatever_the_database_holds(tmp_path: Path) -> None:
     """The worst entry a database can make: an IPv6 key and a record with long names of four-byte characters
     (cut to NAME_CHARS). Traced allocations of 2,000 such entries stay within MEMO_ENTRY_BYTES each, so the
-    memo holds at most MEMO_SIZE x MEMO_ENTRY_BYTES (the README's figure)."""
+    memo holds at most MEMO_SIZE x MEMO_ENTRY_BYTES (docs/benchmarks.md's figure)."""
     writer = MMDBWriter(ip_version=6, database_type="GeoLite2-City", languages=["en"], description="worst")
     worst = {
         "city": {"names": {"en": "\U0001f30d" * 500}},
@@ -300,4 +301,4 @@ def test_the_memo_is_bounded_in_bytes_whatever_the_database_holds(tmp_path: Path
     tracemalloc.stop()
     assert database.lookup.cache_info().currsize == 2001
     assert 0.3 * MEMO_ENTRY_BYTES < per_entry <= MEMO_ENTRY_BYTES, per_entry
-    assert f"{MEMO_SIZE:,} addresses × {MEMO_ENTRY_BYTES:,} bytes" in README.read_text()
+    assert f"{MEMO_SIZE:,} addresses × {MEMO_ENTRY_BYTES:,} bytes" in BENCHMARKS_DOC.read_text()

@@ -11,7 +11,7 @@ import pytest
 from evaluation.paths import STUDY_2022_DIR
 from evaluation.records import FIELDS, RecordError, append_record, read_records, read_sites, resolve_positions
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+EVALUATION_DOC = Path(__file__).resolve().parent.parent / "docs" / "evaluation.md"
 
 
 def test_csv_and_json_lines_read_into_one_schema(tmp_path: Path) -> None:
@@ -53,10 +53,10 @@ def test_positions_resolved_by_site_name_or_any_other_name(tmp_path: Path) -> No
     assert records.loc[4, "latitude"] == 38.7931  # half a position is no position
 
 
-def test_every_record_field_is_documented_in_the_readme() -> None:
-    text = README.read_text()
+def test_every_record_field_is_documented() -> None:
+    text = EVALUATION_DOC.read_text()
     for field in FIELDS:
-        assert re.search(rf"^\| `{field}` \|", text, re.MULTILINE), f"{field} is missing from the README"
+        assert re.search(rf"^\| `{field}` \|", text, re.MULTILINE), f"{field} is missing from docs/evaluation.md"
 
 
 def test_append_record_writes_one_json_line(tmp_path: Path) -> None:

@@ -53,3 +53,17 @@ def test_report_for_real_and_synthetic_records(tmp_path: Path) -> None:
     }
     wrong = disagreements(scored, "real", harness.names)
     assert set(wrong["site"]) == {"UColorado_HEP", "ASU-DELL_M420"}  # at SIUE every strategy is right or tied
+
+
+def test_the_readmes_map_is_drawn_from_the_shipped_data(tmp_path: Path) -> None:
+    """`make figures` draws docs/federation.png (committed); here into a scratch directory: every cache inside."""
+    import re
+
+    from scripts.figures import federation
+
+    drawn = federation(tmp_path)
+    assert drawn.read_bytes().startswith(PNG)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (alt,) = re.findall(r"!\[([^\]]*)\]\(docs/federation\.png\)", readme)
+    assert len(alt) > 80, "the README's map needs a text that says what it shows"  # every image has alt text
+    assert not re.findall(r"!\[\]\(", readme)

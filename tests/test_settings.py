@@ -1,4 +1,4 @@
-"""The settings object: defaults, parsing, clear errors, and the README table kept in step."""
+"""The settings object: defaults, parsing, clear errors, and the documentation's table kept in step."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from locator.settings import DECLARED, Settings, SettingsError, reference_table, unknown_variables
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+SETTINGS_DOC = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 
 
 def test_defaults_need_no_files_or_variables() -> None:
@@ -70,9 +70,9 @@ def test_every_setting_is_declared_once_with_its_help_and_a_default_that_parses(
 
 
 def test_every_setting_is_documented_and_every_documented_one_exists() -> None:
-    """The README's settings table is `locator settings --table` (a generated block, checked by test_readme.py);
+    """docs/settings.md's table is `locator settings --table` (a generated block, checked by test_readme.py);
     here: the variables it names are exactly the declared ones, each with its help."""
-    text = README.read_text()
+    text = SETTINGS_DOC.read_text()
     documented = re.findall(r"^\| `(LOCATOR_[A-Z0-9_]+)` \|", text, re.MULTILINE)
     assert sorted(documented) == sorted(item.env for item in DECLARED)
     assert reference_table() in text
