@@ -23,6 +23,16 @@ LABELS = {"legacy": "legacy CVMFS GeoIP", "worker": "2022 worker", "locator": "l
 LOCATOR_METHODS = ("declared", "override", "edge", "geoip", "colo", "fallback")
 
 
+FEW_RECORDS = 30  # fewer scored records than this: an accuracy figure says it cannot rank the strategies
+# What each figure of a report shows, as the text of its image (for a reader who cannot see it).
+FIGURE_TEXT = {
+    "accuracy": "Bars: the share of correct picks of each strategy over {n} {population} records",
+    "map": "Maps, one per strategy: the {population} sites, the caches, and a line from each site to each wrong pick",
+    "regret": "The extra distance of each strategy's picks beyond the nearest cache, {population} records",
+    "refused": "How often each strategy picked a cache the record's namespace refuses, {population} records",
+}
+
+
 def of(scored: pd.DataFrame, population: str) -> pd.DataFrame:
     """The scorable records of one population ('real' or 'synthetic')."""
     rows = scored[(scored["synthetic"] == (population == "synthetic")) & scored["scorable"]]
@@ -107,9 +117,10 @@ def accuracy_figure(summary: dict[str, Any], population: str, strategies: Sequen
     ax.bar_label(bars, labels=labels, fontsize=9, padding=2)
     ax.set_ylim(0, 118)
     ax.set_ylabel("correct picks (%)")
+    few = f"\nonly {entry['scored']} records: too few to rank the strategies" if entry["scored"] < FEW_RECORDS else ""
     ax.set_title(
         f"Nearest-cache accuracy, {population} observations ({entry['scored']} records, "
-        f"{entry['sites']} sites; tie within {summary['tolerance_km']:g} km)",
+        f"{entry['sites']} sites; tie within {summary['tolerance_km']:g} km){few}",
         fontsize=9,
     )
     ax.spines[["top", "right"]].set_visible(False)
@@ -168,9 +179,15 @@ def map_figure(
             linewidths=0.4,
             label="site: wrong at least once",
         )
-        ax.plot([], [], color=COLORS[s], lw=1.5, label="to a wrong pick")
+        for records in (1, 10, 100, 1000):  # the width scale: how often a site made that wrong pick
+            ax.plot([], [], color=COLORS[s], lw=0.8 + 1.2 * np.log10(records), label=f"to a wrong pick, {records:,}x")
         stats = rows[f"{s}_correct"]
-        ax.set_title(f"{LABELS[s]}: {int(stats.sum())}/{len(stats)} right", fontsize=10)
+        wrong_records = len(stats) - int(stats.sum())
+        ax.set_title(
+            f"{LABELS[s]}: wrong in {wrong_records:,} of {len(stats):,} records "
+            f"({100 * wrong_records / max(1, len(stats)):.1f}%), {len(lines):,} site-to-cache lines",
+            fontsize=10,
+        )
         ax.legend(loc="lower left", fontsize=7, framealpha=0.9)
     fig.suptitle(title or f"Where each strategy picked wrong ({population} observations)", fontsize=11)
     return fig
@@ -340,6 +357,9 @@ def write_report(
             markdown_table(summary_table(summary, population, strategies)),
             "",
         ]
+        if not entry["scored"]:
+            lines += ["No record could be scored (none has a site position), so no figure is drawn.", ""]
+            continue
         for name, figure in (
             ("accuracy", accuracy_figure(summary, population, strategies)),
             ("map", map_figure(scored, caches, population, strategies)),
@@ -349,7 +369,7 @@ def write_report(
             path = out_dir / f"{name}_{population}.png"
             figure.savefig(path, dpi=130)
             written.append(path)
-            lines += [f"![{name}]({path.name})", ""]
+            lines += [f"![{FIGURE_TEXT[name].format(population=population, n=entry['scored'])}]({path.name})", ""]
         if "locator" in strategies:
             lines += [
                 "### How the locator decided",
