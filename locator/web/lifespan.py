@@ -82,7 +82,8 @@ def summary(shared: Shared) -> str:
         )
     else:
         prober = "the health prober is off (LOCATOR_HEALTH_INTERVAL_S=0)"
-    degraded = f"; degraded: {'; '.join(federation.degraded)}" if federation.degraded else ""
+    count = len(federation.degraded)
+    degraded = f"; degraded in {count} part(s), said above (and by /readyz)" if count else ""
     return f"ready to serve: {', '.join(loaded)}; {prober}{degraded}"
 
 
