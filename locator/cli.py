@@ -101,7 +101,7 @@ def serve(
             # Each worker counts into this directory, so that /metrics from any worker covers them all.
             os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="locator-metrics-")
         scheme = "https" if certfile else "http"
-        log.info("serving %s://%s:%d with %d worker(s); Ctrl-C stops it", scheme, host, port, workers)
+        log.info("starting on %s://%s:%d with %d worker(s); Ctrl-C stops it", scheme, host, port, workers)
         run_uvicorn(settings, host, port, workers, certfile, keyfile)  # Ctrl-C there: uvicorn stops cleanly
     except KeyboardInterrupt:  # Ctrl-C while the data files load or the airports store is built
         log.info("stopped (Ctrl-C) before the server started")

@@ -82,7 +82,7 @@ def test_at_a_terminal_readable_lines_a_summary_and_a_clean_ctrl_c(tmp_path: Pat
         started = read_until(controller, b"Uvicorn running on", 60).decode(errors="replace")
         lines = [line for line in started.splitlines() if line.strip()]
         assert lines and not any(line.lstrip().startswith("{") for line in lines), started  # no JSON for a person
-        assert any(f"serving http://127.0.0.1:{port} with 1 worker(s); Ctrl-C stops it" in line for line in lines)
+        assert any(f"starting on http://127.0.0.1:{port} with 1 worker(s); Ctrl-C stops it" in line for line in lines)
         summary = next(line for line in lines if "ready to serve: " in line)
         assert "42 caches (41 in service)" in summary and "airports" in summary and "GeoIP" in summary
         assert "every 30 s over the network (LOCATOR_HEALTH_INTERVAL_S=0 turns it off)" in summary
