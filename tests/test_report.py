@@ -67,3 +67,19 @@ def test_the_readmes_map_is_drawn_from_the_shipped_data(tmp_path: Path) -> None:
     (alt,) = re.findall(r"!\[([^\]]*)\]\(docs/federation\.png\)", readme)
     assert len(alt) > 80, "the README's map needs a text that says what it shows"  # every image has alt text
     assert not re.findall(r"!\[\]\(", readme)
+
+
+def test_records_without_a_position_draw_no_figure_and_say_why(tmp_path: Path) -> None:
+    harness = build_harness(STUDY_2022_DIR / "caches.csv")
+    try:
+        records = generate(20)
+        records["latitude"], records["longitude"] = float("nan"), float("nan")  # no site position anywhere
+        scored, summary = harness.evaluate(records)
+        written = write_report(scored, summary, harness.federation.caches, harness.names, tmp_path, harness.inputs())
+    finally:
+        harness.close()
+    assert not [path for path in written if path.suffix == ".png"]
+    assert (
+        "No record could be scored (none has a site position), so no figure is drawn."
+        in (tmp_path / "report.md").read_text()
+    )
