@@ -73,7 +73,7 @@ def load_federation(settings: Settings, geoip: GeoIPDatabase | None = None) -> F
             settings.default_colo,
             settings.far_from_colo_elsewhere_km,
         ),
-        spread=Spread(settings.spread_km, settings.fallback_sticky_s),
+        spread=Spread(settings.spread_km, settings.fallback_sticky_s, settings.load_detour_km),
         degraded=tuple(degraded),
     )
 

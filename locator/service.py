@@ -8,6 +8,7 @@ from starlette.applications import Starlette
 from locator.core.federation import Federation, SnapshotStore
 from locator.resources import load_federation
 from locator.settings import Settings
+from locator.sources.load_feed import LoadFeed
 from locator.sources.prober import Prober
 from locator.sources.reload import Reloader
 from locator.sources.resolver import Resolver
@@ -37,4 +38,9 @@ def create_app(settings: Settings | None = None, federation: Federation | None =
     memo = AnswerMemo(int(settings.memo_mb * 1_000_000))
     metrics = Metrics(DataCollector(lambda: store.current, reloader.errors, lambda: memo.stats))
     access_log = AccessLog(settings.log_format) if settings.access_log else None
-    return starlette_app(Shared(settings, store, reloader, prober, resolver, metrics, memo, access_log))
+    feed = (
+        LoadFeed(store, settings.load_url, settings.load_interval_s, int(settings.sync_max_mb * 1_000_000))
+        if settings.load_url
+        else None
+    )
+    return starlette_app(Shared(settings, store, reloader, prober, resolver, metrics, memo, access_log, feed))

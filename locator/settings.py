@@ -380,6 +380,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: Annotated[str, setting("127.0.0.1", "Address `locator serve` listens on.")]
     port: Annotated[int, setting("8000", "Port `locator serve` listens on.", ge=1, le=65535)]
     workers: Annotated[int, setting("1", "uvicorn worker processes for `locator serve`.", ge=1)]
+    load_url: Annotated[
+        str,
+        setting(
+            "",
+            "A Pelican director whose server list gives each cache's load (its base URL, as `locator sync director` "
+            "takes it, or the full `/api/v1.0/director_ui/servers` URL): a cache above `ioLoad` 100 keeps a "
+            "share of its clients halving every 200, the others go to their next-nearest cache within "
+            "`LOCATOR_LOAD_DETOUR_KM`. Empty: no load, the ranking by distance alone.",
+        ),
+    ]
+    load_interval_s: Annotated[
+        float,
+        setting(
+            "15",
+            "Seconds between two reads of the load feed; a report older than three of them is stale and ignored.",
+            ge=1,
+        ),
+    ]
+    load_detour_km: Annotated[
+        float,
+        setting("500", "Farthest load may send a client beyond its nearest eligible cache, in km.", ge=0),
+    ]
     ssl_certfile: Annotated[
         Path | None,
         setting(

@@ -32,6 +32,7 @@ def test_nearest_json_shape(client: TestClient) -> None:
         "weight": 1.0,
         "health": "unknown",  # the prober is off in these tests
         "reason": "nearest",
+        "load": None,  # no load feed
     }
 
 

@@ -49,6 +49,7 @@ def test_rendered_answer_is_valid_json_with_nulls_for_unknowns(client: TestClien
         "weight": 1.0,
         "health": "unknown",
         "reason": "no_position",
+        "load": None,
     }
     fallback = client.get("/nearest").json()
     assert fallback["method"] == "fallback" and all(c["distance_km"] is None for c in fallback["caches"])

@@ -24,6 +24,7 @@ import numpy.typing as npt
 from locator.core.caches import CacheSet
 from locator.core.geo import Destinations, FloatArray, read_only
 from locator.core.health import HealthView, State
+from locator.core.load import LoadView
 from locator.core.locate import Policy, Sources
 from locator.core.namespaces import Namespace, NamespaceTable, longest_prefix
 
@@ -43,10 +44,12 @@ def seed_of(text: str) -> int:
 
 @dataclass(frozen=True)
 class Spread:
-    """How co-located caches share the load, and how long an unlocated client keeps its order."""
+    """How co-located caches share the load, how long an unlocated client keeps its order, and how much farther
+    than its nearest eligible cache load may send a client."""
 
     spread_km: float = 50.0
     sticky_s: int = 1200
+    detour_km: float = 500.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Places:
     seeds: SeedArray
     demoted: BoolArray
     spread: Spread
+    kept: FloatArray | None = None  # the share of its clients each keeps under load (None: no load anywhere)
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,13 @@ class Derived:
     exports: Mapping[str, IndexArray]  # origins in service by the path they export
 
 
-def derive(caches: CacheSet, namespaces: NamespaceTable, health: HealthView, spread: Spread) -> Derived:
+def kept_shares(caches: CacheSet, load: LoadView) -> FloatArray | None:
+    """Each cache's kept share under the reported load; None when load moves no client (the ranking's fast path)."""
+    shares = np.array([getattr(load.of(cache.name), "kept", 1.0) for cache in caches.caches], dtype=float)
+    return read_only(shares) if bool((shares < 1.0).any()) else None
+
+
+def derive(caches: CacheSet, namespaces: NamespaceTable, health: HealthView, spread: Spread, load: LoadView) -> Derived:
     states = tuple(health.effective(cache.name) for cache in caches.caches)
     in_service = np.array([cache.in_service for cache in caches.caches], dtype=bool)
     rankable = read_only(in_service & np.array([state is not State.FAILED for state in states], dtype=bool))
@@ -83,6 +93,7 @@ def derive(caches: CacheSet, namespaces: NamespaceTable, health: HealthView, spr
         read_only(np.array([seed_of(cache.name) for cache in caches.caches], dtype=np.uint64)),
         read_only(np.array([state is State.DEGRADED for state in states], dtype=bool)),
         spread,
+        kept_shares(caches, load),
     )
     candidates: dict[str | None, IndexArray] = {}
     for namespace in [*namespaces, None]:
@@ -121,6 +132,7 @@ class Federation:
     sources: Sources = field(default_factory=Sources)
     policy: Policy = field(default_factory=Policy)
     spread: Spread = field(default_factory=Spread)
+    load: LoadView = field(default_factory=LoadView)
     version: int = 0
     loaded_at: float = field(default_factory=time.time)
     degraded: tuple[str, ...] = ()
@@ -136,7 +148,7 @@ class Federation:
     @cached_property
     def derived(self) -> Derived:
         """Computed on first use, once (the store computes it before it installs a snapshot)."""
-        return derive(self.caches, self.namespaces, self.health, self.spread)
+        return derive(self.caches, self.namespaces, self.health, self.spread, self.load)
 
     @property
     def states(self) -> tuple[State, ...]:

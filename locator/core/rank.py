@@ -14,7 +14,12 @@ Rules, in order:
    Reasons: `nearest` (alone in that band), `spread` (placed by the hash), `distance` (farther out).
 3. `degraded` caches (failing health probes) after every healthy one, by distance.
 4. `no_position`: caches without a position last, in file order.
-5. A client with no position at all gets every candidate in weighted rendezvous order of its network and
+5. Load (locator.core.load): a healthy cache above its load threshold keeps only a share of its clients, the
+   clients whose hash of (network, cache) falls below that share; the others get it after every healthy cache
+   that is not shed for them and lies within `detour_km` of their nearest eligible one (`load`), so only that
+   cache's clients move, each to its next-nearest, never farther than the detour, and back when load falls.
+   With no such cache within the detour, the order stays.
+6. A client with no position at all gets every candidate in weighted rendezvous order of its network and
    the current `sticky_s` window (`unlocated`): stable for a site while the window lasts, on every replica,
    and spread over the federation in proportion to the weights (Pelican #1587: a fresh shuffle per request
    sends one site's jobs everywhere and ruins hit rates).
@@ -35,7 +40,7 @@ from locator.core.federation import Federation, IndexArray, Places, SeedArray, S
 from locator.core.geo import Coordinate, Destinations, FloatArray, distances_km
 from locator.core.namespaces import Namespace
 
-REASONS = ("nearest", "spread", "distance", "degraded", "no_position", "unlocated")
+REASONS = ("nearest", "spread", "distance", "degraded", "no_position", "unlocated", "load")
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -83,14 +88,43 @@ def rendezvous_scores(seeds: SeedArray, weights: FloatArray, key: str) -> FloatA
     score -w / ln(u) makes a cache first with probability w / sum(w) over any set (Schindelhauer and
     Schomaker 2005). Adding or removing one cache moves only the keys that pick, or picked, that cache.
     """
+    scores: FloatArray = -weights / np.log(uniforms(seeds, key))
+    return scores
+
+
+def uniforms(seeds: SeedArray, key: str) -> FloatArray:
+    """One number in (0, 1) for each (key, cache) pair: splitmix64 of the cache's seed and the key's hash."""
     z = seeds ^ np.uint64(seed_of(key))
     z = z + _GOLDEN
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     z = z ^ (z >> np.uint64(31))
-    u = ((z >> np.uint64(11)).astype(np.float64) + 0.5) / 9007199254740992.0  # 2**53: u in (0, 1)
-    scores: FloatArray = -weights / np.log(u)
-    return scores
+    u: FloatArray = ((z >> np.uint64(11)).astype(np.float64) + 0.5) / 9007199254740992.0  # 2**53: u in (0, 1)
+    return u
+
+
+def _shed(
+    chosen: IndexArray,
+    reasons: ReasonArray,
+    km: FloatArray | None,
+    kept: FloatArray,
+    seeds: SeedArray,
+    network: str,
+    detour_km: float,
+) -> tuple[IndexArray, ReasonArray]:
+    """Rule 5 on the healthy part of an order (`chosen`: positions among the candidates; `km` None for a client
+    without a position, for whom every healthy cache is within reach)."""
+    shed = uniforms(seeds[chosen], f"{network}|load") >= kept[chosen]
+    if not shed.any():
+        return chosen, reasons
+    within = np.ones(len(chosen), dtype=bool) if km is None else km[chosen] <= float(km[chosen].min()) + detour_km
+    if not (within & ~shed).any():
+        return chosen, reasons  # nowhere to go within the detour: the loaded cache stays
+    moved = within & shed
+    parts = (within & ~shed, moved, ~within)
+    order = np.concatenate([chosen[part] for part in parts])
+    why = np.concatenate([reasons[parts[0]], _reason("load", int(moved.sum())), reasons[parts[2]]])
+    return order, why
 
 
 def sticky_window(network: str, now_s: float, period_s: int) -> int:
@@ -187,13 +221,18 @@ def order(
     weights, seeds = places.weights[candidates], places.seeds[candidates]
     positions = np.arange(len(candidates))
 
+    kept = None if places.kept is None else places.kept[candidates]
     if origin is None:
         window = sticky_window(network, now_s, places.spread.sticky_s)
         scores = rendezvous_scores(seeds, weights, f"{network}|{window}")
-        healthy = _by_score(positions[~demoted], scores[~demoted])[:limit]
+        healthy = _by_score(positions[~demoted], scores[~demoted])
+        why = _reason("unlocated", len(healthy))
+        if kept is not None:
+            healthy, why = _shed(healthy, why, None, kept, seeds, network, 0.0)
+        healthy, why = healthy[:limit], why[:limit]
         slow = positions[demoted][: limit - len(healthy)]
         chosen = np.concatenate([healthy, slow])
-        reasons = np.concatenate([_reason("unlocated", len(healthy)), _reason("degraded", len(slow))])
+        reasons = np.concatenate([why, _reason("degraded", len(slow))])
         return Ranking(candidates[chosen], np.full(len(chosen), np.nan), reasons)
 
     lat, lon = np.array([origin.latitude]), np.array([origin.longitude])
@@ -207,11 +246,25 @@ def order(
         in_band = healthy_km <= float(healthy_km.min()) + places.spread.spread_km
         band, outside = healthy[in_band], healthy[~in_band]
         alone = len(band) == 1
+        loaded = kept is not None and bool((kept[healthy] < 1.0).any())
         if not alone:  # one alone needs no draw between co-located caches
-            band = _by_score(band, rendezvous_scores(seeds[band], weights[band], network))[:limit]
-        parts.append((band, _reason("nearest" if alone else "spread", len(band))))
-        rest = _by_distance(outside, km[outside], limit - len(band))
-        parts.append((rest, _reason("distance", len(rest))))
+            band = _by_score(band, rendezvous_scores(seeds[band], weights[band], network))
+        band = band if loaded else band[:limit]
+        rest = _by_distance(outside, km[outside], len(outside) if loaded else limit - len(band))
+        if loaded and kept is not None:
+            order_, why = _shed(
+                np.concatenate([band, rest]),
+                np.concatenate([_reason("nearest" if alone else "spread", len(band)), _reason("distance", len(rest))]),
+                km,
+                kept,
+                seeds,
+                network,
+                places.spread.detour_km,
+            )
+            parts.append((order_[:limit], why[:limit]))
+        else:
+            parts.append((band, _reason("nearest" if alone else "spread", len(band))))
+            parts.append((rest, _reason("distance", len(rest))))
     taken = sum(len(part) for part, _ in parts)
     if any_demoted:
         slow = positions[known & demoted]

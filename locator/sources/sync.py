@@ -110,6 +110,8 @@ class ServerAd(msgspec.Struct):
     longitude: float | None = None
     namespacePrefixes: list[str] | None = None  # noqa: N815
     filtered: Flag = None
+    ioLoad: float | None = None  # noqa: N815 - read by the load feed (locator.sources.load_feed)
+    statusWeight: float | None = None  # noqa: N815
 
 
 class TopologyCache(msgspec.Struct):

@@ -19,7 +19,7 @@ from locator.core.locate import Method
 from locator.core.namespaces import Namespace
 from locator.core.rank import REASONS
 
-Reason = Literal["nearest", "spread", "distance", "degraded", "no_position", "unlocated"]
+Reason = Literal["nearest", "spread", "distance", "degraded", "no_position", "unlocated", "load"]
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True):
@@ -64,9 +64,11 @@ class RankedCache(Body):
         Meta(
             description="why it is in this place: nearest; spread (within LOCATOR_SPREAD_KM of the nearest, placed "
             "by the weighted rendezvous hash of the client network); distance; degraded (failing health probes); "
-            "no_position; unlocated (client without a position: weighted rendezvous of its network)"
+            "no_position; unlocated (client without a position: weighted rendezvous of its network); load (above "
+            "its load threshold, this cache sheds this client to the next-nearest within LOCATOR_LOAD_DETOUR_KM)"
         ),
     ]
+    load: Annotated[float | None, Meta(description="the latest ioLoad the load feed reported; null without one")]
 
 
 class RankedOrigin(Body):
@@ -279,6 +281,7 @@ def ranked_caches(decision: Decision) -> list[RankedCache]:
                 cache.weight,
                 states[index],
                 REASONS[reason],  # type: ignore[arg-type]
+                None if (report := federation.load.of(cache.name)) is None else report.io_load,
             )
         )
     return bodies

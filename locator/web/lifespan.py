@@ -47,6 +47,8 @@ def lifespan(shared: Shared) -> Callable[[Starlette], contextlib.AbstractAsyncCo
             watchers.append(loop.create_task(watch(shared, shared.settings.reload_interval_s)))
         if shared.settings.health_interval_s:
             watchers.append(loop.create_task(shared.prober.run()))
+        if shared.load_feed is not None:
+            watchers.append(loop.create_task(shared.load_feed.run()))
         try:
             yield
         finally:

@@ -21,9 +21,11 @@ from locator.core.decide import Decision, decide
 from locator.core.edge import edge_headers, read_edge
 from locator.core.federation import Federation
 from locator.core.locate import Location
+from locator.core.rank import REASONS
 from locator.web.query import Ask
 
 R = TypeVar("R", bytes, tuple[str, ...])
+LOAD = REASONS.index("load")
 # What an entry costs besides what its rendering and its key's header bytes hold: the key's other values, the
 # location and the tuples holding them (measured in tests/test_memo.py).
 ENTRY_BYTES = 2048
@@ -40,6 +42,7 @@ class Answer(NamedTuple, Generic[R]):
     network: str
     expires_s: float | None
     collections: str | None
+    moved_by_load: bool = False
 
 
 def rendered_bytes(rendered: bytes | tuple[str, ...]) -> int:
@@ -99,6 +102,7 @@ class AnswerMemo:
             decision.network,
             decision.expires_s,
             None if origin is None else origin[0].endpoint,
+            bool((decision.ranking.reasons == LOAD).any()),
         )
         size = rendered_bytes(made.rendered) + sum(len(name) + len(value) for name, value in ask.edge)
         self.keep(key, made, size, made.expires_s)

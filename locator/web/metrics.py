@@ -142,6 +142,11 @@ class Metrics:
             registry=self.registry,
         )
         self.redirects = Counter("locator_redirects", "307 redirects to a cache.", registry=self.registry)
+        self.moved_by_load = Counter(
+            "locator_answers_moved_by_load",
+            "Answers whose order load changed (a cache above its threshold shed this client; LOCATOR_LOAD_URL).",
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "locator_reloads", "Data files reloaded without a restart.", ["file"], registry=self.registry
         )

@@ -48,6 +48,12 @@ class Prober(Protocol):
     async def run(self) -> None: ...
 
 
+class Feed(Protocol):
+    """Reads the caches' load, forever (locator.sources.load_feed.LoadFeed)."""
+
+    async def run(self) -> None: ...
+
+
 class Resolver(Protocol):
     """Host names to addresses, bounded in time and memory (locator.sources.resolver.Resolver)."""
 
@@ -66,6 +72,7 @@ class Shared:
     metrics: Metrics
     memo: AnswerMemo
     access_log: AccessLog | None
+    load_feed: Feed | None = None  # LOCATOR_LOAD_URL set
     spec: dict[str, Any] = field(default_factory=dict)  # the OpenAPI document, made when the routes are known
     index: dict[str, str] = field(default_factory=dict)  # route -> what it offers
 
@@ -79,6 +86,8 @@ class Shared:
                 facts.update(method=answer.location.method.value, cache=answer.first, client_network=answer.network)
                 if namespace is not None:
                     facts["namespace"] = namespace.path
+        if answer.moved_by_load:
+            self.metrics.moved_by_load.inc()
         if of_caches and answer.first is None:  # every cache that may serve it is out of service
             served = "public data" if namespace is None else namespace.path or "public data"
             raise ServiceUnavailable(f"no cache in service may serve {served}", "no_cache_available")

@@ -49,6 +49,8 @@ async def readyz(scope: Scope) -> Response:
         degraded.append(
             f"caches: the file's column(s) {', '.join(unknown)} mean nothing here and are ignored (a typo?)"
         )
+    if shared.load_feed is not None and federation.load.stale:
+        degraded.append("load: stale (no report from LOCATOR_LOAD_URL in three intervals): ranking by distance alone")
     if not len(federation.candidates(None)):
         degraded.append(NO_PUBLIC_CACHE)
     failing = any(state.error for state in files.values())
