@@ -15,6 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
+from locator.sources.caches_file import CACHE_COLUMNS
 from locator.sources.files import write_csv
 from locator.sources.ourairports import build_airports_csv
 
@@ -23,21 +24,6 @@ DATA = ROOT / "data"
 K8S = ROOT / "deploy" / "k8s"
 SOURCES = DATA / "sources"  # copies of the extracts that tests and the airports build read: no ../shared needed
 
-CACHE_COLUMNS = (
-    "name",
-    "endpoint",
-    "latitude",
-    "longitude",
-    "status",
-    "downtime",
-    "weight",
-    "namespaces",
-    "site",
-    "city",
-    "country",
-    "ip",
-    "note",
-)
 # Topology states no port for Pelican caches; Pelican's default web port (Server.WebPort) is 8443, https.
 PELICAN_PORT = 8443
 

@@ -31,7 +31,7 @@ STATUSES = ("up", "down", "disabled")
 MAX_ENDPOINT_CHARS = 256  # every redirect carries up to six of them in its headers
 MAX_NAME_CHARS = 128
 REQUIRED_COLUMNS = ("name", "endpoint", "latitude", "longitude")
-COLUMNS = (
+CACHE_COLUMNS = (
     *REQUIRED_COLUMNS,
     "status",
     "downtime",
@@ -42,8 +42,8 @@ COLUMNS = (
     "country",
     "ip",
     "note",
-    "role",
 )
+COLUMNS = (*CACHE_COLUMNS, "role")  # every column the file format knows ("role": origins)
 
 
 class CacheFileError(ValueError):
