@@ -18,14 +18,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2 as httpx
 
-from scripts.launch import HOST, Launched, free_port, launch, launch_locator
+from scripts.launch import HOST, Launched, free_port, launch, launch_locator, trusting
 
 OBJECT = "/ospool/test/file.txt"
 CACHES = {"Lincoln": (40.82, -96.70), "Kansas City": (39.10, -94.60), "Chicago": (41.88, -87.62)}
@@ -108,17 +108,18 @@ def cache(name: str, scratch: Path) -> Iterator[Launched]:
 
 
 @contextmanager
-def locator(scratch: Path, caches: Path, overrides: Path, probing: bool) -> Iterator[Launched]:
+def locator(scratch: Path, probing: bool, data: Mapping[str, str], ca: str | None = None) -> Iterator[Launched]:
+    """`locator serve` over the stand-ins: `data` names its files (and any other setting), `probing` turns its
+    health prober on (twice a second), `ca` is the authority of its certificate when `data` gives one."""
     settings = {
-        "caches_file": str(caches),
-        "overrides_file": str(overrides),
+        **data,
         "airports_store": str(scratch / f"airports-{probing}.sqlite"),
         "health_interval_s": "0.5" if probing else "0",
         "health_timeout_s": "1",
         "access_log": "false",
         "allow_private_endpoints": "true",  # the stand-in caches are on 127.0.0.1
     }
-    server = launch_locator(settings, subprocess.DEVNULL, subprocess.DEVNULL, cwd=scratch, inherit=False)
+    server = launch_locator(settings, subprocess.DEVNULL, subprocess.DEVNULL, cwd=scratch, inherit=False, ca=ca)
     try:
         if not server.ready("/healthz", 60):
             raise RuntimeError("locator serve did not start")
@@ -130,7 +131,7 @@ def locator(scratch: Path, caches: Path, overrides: Path, probing: bool) -> Iter
 def wait_demoted(server: Launched, name: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        listed = httpx.get(server.url + "/caches", timeout=5).json()["caches"]
+        listed = httpx.get(server.url + "/caches", timeout=5, verify=trusting(server.ca)).json()["caches"]
         if any(entry["name"] == name and entry["health"]["state"] in ("degraded", "failed") for entry in listed):
             return
         time.sleep(0.2)
@@ -150,8 +151,9 @@ def run() -> Results:
         )
         overrides = scratch / "overrides.csv"
         overrides.write_text("network,latitude,longitude,note\n127.0.0.0/8,40.81,-96.68,every test client\n")
-        unaware = stack.enter_context(locator(scratch, caches, overrides, probing=False))
-        probing = stack.enter_context(locator(scratch, caches, overrides, probing=True))
+        data = {"caches_file": str(caches), "overrides_file": str(overrides)}
+        unaware = stack.enter_context(locator(scratch, False, data))
+        probing = stack.enter_context(locator(scratch, True, data))
         for client in CLIENTS:
             results[client.name].append(fetch(client, unaware.url, scratch))
         servers[NEAREST].stop()

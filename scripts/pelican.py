@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from email.utils import formatdate
@@ -29,9 +28,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-import httpx2 as httpx
-
-from scripts.launch import HOST, Launched, launch_locator, trusting
+from scripts.clients import locator, wait_demoted
+from scripts.launch import HOST, Launched
 
 OBJECT = "/ospool/test/file.txt"
 SECRET = "/protected/secret.txt"
@@ -153,7 +151,8 @@ def pelicanfs(locator: Launched, steps: Sequence[str], direct: bool = False, tok
 
 
 @contextmanager
-def locator(scratch: Path, probing: bool) -> Iterator[Launched]:
+def tls_locator(scratch: Path, probing: bool) -> Iterator[Launched]:
+    """scripts.clients's locator over HTTPS, with a certificate from a throwaway authority (trustme)."""
     import trustme
 
     authority = trustme.CA()
@@ -162,35 +161,13 @@ def locator(scratch: Path, probing: bool) -> Iterator[Launched]:
     authority.cert_pem.write_to_path(str(ca))
     certificate.cert_chain_pems[0].write_to_path(str(cert))
     certificate.private_key_pem.write_to_path(str(key))
-    settings = {
-        "caches_file": str(scratch / "caches.csv"),
-        "namespaces_file": str(scratch / "namespaces.csv"),
-        "overrides_file": str(scratch / "overrides.csv"),
-        "airports_store": str(scratch / f"airports-{probing}.sqlite"),
-        "health_interval_s": "0.5" if probing else "0",
-        "health_timeout_s": "1",
-        "access_log": "false",
-        "allow_private_endpoints": "true",  # the stand-ins are on 127.0.0.1
+    data = {
+        **{f"{name}_file": str(scratch / f"{name}.csv") for name in ("caches", "namespaces", "overrides")},
         "ssl_certfile": str(cert),
         "ssl_keyfile": str(key),
     }
-    server = launch_locator(settings, subprocess.DEVNULL, subprocess.DEVNULL, cwd=scratch, inherit=False, ca=str(ca))
-    try:
-        if not server.ready("/healthz", 60):
-            raise RuntimeError("locator serve did not start")
+    with locator(scratch, probing, data, str(ca)) as server:
         yield server
-    finally:
-        server.stop()
-
-
-def wait_demoted(server: Launched, name: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        listed = httpx.get(server.url + "/caches", timeout=5, verify=trusting(server.ca)).json()["caches"]
-        if any(entry["name"] == name and entry["health"]["state"] in ("degraded", "failed") for entry in listed):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"the prober did not demote {name} within {timeout_s:g} s")
 
 
 def run() -> Rows:
@@ -214,8 +191,8 @@ def run() -> Rows:
         )
         (scratch / "namespaces.csv").write_text("path,require_token\n/ospool/test,false\n/protected,true\n")
         (scratch / "overrides.csv").write_text("network,latitude,longitude,note\n127.0.0.0/8,40.81,-96.68,every job\n")
-        unaware = stack.enter_context(locator(scratch, probing=False))
-        probing = stack.enter_context(locator(scratch, probing=True))
+        unaware = stack.enter_context(tls_locator(scratch, probing=False))
+        probing = stack.enter_context(tls_locator(scratch, probing=True))
 
         read, listed, secret = pelicanfs(unaware, [f"cat:{OBJECT}", "ls:/ospool/test/", f"cat:{SECRET}"], token="t0k3n")
         check("discovers the locator over HTTPS, reads from the nearest cache", read, "served by Lincoln")
