@@ -90,6 +90,9 @@ class LoadFeed:
         self.failing = False
         self.last_ok = time.time()
         loads: Mapping[str, CacheLoad] = MappingProxyType(loads_of(servers, self.store.current))
+        current = self.store.current.load
+        if current.fetched_at is not None and not current.stale and dict(current.by_name) == dict(loads):
+            return  # the same report: no new snapshot (each one empties the memo of answers)
         await asyncio.to_thread(self.install, LoadView(loads, self.last_ok))
 
     async def run(self) -> None:
