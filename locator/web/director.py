@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -24,22 +25,16 @@ ORIGIN_PREFIX = "/api/v1.0/director/origin"
 HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 def own_url(scope: Scope) -> str:
     """scheme://host[:port] the request came to; through a trusted proxy, the one it names
     (`X-Forwarded-Proto`, `X-Forwarded-Host`, first value of each)."""
     shared: Shared = scope["app"].state.shared
-    scheme, host = scope["scheme"], _header(scope, b"host")
+    headers = Headers(scope=scope)
+    scheme, host = scope["scheme"], headers.get("host")
     peer = scope.get("client")
     if peer and in_networks(parse_ip(peer[0]), shared.settings.trusted_proxies):
-        scheme = (_header(scope, b"x-forwarded-proto") or scheme).split(",")[0].strip().lower()
-        host = (_header(scope, b"x-forwarded-host") or host or "").split(",")[0].strip() or None
+        scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip().lower()
+        host = (headers.get("x-forwarded-host") or host or "").split(",")[0].strip() or None
     if host is None:
         server = scope.get("server")
         host = None if not server else f"{server[0]}:{server[1]}"
