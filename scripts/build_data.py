@@ -223,6 +223,26 @@ def international_sites(shared: Path) -> list[dict[str, str]]:
     return sorted(rows, key=lambda row: row["site"])
 
 
+def compute_sites(shared: Path) -> list[dict[str, str]]:
+    """Topology's sites with an active production compute resource and their size (how many active compute
+    resources they have), for the load simulation's arrival rates (evaluation/loadsim.py)."""
+    rows = []
+    with (shared / "sites.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["any_production_active"] != "true" or not row["latitude"] or row["site"] in MISPLACED_SITES:
+                continue
+            rows.append(
+                {
+                    "site": row["site"],
+                    "latitude": row["latitude"],
+                    "longitude": row["longitude"],
+                    "country": row["country_norm"],
+                    "active_resources": row["n_active_compute_resources"],
+                }
+            )
+    return sorted(rows, key=lambda row: row["site"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
@@ -261,6 +281,12 @@ def main() -> None:
         international_sites(shared),
     )
     print(f"data/evaluation/synthetic/international_sites.csv: {n} sites outside the US")
+    n = write_csv(
+        DATA / "evaluation" / "loadsim" / "sites.csv",
+        ("site", "latitude", "longitude", "country", "active_resources"),
+        compute_sites(shared),
+    )
+    print(f"data/evaluation/loadsim/sites.csv: {n} compute sites with their sizes")
     for name in ("cloudflare_colos.csv", "osdf_namespace_caches.csv", "osdf_namespaces.json"):
         shutil.copyfile(shared / name, SOURCES / name)
     with (
