@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from locator.core.federation import Federation, Spread
+from locator.core.federation import Federation
 from locator.core.health import HealthView
 from locator.core.locate import Policy, Sources
 from locator.settings import Settings
@@ -73,7 +73,7 @@ def load_federation(settings: Settings, geoip: GeoIPDatabase | None = None) -> F
             settings.default_colo,
             settings.far_from_colo_elsewhere_km,
         ),
-        spread=Spread(settings.spread_km, settings.fallback_sticky_s, settings.load_detour_km),
+        spread=settings.spread,
         degraded=tuple(degraded),
     )
 

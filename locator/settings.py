@@ -34,6 +34,7 @@ from starlette.datastructures import Secret
 
 from locator.core.addresses import IPNetwork
 from locator.core.edge import parse_colo
+from locator.core.federation import Spread
 from locator.embedded import DEFAULT_EMBEDDED, EMBEDDED, embedded_path
 
 PREFIX = "LOCATOR_"
@@ -549,6 +550,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raw = str(default_store(values["airports_csv"]))
             values[item.field] = item.read(raw)
         return cls(**values)
+
+    @property
+    def spread(self) -> Spread:
+        """What the ranking takes of the settings: the spread band, the unlocated window, the load detour."""
+        return Spread(self.spread_km, self.fallback_sticky_s, self.load_detour_km)
 
     def to_env(self) -> dict[str, str]:
         """The settings as LOCATOR_* values that `from_env` reads back to the same settings; a secret is left
