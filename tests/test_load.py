@@ -3,6 +3,7 @@ cache's clients, at least as strongly as Pelican's IO-load weight, within the de
 
 from __future__ import annotations
 
+from collections import Counter
 from types import MappingProxyType
 
 import pytest
@@ -28,9 +29,9 @@ OMAHA = Coordinate(41.26, -95.93)
 NETWORKS = [f"10.{i // 256}.{i % 256}.0/24" for i in range(4000)]
 
 
-def federation(**loads: float) -> Federation:
+def federation(detour_km: float = 500.0, **loads: float) -> Federation:
     view = LoadView(MappingProxyType({name: CacheLoad(value) for name, value in loads.items()}), 0.0)
-    return Federation(CACHES, load=view, spread=Spread(spread_km=0.0, detour_km=500.0))
+    return Federation(CACHES, load=view, spread=Spread(spread_km=0.0, detour_km=detour_km))
 
 
 def first(fed: Federation, network: str, where: Coordinate | None = OMAHA) -> str:
@@ -72,6 +73,21 @@ def test_never_farther_than_the_detour() -> None:
     assert {first(loaded, network, amsterdam) for network in NETWORKS[:300]} == {"Amsterdam"}
     # in Omaha a loaded Lincoln sends clients to Kansas City (about 250 km farther at most), never to Chicago
     assert {first(federation(Lincoln=5000.0), network) for network in NETWORKS[:300]} <= {"Lincoln", "KansasCity"}
+
+
+def test_shed_clients_spread_over_the_caches_with_room_nearer_and_less_loaded_drawing_more() -> None:
+    # from Omaha with a 1,000 km detour: Kansas City (~170 km beyond Lincoln), Chicago (~620) and Denver (~720)
+    # have room; Pelican's distance weight gives them about 0.69 : 0.26 : 0.21 of the shed clients
+    def moved_to(fed: Federation) -> Counter[str]:
+        return Counter(first(fed, network) for network in NETWORKS if first(fed, network) != "Lincoln")
+
+    free = moved_to(federation(1000.0, Lincoln=5000.0))
+    total = sum(free.values())
+    assert total > 3500 and set(free) == {"KansasCity", "Chicago", "Denver"}
+    assert free["KansasCity"] / total == pytest.approx(0.69 / 1.16, abs=0.04)
+    assert free["Chicago"] / total == pytest.approx(0.26 / 1.16, abs=0.04)
+    busy = moved_to(federation(1000.0, Lincoln=5000.0, KansasCity=300.0))  # Kansas City keeps half its clients
+    assert busy["KansasCity"] < 0.75 * free["KansasCity"] and busy["Chicago"] > free["Chicago"]
 
 
 def test_the_same_answer_on_every_replica_and_every_time() -> None:

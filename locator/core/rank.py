@@ -17,8 +17,11 @@ Rules, in order:
 5. Load (locator.core.load): a healthy cache above its load threshold keeps only a share of its clients, the
    clients whose hash of (network, cache) falls below that share; the others get it after every healthy cache
    that is not shed for them and lies within `detour_km` of their nearest eligible one (`load`), so only that
-   cache's clients move, each to its next-nearest, never farther than the detour, and back when load falls.
-   With no such cache within the detour, the order stays.
+   cache's clients move, never farther than the detour, and back when load falls. A client its nearest sheds
+   takes the caches with room by weighted rendezvous on each one's capacity, own kept share and Pelican's
+   distance weight (`room_weights`): the overflow spreads over the caches near it, the nearer and the less
+   loaded drawing more, yet each client lands on one cache and stays. With no room within the detour, the
+   order stays.
 6. A client with no position at all gets every candidate in weighted rendezvous order of its network and
    the current `sticky_s` window (`unlocated`): stable for a site while the window lasts, on every replica,
    and spread over the federation in proportion to the weights (Pelican #1587: a fresh shuffle per request
@@ -38,6 +41,7 @@ import numpy.typing as npt
 
 from locator.core.federation import Federation, IndexArray, Places, SeedArray, Spread, seed_of
 from locator.core.geo import Coordinate, Destinations, FloatArray, distances_km
+from locator.core.load import room_weights
 from locator.core.namespaces import Namespace
 
 REASONS = ("nearest", "spread", "distance", "degraded", "no_position", "unlocated", "load")
@@ -108,23 +112,33 @@ def _shed(
     reasons: ReasonArray,
     km: FloatArray | None,
     kept: FloatArray,
+    weights: FloatArray,
     seeds: SeedArray,
     network: str,
     detour_km: float,
 ) -> tuple[IndexArray, ReasonArray]:
-    """Rule 5 on the healthy part of an order (`chosen`: positions among the candidates; `km` None for a client
-    without a position, for whom every healthy cache is within reach)."""
+    """Rule 5 on the healthy part of an order (`chosen`: positions among the candidates, whose `kept` shares,
+    weights and seeds these are; `km` None for a client without a position, for whom every healthy cache is
+    within reach and whose order is already a rendezvous one)."""
     shed = uniforms(seeds[chosen], f"{network}|load") >= kept[chosen]
     if not shed.any():
         return chosen, reasons
-    within = np.ones(len(chosen), dtype=bool) if km is None else km[chosen] <= float(km[chosen].min()) + detour_km
-    if not (within & ~shed).any():
+    if km is None:
+        within = np.ones(len(chosen), dtype=bool)
+    else:
+        within = km[chosen] <= float(km[chosen].min()) + detour_km
+    room = within & ~shed
+    if not room.any():
         return chosen, reasons  # nowhere to go within the detour: the loaded cache stays
     moved = within & shed
-    parts = (within & ~shed, moved, ~within)
-    order = np.concatenate([chosen[part] for part in parts])
-    why = np.concatenate([reasons[parts[0]], _reason("load", int(moved.sum())), reasons[parts[2]]])
-    return order, why
+    taken, why = chosen[room], reasons[room]
+    if shed[0] and km is not None:  # its own cache sheds it: the caches with room, by weighted rendezvous
+        extra_km = km[taken] - float(km[chosen].min())
+        drawn = room_weights(weights[taken], kept[taken], extra_km)
+        by_score = np.lexsort((taken, -rendezvous_scores(seeds[taken], drawn, f"{network}|moved")))
+        taken, why = taken[by_score], why[by_score]
+    order = np.concatenate([taken, chosen[moved], chosen[~within]])
+    return order, np.concatenate([why, _reason("load", int(moved.sum())), reasons[~within]])
 
 
 def sticky_window(network: str, now_s: float, period_s: int) -> int:
@@ -228,7 +242,7 @@ def order(
         healthy = _by_score(positions[~demoted], scores[~demoted])
         why = _reason("unlocated", len(healthy))
         if kept is not None:
-            healthy, why = _shed(healthy, why, None, kept, seeds, network, 0.0)
+            healthy, why = _shed(healthy, why, None, kept, weights, seeds, network, 0.0)
         healthy, why = healthy[:limit], why[:limit]
         slow = positions[demoted][: limit - len(healthy)]
         chosen = np.concatenate([healthy, slow])
@@ -257,6 +271,7 @@ def order(
                 np.concatenate([_reason("nearest" if alone else "spread", len(band)), _reason("distance", len(rest))]),
                 km,
                 kept,
+                weights,
                 seeds,
                 network,
                 places.spread.detour_km,
