@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import math
 import os
 import sys
 import time
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from evaluation import loadsim as simulation
 from evaluation.harness import LEGACY_GEOIP, HarnessError, build_harness, far_from_colo_sweep, open_legacy_geoip
 from evaluation.legacy import LegacyGeo, legacy_api
 from evaluation.probe import probe, site_name
@@ -25,10 +28,20 @@ from locator.embedded import EMBEDDED
 from locator.settings import DATA_DIR, Settings, SettingsError
 from locator.sources.caches_file import CacheFileError, load_caches
 from locator.sources.geoip import GeoIPError
+from locator.sources.namespaces_file import NamespaceFileError, load_namespaces
 from locator.sources.overrides_file import OverridesError
 
 DEFAULT_CACHES = DATA_DIR / "caches.csv"
-ERRORS = (RecordError, HarnessError, CacheFileError, OverridesError, GeoIPError, SettingsError)
+ERRORS = (
+    RecordError,
+    HarnessError,
+    CacheFileError,
+    NamespaceFileError,
+    OverridesError,
+    GeoIPError,
+    SettingsError,
+    simulation.SimulationError,
+)
 FILE = click.Path(path_type=Path)
 CACHES = click.option(
     "--caches", type=FILE, default=DEFAULT_CACHES, show_default="the shipped caches", help="the caches to rank"
@@ -357,6 +370,66 @@ def regions(records: int, seed: int, distances: str, caches: Path, tolerance_km:
     if out is not None:
         sweep.to_csv(out, index=False)
         print(f"wrote {out}")
+
+
+@cli.command()
+@click.option(
+    "--hours", type=click.FloatRange(min=0.1, max=24 * 7), default=simulation.LoadModel.hours, show_default=True
+)
+@click.option("--seed", type=int, default=simulation.LoadModel.seed, show_default=True)
+@click.option(
+    "--headroom",
+    type=click.FloatRange(min=0.1),
+    default=simulation.LoadModel.headroom,
+    show_default=True,
+    help="the caches' total capacity over the mean demand",
+)
+@click.option(
+    "--io-load-at-capacity",
+    type=click.FloatRange(min=1.0),
+    default=simulation.LoadModel.io_load_at_capacity,
+    show_default=True,
+    help="the ioLoad a cache at capacity reports",
+)
+@click.option(
+    "--detour-km",
+    help="the locator's LOCATOR_LOAD_DETOUR_KM, or a comma list to compare (default: the settings')",
+)
+@CACHES
+@click.option("--out", type=FILE, help="also write loadsim.md, loadsim.png and loadsim_load.png into this directory")
+def loadsim(
+    hours: float,
+    seed: int,
+    headroom: float,
+    io_load_at_capacity: float,
+    detour_km: str | None,
+    caches: Path,
+    out: Path | None,
+) -> None:
+    """A simulated day of job reads under load: nearest only, Pelican's adaptive sort and the locator (with its
+    settings, or one row per --detour-km) side by side, and whether the locator meets its goals
+    (evaluation/loadsim.py)."""
+    model = simulation.LoadModel(hours=hours, seed=seed, headroom=headroom, io_load_at_capacity=io_load_at_capacity)
+    settings = Settings.from_env(os.environ)
+    spreads = [settings.spread]
+    if detour_km:
+        try:
+            detours = [float(part) for part in detour_km.split(",")]
+        except ValueError:
+            raise CommandError(f"--detour-km {detour_km!r}: give km, or km separated by commas") from None
+        if any(not 0 <= km < math.inf for km in detours):
+            raise CommandError(f"--detour-km {detour_km!r}: each must be 0 or more km")
+        spreads = [dataclasses.replace(settings.spread, detour_km=km) for km in detours]
+    namespaces = load_namespaces(settings.namespaces_file)
+    result = simulation.simulate(model, load_caches(caches), namespaces, simulation.read_sites(), spreads, progress)
+    text = simulation.summary(result)
+    print(text, end="")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "loadsim.md").write_text(text, encoding="utf-8")
+        simulation.figure(result).savefig(out / "loadsim.png", dpi=110)
+        simulation.load_figure(result).savefig(out / "loadsim_load.png", dpi=110)
+        print(f"wrote {out / 'loadsim.md'}, {out / 'loadsim.png'} and {out / 'loadsim_load.png'}")
 
 
 def main() -> None:
