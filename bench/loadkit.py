@@ -8,6 +8,7 @@ the same interval, so that a reader can see which of the two was the bottleneck.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -17,14 +18,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx2 as httpx
 import psutil
 
+from locator.settings import DATA_DIR
+from locator.sources.caches_file import load_caches
 from scripts.launch import HOST, free_port, launch, stop  # the one server launcher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,6 +284,72 @@ def start_legacy(log_dir: Path, name: str = "legacy") -> Server:
     argv = [PYTHON, "-m", "evaluation", "legacy-serve", "--host", HOST, "--port", str(port), "--quiet"]
     ready = "/api/v1.0/geo/129.93.1.1/129.93.1.1"
     return start_server(name, argv, base_env(), port, ready, log_dir)
+
+
+# The caches a stand-in director reports above Pelican's load threshold: the Midwest ones nearest the largest pools.
+LOADED_CACHES = ("Stashcache-Chicago", "CHTC_PELICAN_CACHE", "Stashcache-Kansas", "NEBRASKA_NRP_OSDF_CACHE")
+
+
+@contextlib.contextmanager
+def stand_in_director() -> Iterator[str]:
+    """A Pelican director's server list on 127.0.0.1, for LOCATOR_LOAD_URL: every shipped cache, those in
+    LOADED_CACHES above the load threshold, and every answer's loads different from the last, so that each poll
+    installs a new snapshot as a live director's would. Yields its base URL."""
+    caches = load_caches(DATA_DIR / "caches.csv").caches
+    polls = itertools.count()
+
+    class Director(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            poll = next(polls)
+            body = json.dumps(
+                [
+                    {
+                        "name": cache.name,
+                        "type": "Cache",
+                        "url": cache.endpoint,
+                        "ioLoad": 400.0 + 25 * (poll % 8) if cache.name in LOADED_CACHES else 40.0 + poll % 8,
+                        "statusWeight": 1.0,
+                    }
+                    for cache in caches
+                ]
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
+            """Quiet: the benchmark prints what matters."""
+
+    server = ThreadingHTTPServer((HOST, 0), Director)
+    thread = threading.Thread(target=server.serve_forever, name="stand-in director", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{HOST}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def wait_for_load(server: Server, timeout_s: float = 30.0) -> None:
+    """Until the locator's /nearest shows a cache's load: its feed has been read."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status, body = http_get(f"{server.url}/nearest?lat=41.9&lon=-87.6&n=3&format=json")
+        if status == 200 and any(cache.get("load") is not None for cache in json.loads(body)["caches"]):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{server.name} showed no load from its feed within {timeout_s:g} s")
+
+
+def metric(server: Server, name: str) -> float:
+    """One unlabelled counter or gauge from the server's /metrics (0 when absent)."""
+    _, body = http_get(f"{server.url}/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    return 0.0
 
 
 @contextlib.contextmanager

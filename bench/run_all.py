@@ -21,7 +21,7 @@ from bench import loadkit as lk
 
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     # name: (full arguments, --quick arguments); service_load runs once per HTTP parser
-    "service_load": ([], ["--duration", "5", "--warmup", "1"]),
+    "service_load": (["--load-feed"], ["--duration", "5", "--warmup", "1", "--load-feed"]),
     "service_load_h11": ([], ["--duration", "5", "--warmup", "1"]),
     "siege_shape": ([], ["--requests", "20000"]),
     "legacy_peer": ([], ["--duration", "5", "--warmup", "1"]),

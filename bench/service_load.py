@@ -15,7 +15,10 @@ phases; each ratio is the median of the rounds' ratios. Load comes from wrk (ins
 without it the benchmark stops and says so). Not a test: nothing fails on time.
 
 `--against REF` adds the locator of another commit (a git worktree of REF, with its own data files and the same
-settings) to the same interleaved rounds, asked the same two ways.
+settings) to the same interleaved rounds, asked the same two ways. `--load-feed` adds a locator whose
+LOCATOR_LOAD_URL is a stand-in Pelican director in this process (loadkit.stand_in_director: four Midwest caches
+above the load threshold, loads changing at every poll, so that every 15 s a new snapshot empties the memo of
+answers, as with a live director), asked the same two ways: its ratio to the locator without a feed.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="unrecorded seconds before each run")
     parser.add_argument("--connections", type=int, default=30)
     parser.add_argument("--against", metavar="REF", help="also serve the locator of this git commit, for its ratio")
+    parser.add_argument("--load-feed", action="store_true", help="also serve a locator reading a stand-in director")
     args = parser.parse_args()
 
     print(lk.machine_line())
@@ -60,7 +64,16 @@ def main() -> None:
             other = lk.start_locator(scratch, access_log=True, name="against", source=tree, **SETTINGS)
             stack.enter_context(lk.running(other))
             runs += [lk.Run("nearest@ref", other, mix), lk.Run("redirect@ref", other, redirects)]
+        fed = None
+        if args.load_feed:
+            director = stack.enter_context(lk.stand_in_director())
+            feed = {"load_url": director, "allow_private_endpoints": "true"}
+            fed = lk.start_locator(scratch, access_log=True, name="with feed", **SETTINGS, **feed)
+            stack.enter_context(lk.running(fed))
+            lk.wait_for_load(fed)
+            runs += [lk.Run("nearest+feed", fed, mix), lk.Run("redirect+feed", fed, redirects)]
         series = lk.interleaved(runs, args.duration, args.rounds, args.warmup, args.connections)
+        moved = lk.metric(fed, "locator_answers_moved_by_load_total") if fed is not None else 0.0
     probes.append(lk.speed_probe())
     combined = {label: lk.combine(rounds) for label, rounds in series.items()}
     print(combined["bare"].line("bare Starlette, fixed JSON"))
@@ -84,6 +97,18 @@ def main() -> None:
                 f"{lk.ratio_text(lk.round_ratios(series[label], series['bare']))}, {args.against} / bare {then}; "
                 f"this commit / {args.against} {versus}"
             )
+    if args.load_feed:
+        with_feed = {
+            label: lk.ratio_text(lk.round_ratios(series[f"{label}+feed"], series[label]))
+            for label in ("nearest", "redirect")
+        }
+        loaded = len(lk.LOADED_CACHES)
+        print(
+            f"summary: service_load [{lk.http_parser()}] with a load feed (a stand-in director, {loaded} "
+            f"caches loaded, a new report every 15 s): /nearest {with_feed['nearest']} and redirect "
+            f"{with_feed['redirect']} the locator without a feed; p99 {combined['nearest+feed'].p99_ms:.1f} / "
+            f"{combined['redirect+feed'].p99_ms:.1f} ms; {moved:,.0f} answers moved by load"
+        )
     print(
         f"summary: service_load [{lk.http_parser()}] defaults (access log on, prober off): /nearest "
         f"{combined['nearest'].rps:,.0f} req/s = {nearest} bare ({combined['bare'].rps:,.0f} req/s), p99 "
