@@ -24,6 +24,7 @@ def test_committed_without_outputs() -> None:
 def test_runs_headless_without_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTEBOOK_FIGURES", str(tmp_path / "figures"))
     monkeypatch.setenv("NOTEBOOK_SYNTHETIC_RECORDS", "3000")  # every cell runs; the synthetic section smaller
+    monkeypatch.setenv("NOTEBOOK_LOADSIM_HOURS", "0.5")  # and the simulated load shorter
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     started = time.monotonic()
     # Any cell error raises CellExecutionError and fails the test.
@@ -32,11 +33,13 @@ def test_runs_headless_without_errors(tmp_path: Path, monkeypatch: pytest.Monkey
     ).execute()
     elapsed = time.monotonic() - started
     images = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 7
+    assert len(images) >= 9
     assert {p.name for p in (tmp_path / "figures").iterdir()} >= {
         "federation.png",
         "accuracy_real.png",
         "accuracy_synthetic.png",
         "regret_synthetic.png",
+        "load_per_cache.png",
+        "loadsim.png",
     }
     print(f"notebook ran in {elapsed:.1f} s")
