@@ -387,7 +387,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "",
             "A Pelican director whose server list gives each cache's load (its base URL, as `locator sync director` "
             "takes it, or the full `/api/v1.0/director_ui/servers` URL): a cache above `ioLoad` 100 keeps a "
-            "share of its clients halving every 200, the others go to their next-nearest cache within "
+            "share of its clients halving every 200, the others go to the caches near them with room, within "
             "`LOCATOR_LOAD_DETOUR_KM`. Empty: no load, the ranking by distance alone.",
         ),
     ]
@@ -401,7 +401,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ]
     load_detour_km: Annotated[
         float,
-        setting("500", "Farthest load may send a client beyond its nearest eligible cache, in km.", ge=0),
+        setting(
+            "500",
+            "Farthest load may send a client beyond its nearest eligible cache, in km (farther spreads an overloaded "
+            "region better and costs distance: `locator evaluate loadsim --detour-km 500,1000` measures both).",
+            ge=0,
+        ),
     ]
     ssl_certfile: Annotated[
         Path | None,

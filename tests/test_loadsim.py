@@ -150,3 +150,14 @@ def test_a_cache_without_position_or_public_data_is_refused() -> None:
     caches = CacheSet((Cache("A", "https://a.example", Coordinate(40.0, -90.0), public=False),))
     with pytest.raises(loadsim.SimulationError):
         loadsim.simulate(loadsim.LoadModel(hours=0.1), caches, load_namespaces(None), loadsim.read_sites(), [Spread()])
+
+
+def test_the_documented_day_has_the_tables_shape() -> None:
+    # the full day takes minutes, so docs/evaluation.md shows a measured run: its table must be what
+    # `table` prints today (the header, and a row per strategy) and its goals as `summary` words them
+    shown = (Path(__file__).resolve().parent.parent / "docs" / "evaluation.md").read_text()
+    header = loadsim.table(shipped(loadsim.LoadModel(hours=0.1))).splitlines()[:2]
+    assert "\n".join(header) in shown
+    for row in ("| nearest only |", "| Pelican adaptive sort |", "| locator, 500 km detour |"):
+        assert row in shown
+    assert "- met: locator, 1000 km detour: churn at most a fifth of Pelican's" in shown

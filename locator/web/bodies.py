@@ -65,7 +65,7 @@ class RankedCache(Body):
             description="why it is in this place: nearest; spread (within LOCATOR_SPREAD_KM of the nearest, placed "
             "by the weighted rendezvous hash of the client network); distance; degraded (failing health probes); "
             "no_position; unlocated (client without a position: weighted rendezvous of its network); load (above "
-            "its load threshold, this cache sheds this client to the next-nearest within LOCATOR_LOAD_DETOUR_KM)"
+            "its load threshold, this cache sheds this client to the caches with room within LOCATOR_LOAD_DETOUR_KM)"
         ),
     ]
     load: Annotated[float | None, Meta(description="the latest ioLoad the load feed reported; null without one")]
