@@ -24,7 +24,7 @@ def test_committed_without_outputs() -> None:
 def test_runs_headless_without_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTEBOOK_FIGURES", str(tmp_path / "figures"))
     monkeypatch.setenv("NOTEBOOK_SYNTHETIC_RECORDS", "3000")  # every cell runs; the synthetic section smaller
-    monkeypatch.setenv("NOTEBOOK_LOADSIM_HOURS", "0.5")  # and the simulated load shorter
+    monkeypatch.setenv("NOTEBOOK_LOADSIM_HOURS", "0.25")  # and the simulated load shorter
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     started = time.monotonic()
     # Any cell error raises CellExecutionError and fails the test.

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from evaluation.cli import cli
 from evaluation.probe import probe, site_name
 from locator.sources.caches_file import load_caches
 from tests.test_e2e import free_port, serve, stop, wait_until_responds
@@ -138,20 +140,29 @@ def test_score_a_probe_file(services: tuple[str, str], tmp_path: Path) -> None:
         ("ASU-DELL_M420", "8.8.8.8", "LAX"),
         ("SIUE-CC-production", "146.163.1.1", "ORD"),
     ):
-        run_probe(
-            "--locator",
-            locator,
-            "--legacy",
-            legacy,
-            "--site",
-            site,
-            "--client-ip",
-            address,
-            "--edge-header",
-            f"cf-ray: 0-{colo}",
-            "--out",
-            str(out),
+        # in this process (the command's own code, as a job's `python -m evaluation probe` above runs it)
+        probed = CliRunner().invoke(
+            cli,
+            [
+                "probe",
+                "--caches",
+                str(CACHES_2022),
+                "--locator",
+                locator,
+                "--legacy",
+                legacy,
+                "--site",
+                site,
+                "--client-ip",
+                address,
+                "--edge-header",
+                f"cf-ray: 0-{colo}",
+                "--out",
+                str(out),
+            ],
+            env={},
         )
+        assert probed.exit_code == 0, probed.output
     assert len(out.read_text().splitlines()) == 3
     result = subprocess.run(
         [

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_soak_and_faults_at_ci_size() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "scripts.soak", "--duration", "8", "--concurrency", "4"],
+        [sys.executable, "-m", "scripts.soak", "--duration", "5", "--concurrency", "4"],
         cwd=REPO,
         capture_output=True,
         text=True,
