@@ -651,17 +651,28 @@ def env_text(value: object) -> str:
     return str(value)
 
 
-def default_store(airports_csv: Path) -> Path:
-    """The airports store when LOCATOR_AIRPORTS_STORE is empty: in the user's cache directory (else the temporary
-    directory), named for the CSV it is built from, so that two installs never share one."""
-    digest = hashlib.sha1(str(airports_csv.resolve()).encode(), usedforsecurity=False).hexdigest()[:12]
+def cache_dir() -> Path:
+    """Where the locator keeps what it derives from its data files: the user's cache directory, else the
+    temporary directory (not writable either: whoever writes there says so)."""
     candidates = (Path(platformdirs.user_cache_dir("osdf-cache-locator")), Path(tempfile.gettempdir()))
     for directory in candidates:
         with contextlib.suppress(OSError):
             directory.mkdir(parents=True, exist_ok=True)
             if os.access(directory, os.W_OK):
-                return directory / f"osdf-locator-airports-{digest}.sqlite"
-    return candidates[-1] / f"osdf-locator-airports-{digest}.sqlite"  # not writable: building it says so
+                return directory
+    return candidates[-1]
+
+
+def default_store(airports_csv: Path) -> Path:
+    """The airports store when LOCATOR_AIRPORTS_STORE is empty: in the cache directory, named for the CSV it is
+    built from, so that two installs never share one."""
+    digest = hashlib.sha1(str(airports_csv.resolve()).encode(), usedforsecurity=False).hexdigest()[:12]
+    return cache_dir() / f"osdf-locator-airports-{digest}.sqlite"
+
+
+def geoip_passes_dir() -> Path:
+    """Where GeoIP databases that passed their check are remembered (locator.sources.geoipcheck)."""
+    return cache_dir() / "geoip-checked"
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

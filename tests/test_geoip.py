@@ -21,6 +21,7 @@ from netaddr import IPSet
 
 from locator.core.lookups import DamagedRecord, GeoIPRecord
 from locator.settings import Settings
+from locator.sources import geoipcheck
 from locator.sources.geoip import MEMO_ENTRY_BYTES, MEMO_SIZE, NAME_CHARS, GeoIPDatabase, GeoIPError
 from locator.sources.geoipcheck import GeoIPCheckFailed, check
 from scripts.soak import damaged_geoip
@@ -174,6 +175,56 @@ def test_a_reader_killed_by_a_signal_is_a_failed_check(embedded_path: Path) -> N
     children[0].send_signal(signal.SIGSEGV)
     thread.join(timeout=30)
     assert failures == ["damaged: reading a sample of addresses killed the reader (SIGSEGV)"]
+
+
+def test_a_pass_is_remembered_for_the_same_bytes_only(
+    embedded_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check's verdict depends on the bytes alone: a database that passed is not checked again (a server's
+    restart, each `locator nearest`), a copy with one byte changed is, and a failure is never remembered."""
+    passes = tmp_path / "passes"
+    copy = tmp_path / "copy.mmdb"
+    shutil.copyfile(embedded_path, copy)
+    check(copy, passes)  # a real child process
+    assert [entry.name for entry in passes.iterdir()] == [geoipcheck.digest(copy)]
+    ran: list[Path] = []
+    monkeypatch.setattr(geoipcheck, "run_check", ran.append)
+    check(copy, passes)
+    assert ran == []  # remembered: no child
+    with copy.open("r+b") as handle:
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 1]))
+    check(copy, passes)
+    assert ran == [copy]  # other bytes: checked again
+    monkeypatch.undo()
+    damaged = damaged_geoip(embedded_path, tmp_path / "damaged.mmdb")
+    before = set(passes.iterdir())
+    with pytest.raises(GeoIPCheckFailed):
+        check(damaged, passes)
+    assert set(passes.iterdir()) == before  # a failure leaves nothing
+
+
+def test_remembered_passes_are_few_and_an_unwritable_place_only_costs_a_check(
+    embedded_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passes = tmp_path / "passes"
+    passes.mkdir()
+    for age in range(12):
+        old = passes / f"{age:064x}"
+        old.touch()
+        os.utime(old, (1_000_000 + age, 1_000_000 + age))
+    ran: list[Path] = []
+    monkeypatch.setattr(geoipcheck, "run_check", ran.append)
+    check(embedded_path, passes)
+    kept = sorted(entry.name for entry in passes.iterdir())
+    assert len(kept) == geoipcheck.PASSES_KEPT and geoipcheck.digest(embedded_path) in kept
+    assert f"{11:064x}" in kept and f"{0:064x}" not in kept  # the newest stay
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    check(embedded_path, blocked)
+    assert ran == [embedded_path, embedded_path]  # checked each time, no error
 
 
 def test_a_record_damaged_under_a_running_server_is_an_error_not_a_crash(embedded_path: Path, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import maxminddb
 from locator.core.addresses import IPAddress
 from locator.core.lookups import DamagedRecord, GeoIPInfo, GeoIPRecord
 from locator.embedded import EMBEDDED
+from locator.settings import geoip_passes_dir
 from locator.sources.files import signature
 from locator.sources.geoipcheck import GeoIPCheckFailed, check
 
@@ -148,7 +149,7 @@ class GeoIPDatabase:
                 built = build_date(metadata.build_epoch, time.time())
             except GeoIPError as exc:
                 raise GeoIPError(f"{path}: {exc}") from None
-            check(path)
+            check(path, geoip_passes_dir())
             if signature(path) != before:
                 raise GeoIPError(f"{path}: changed while being checked (replace it by renaming a complete file)")
         except (GeoIPCheckFailed, OSError) as exc:

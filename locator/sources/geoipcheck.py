@@ -11,6 +11,8 @@ reader, where a damaged record the sample missed is an error, never a crash (`ge
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import ipaddress
 import os
 import random
@@ -24,6 +26,7 @@ import maxminddb
 CHECK_ADDRESSES = 20_000
 CHECK_TIMEOUT_S = 60.0
 CHECK_MEMORY_BYTES = 1 << 30  # address space beyond the file for the child: a record claiming millions of entries fails
+PASSES_KEPT = 8  # remembered passes (empty files): a handful of databases, a few hundred bytes of directory
 
 
 class GeoIPCheckFailed(ValueError):
@@ -49,8 +52,38 @@ def read_sample(path: str) -> None:
                 raise maxminddb.InvalidDatabaseError(f"the record for {address} is a {type(record).__name__}")
 
 
-def check(path: Path) -> None:
-    """Run `read_sample` in a child process; raises GeoIPCheckFailed with one line saying why."""
+def digest(path: Path) -> str:
+    """What a remembered pass is named for: this check (its sample and limits) and the file's bytes."""
+    hashed = hashlib.sha256(f"{CHECK_ADDRESSES}:{CHECK_MEMORY_BYTES}:".encode())
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, lambda: hashed).hexdigest()
+
+
+def check(path: Path, passes: Path | None = None) -> None:
+    """Run `read_sample` in a child process; raises GeoIPCheckFailed with one line saying why. With `passes`,
+    a database whose bytes passed before is not checked again, and a pass is remembered there (best effort:
+    a directory that cannot be written only means checking again next time)."""
+    remembered = None
+    if passes is not None:
+        with contextlib.suppress(OSError):
+            remembered = passes / digest(path)
+            if remembered.exists():
+                return
+    run_check(path)
+    if remembered is not None:
+        remember(remembered)
+
+
+def remember(passed: Path) -> None:
+    with contextlib.suppress(OSError):
+        passed.parent.mkdir(parents=True, exist_ok=True)
+        passed.touch()
+        by_age = sorted(passed.parent.iterdir(), key=lambda entry: entry.stat().st_mtime, reverse=True)
+        for old in by_age[PASSES_KEPT:]:
+            old.unlink(missing_ok=True)
+
+
+def run_check(path: Path) -> None:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "locator.sources.geoipcheck", str(path)],
