@@ -23,6 +23,7 @@ from evaluation.score import DEFAULT_TOLERANCE_KM
 from evaluation.synthetic import MODEL_GEOIP, SyntheticModel, generate, site_regions
 from locator.commandline import CommandError, Commands
 from locator.core.caches import CacheSet
+from locator.core.federation import FederationError
 from locator.core.geo import Coordinate, InvalidCoordinate
 from locator.embedded import EMBEDDED
 from locator.settings import DATA_DIR, Settings, SettingsError
@@ -37,6 +38,7 @@ ERRORS = (
     HarnessError,
     CacheFileError,
     NamespaceFileError,
+    FederationError,
     OverridesError,
     GeoIPError,
     SettingsError,
