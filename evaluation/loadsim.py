@@ -54,6 +54,8 @@ SITES = EVALUATION_DIR / "loadsim" / "sites.csv"
 NEAREST, PELICAN, LOCATOR = "nearest only", "Pelican adaptive sort", "locator"
 ADAPTIVE_KEEP = 6  # Director.AdaptiveSortTruncateConstant
 EARTH_MILES = 3960.0  # the radius Pelican's distance weight uses
+UTILISATION_BINS = 5000  # hundredths: utilisation up to 50
+EXTRA_KM_BINS = 20_000  # km: half the Earth's circumference
 IndexArray = npt.NDArray[np.intp]
 FloatArray = npt.NDArray[np.float64]
 
@@ -134,13 +136,12 @@ class Feed:
     """What the director reports of one world's caches at each step: ioLoad and statusWeight, `lag` steps late."""
 
     model: LoadModel
-    capacity: float
     utilisation: FloatArray  # [step, cache], filled as the world runs
     status: FloatArray  # [step, cache]: the EWMA after each step
 
     @classmethod
-    def of(cls, model: LoadModel, caches: int, capacity: float) -> Feed:
-        return cls(model, capacity, np.zeros((model.steps, caches)), np.ones((model.steps, caches)))
+    def of(cls, model: LoadModel, caches: int) -> Feed:
+        return cls(model, np.zeros((model.steps, caches)), np.ones((model.steps, caches)))
 
     def observe(self, step: int, utilisation: FloatArray) -> None:
         alpha = 1.0 - math.exp(-self.model.step_s / self.model.status_tau_s)
@@ -236,9 +237,12 @@ class World:
     last_hour: IndexArray
     overloaded: FloatArray  # [step]: reads at a cache above capacity
     reads: FloatArray  # [step]
-    read_utilisation: list[FloatArray] = field(default_factory=list)
-    extra_km: list[FloatArray] = field(default_factory=list)
-    transfer_s: list[FloatArray] = field(default_factory=list)
+    # per read, as histograms and sums (a day holds millions of reads): the serving cache's utilisation in its
+    # minute, in steps of 0.01; the km beyond the nearest, in steps of 1 km; the transfer time
+    utilisation_counts: FloatArray = field(default_factory=lambda: np.zeros(UTILISATION_BINS + 1))
+    extra_counts: FloatArray = field(default_factory=lambda: np.zeros(EXTRA_KM_BINS + 1))
+    extra_km: float = 0.0
+    transfer_s: float = 0.0
     pairs: FloatArray = field(default_factory=lambda: np.zeros(0))  # [hour]: consecutive requests in the hour
     changes: FloatArray = field(default_factory=lambda: np.zeros(0))  # [hour]: ... whose first cache changed
 
@@ -339,7 +343,7 @@ def simulate(
     worlds = [
         World(
             strategy,
-            Feed.of(model, len(positions), capacity),
+            Feed.of(model, len(positions)),
             np.full(len(asked.keys), -1, dtype=np.intp),
             np.full(len(asked.keys), -1, dtype=np.intp),
             np.zeros(model.steps),
@@ -360,12 +364,14 @@ def simulate(
             at = utilisation[picked]
             world.overloaded[step] = float((at > 1.0).sum())
             world.reads[step] = len(reads)
-            world.read_utilisation.append(at)
             sites_of = asked.site_of[reads]
             distance = km[sites_of, picked]
-            world.extra_km.append(distance - nearest_km[sites_of])
-            world.transfer_s.append(
-                model.transfer_s * (1.0 + model.per_1000km * distance / 1000.0) * np.maximum(1.0, at)
+            extra = np.maximum(0.0, distance - nearest_km[sites_of])
+            world.utilisation_counts += counts(at * 100, UTILISATION_BINS)
+            world.extra_counts += counts(extra, EXTRA_KM_BINS)
+            world.extra_km += float(extra.sum())
+            world.transfer_s += float(
+                (model.transfer_s * (1.0 + model.per_1000km * distance / 1000.0) * np.maximum(1.0, at)).sum()
             )
             churn_step(world, reads, picked, hour)
         if (step + 1) % report_every == 0 or step + 1 == model.steps:
@@ -390,20 +396,31 @@ def spherical_miles(sites: FloatArray, caches: FloatArray) -> FloatArray:
     return miles
 
 
+def counts(values: FloatArray, top: int) -> FloatArray:
+    """How many values fall in each unit bin from 0 to `top` (the last bin also holds everything above)."""
+    found: FloatArray = np.bincount(np.minimum(values, top).astype(np.intp), minlength=top + 1).astype(float)
+    return found
+
+
+def percentile(histogram: FloatArray, share: float) -> float:
+    """The lower edge of the unit bin holding the `share` quantile (0 for an empty histogram)."""
+    total = histogram.sum()
+    return float(np.searchsorted(np.cumsum(histogram), share * total)) if total else 0.0
+
+
 def outcome(world: World, hours: int, model: LoadModel) -> Outcome:
-    utilisation = np.concatenate(world.read_utilisation)
-    extra = np.concatenate(world.extra_km)
+    served = max(1.0, world.reads.sum())
     per_hour = np.add.reduceat(world.overloaded, np.arange(0, model.steps, 3600 // model.step_s or 1))
     reads_per_hour = np.add.reduceat(world.reads, np.arange(0, model.steps, 3600 // model.step_s or 1))
     io_load = np.array([world.feed.at(step)[0] for step in range(model.steps)])
     return Outcome(
-        overloaded=float(world.overloaded.sum() / max(1.0, world.reads.sum())),
-        p95_utilisation=float(np.percentile(utilisation, 95)) if len(utilisation) else 0.0,
+        overloaded=float(world.overloaded.sum() / served),
+        p95_utilisation=percentile(world.utilisation_counts, 0.95) / 100,
         peak_utilisation=float(world.feed.utilisation.max()),
-        mean_extra_km=float(extra.mean()) if len(extra) else 0.0,
-        p95_extra_km=float(np.percentile(extra, 95)) if len(extra) else 0.0,
+        mean_extra_km=world.extra_km / served,
+        p95_extra_km=percentile(world.extra_counts, 0.95),
         churn=float(world.changes.sum() / max(1.0, world.pairs.sum())),
-        mean_transfer_s=float(np.concatenate(world.transfer_s).mean()) if len(utilisation) else 0.0,
+        mean_transfer_s=world.transfer_s / served,
         overloaded_by_hour=per_hour[:hours] / np.maximum(1.0, reads_per_hour[:hours]),
         churn_by_hour=world.changes / np.maximum(1.0, world.pairs),
         utilisation=world.feed.utilisation,

@@ -39,7 +39,7 @@ def test_pelicans_draw_follows_its_published_weights() -> None:
     miles = np.array([[0.0, 200.0, 400.0]])
     adaptive = loadsim.PelicanAdaptive(miles, np.arange(3), np.random.default_rng(1))
     adaptive.site_of = np.zeros(1, dtype=np.intp)
-    feed = loadsim.Feed.of(loadsim.LoadModel(io_load_at_capacity=300.0, lag_s=60), 3, capacity=1.0)
+    feed = loadsim.Feed.of(loadsim.LoadModel(io_load_at_capacity=300.0, lag_s=60), 3)
     feed.observe(0, np.array([1.0, 1 / 3, 1 / 3]))  # ioLoad 300, 100, 100 (at capacity, not above)
     picks = adaptive.picks(1, feed, np.zeros(40_000, dtype=np.intp))
     shares = np.bincount(picks, minlength=3) / len(picks)
@@ -50,13 +50,13 @@ def test_pelican_keeps_the_nearest_six() -> None:
     miles = np.array([[float(d) for d in range(0, 900, 100)]])
     adaptive = loadsim.PelicanAdaptive(miles, np.arange(9), np.random.default_rng(2))
     adaptive.site_of = np.zeros(1, dtype=np.intp)
-    feed = loadsim.Feed.of(loadsim.LoadModel(), 9, capacity=1.0)
+    feed = loadsim.Feed.of(loadsim.LoadModel(), 9)
     assert set(adaptive.picks(0, feed, np.zeros(5000, dtype=np.intp)).tolist()) == set(range(6))
 
 
 def test_the_feed_is_late_and_averaged_like_a_directors() -> None:
     model = loadsim.LoadModel(io_load_at_capacity=300.0, rate_window_s=180, lag_s=60, status_tau_s=300.0)
-    feed = loadsim.Feed.of(model, 1, capacity=1.0)
+    feed = loadsim.Feed.of(model, 1)
     feed.observe(0, np.array([0.0]))
     feed.observe(1, np.array([0.0]))
     feed.observe(2, np.array([3.0]))  # above capacity: the status turns toward 0.01
@@ -67,10 +67,17 @@ def test_the_feed_is_late_and_averaged_like_a_directors() -> None:
     assert feed.at(0)[0] == pytest.approx([0.0]) and feed.at(0)[1] == pytest.approx([1.0])  # nothing seen yet
 
 
+def test_percentiles_come_from_unit_bins() -> None:
+    histogram = loadsim.counts(np.array([0.5, 1.2, 1.9, 3.0, 250.0]), top=10)
+    assert histogram.tolist() == [1, 2, 0, 1, 0, 0, 0, 0, 0, 0, 1]  # above the top: in the last bin
+    assert loadsim.percentile(histogram, 0.5) == 1.0 and loadsim.percentile(histogram, 0.95) == 10.0
+    assert loadsim.percentile(np.zeros(4), 0.95) == 0.0
+
+
 def test_churn_counts_consecutive_requests_within_an_hour() -> None:
     world = loadsim.World(
         loadsim.Nearest(np.zeros(2, dtype=np.intp)),
-        loadsim.Feed.of(loadsim.LoadModel(), 3, 1.0),
+        loadsim.Feed.of(loadsim.LoadModel(), 3),
         np.full(2, -1, dtype=np.intp),
         np.full(2, -1, dtype=np.intp),
         np.zeros(1),
