@@ -13,14 +13,10 @@ from pathlib import Path
 import click
 
 from evaluation import loadsim as simulation
-from evaluation.harness import LEGACY_GEOIP, HarnessError, build_harness, far_from_colo_sweep, open_legacy_geoip
-from evaluation.legacy import LegacyGeo, legacy_api
-from evaluation.probe import probe, site_name
-from evaluation.records import RecordError, append_record, read_records, read_sites, resolve_positions
-from evaluation.report import markdown_table
-from evaluation.reproduce import reproduce_2022, study_harness
-from evaluation.score import DEFAULT_TOLERANCE_KM
-from evaluation.synthetic import MODEL_GEOIP, SyntheticModel, generate, site_regions
+from evaluation.defaults import LEGACY_GEOIP, MODEL_GEOIP, SYNTHETIC_SEED, TOLERANCE_KM
+from evaluation.errors import EvaluationError
+from evaluation.legacy import LegacyGeo, legacy_api, open_legacy_geoip
+from evaluation.probe import append_record, probe, site_name
 from locator.commandline import CommandError, Commands
 from locator.core.caches import CacheSet
 from locator.core.federation import FederationError
@@ -32,17 +28,17 @@ from locator.sources.geoip import GeoIPError
 from locator.sources.namespaces_file import NamespaceFileError, load_namespaces
 from locator.sources.overrides_file import OverridesError
 
+# The probe (what a job runs) and the legacy emulation need neither pandas nor matplotlib: the commands that do
+# import the evaluation's modules when they run, so that those start in a fraction of a second.
 DEFAULT_CACHES = DATA_DIR / "caches.csv"
 ERRORS = (
-    RecordError,
-    HarnessError,
+    EvaluationError,
     CacheFileError,
     NamespaceFileError,
     FederationError,
     OverridesError,
     GeoIPError,
     SettingsError,
-    simulation.SimulationError,
 )
 FILE = click.Path(path_type=Path)
 CACHES = click.option(
@@ -173,7 +169,7 @@ def probe_command(
 @click.option(
     "--tolerance-km",
     type=float,
-    default=DEFAULT_TOLERANCE_KM,
+    default=TOLERANCE_KM,
     show_default=True,
     help="a pick this close to the nearest is a tie, counted correct",
 )
@@ -182,14 +178,16 @@ def score(
     records: tuple[Path, ...], caches: Path, out: Path, sites: Path | None, tolerance_km: float, seed: int
 ) -> None:
     """Score RECORDS (CSV or JSON-lines files) into OUT/sites.csv, summary.json, report.md and PNG figures."""
+    from evaluation.harness import build_harness
+    from evaluation.records import read_records, read_sites, resolve_positions
+    from evaluation.report import describe_inputs, write_report
+
     read = read_records(list(records))
     progress(f"read {len(read):,} records from {len(records)} file(s)")
     if sites is not None:
         read = resolve_positions(read, read_sites(sites))
     harness = build_harness(caches, seed=seed)
     inputs = harness.inputs()
-    from evaluation.report import describe_inputs, write_report
-
     progress(f"deciding with: {describe_inputs(inputs)}")
     started = time.perf_counter()
     try:
@@ -225,6 +223,8 @@ def score(
 @click.option("--out", type=FILE, help="also write reproduction.md and .csv here")
 def reproduce(out: Path | None) -> None:
     """The 2022 study's verdicts for its named sites (exit 1 when they differ from the blog's)."""
+    from evaluation.reproduce import reproduce_2022, study_harness
+
     harness = study_harness(os.environ)
     try:
         result = reproduce_2022(harness)
@@ -262,6 +262,9 @@ def geo_api(record_files: tuple[Path, ...], caches: Path, all_sites: bool, out: 
     Without --records: the 2022 OSPool sites from their campus addresses, through the nearest Cloudflare colo,
     with the legacy service's database (GeoLite2 2018) on both sides, so that only the rules differ."""
     from evaluation.geoapi import campus_requests, compare, summary
+    from evaluation.harness import build_harness
+    from evaluation.records import read_records
+    from evaluation.report import markdown_table
 
     if record_files:
         records = read_records(list(record_files))
@@ -287,10 +290,12 @@ def geo_api(record_files: tuple[Path, ...], caches: Path, all_sites: bool, out: 
 
 @cli.command()
 @click.option("--records", type=int, default=10_000, show_default=True)
-@click.option("--seed", type=int, default=SyntheticModel.seed, show_default=True)
+@click.option("--seed", type=int, default=SYNTHETIC_SEED, show_default=True)
 @click.option("--out", type=FILE, required=True, help=".csv or .jsonl")
 def synthesize(records: int, seed: int, out: Path) -> None:
     """Synthetic records from the seeded model (evaluation/synthetic.py)."""
+    from evaluation.synthetic import SyntheticModel, generate
+
     made = generate(records, SyntheticModel(seed=seed))
     if out.suffix.lower() == ".csv":
         made.to_csv(out, index=False)
@@ -312,6 +317,7 @@ def synthesize(records: int, seed: int, out: Path) -> None:
 def databases(db: tuple[str, ...], caches: Path, synthetic: int, out: Path | None) -> None:
     """GeoIP databases compared on the campus and synthetic addresses (evaluation/databases.py)."""
     from evaluation.databases import compare
+    from evaluation.report import markdown_table
 
     chosen: dict[str, Path] = {}
     for item in db or [f"{name}=" for name in EMBEDDED]:
@@ -329,7 +335,7 @@ def databases(db: tuple[str, ...], caches: Path, synthetic: int, out: Path | Non
 
 @cli.command()
 @click.option("--records", type=int, default=40_000, show_default=True)
-@click.option("--seed", type=int, default=SyntheticModel.seed, show_default=True)
+@click.option("--seed", type=int, default=SYNTHETIC_SEED, show_default=True)
 @click.option(
     "--distances", default="0,1000,1500,2000,2500,3000,4000,5000,7000", show_default=True, help="km; 0 = no cross-check"
 )
@@ -345,6 +351,10 @@ def databases(db: tuple[str, ...], caches: Path, synthetic: int, out: Path | Non
 @click.option("--out", type=FILE, help="also write the whole sweep as CSV")
 def regions(records: int, seed: int, distances: str, caches: Path, tolerance_km: float, out: Path | None) -> None:
     """The cross-check distance per region, on the international synthetic model."""
+    from evaluation.harness import far_from_colo_sweep
+    from evaluation.report import markdown_table
+    from evaluation.synthetic import SyntheticModel, generate, site_regions
+
     steps = [float(part) for part in distances.split(",")]
     progress(f"{records:,} synthetic jobs at the study's and the international sites (seed {seed})")
     made = generate(records, SyntheticModel(seed=seed, international=True))

@@ -12,21 +12,16 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation.legacy import LegacyGeo
-from evaluation.score import DEFAULT_TOLERANCE_KM, score, summarize
+from evaluation.defaults import LEGACY_GEOIP, TOLERANCE_KM
+from evaluation.errors import HarnessError
+from evaluation.legacy import LegacyGeo, open_legacy_geoip
+from evaluation.score import score, summarize
 from evaluation.strategies import LegacyStrategy, LocatorStrategy, Strategy, WorkerStrategy, picks
 from locator.core.federation import Federation
 from locator.core.lookups import GeoIPLookup
 from locator.embedded import embedded_path
 from locator.resources import close, load_federation
 from locator.settings import Settings
-from locator.sources.geoip import GeoIPDatabase, GeoIPError
-
-LEGACY_GEOIP = "geolite2-2018"  # what the legacy CVMFS service looked addresses up in, at the 2022 study
-
-
-class HarnessError(ValueError):
-    """The evaluation cannot run as configured; the message says what is missing."""
 
 
 @dataclass
@@ -59,7 +54,7 @@ class Harness:
         return [strategy.name for strategy in self.strategies]
 
     def evaluate(
-        self, records: pd.DataFrame, tolerance_km: float = DEFAULT_TOLERANCE_KM
+        self, records: pd.DataFrame, tolerance_km: float = TOLERANCE_KM
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
         """Pick (observed or computed), score and summarise."""
         federation = self.federation
@@ -78,7 +73,7 @@ def far_from_colo_sweep(
     records: pd.DataFrame,
     caches_file: Path,
     distances_km: Sequence[float | None],
-    tolerance_km: float = DEFAULT_TOLERANCE_KM,
+    tolerance_km: float = TOLERANCE_KM,
     groups: pd.Series | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
@@ -117,17 +112,6 @@ def far_from_colo_sweep(
     finally:
         base.close()
     return pd.DataFrame(rows)
-
-
-def open_legacy_geoip(path: Path | None = None) -> GeoIPDatabase:
-    """The legacy emulation's database: `path`, or the GeoLite2 2018 one the legacy service used in 2022."""
-    path = path or embedded_path(LEGACY_GEOIP)
-    try:
-        if path is None:
-            raise GeoIPError(f"the embedded database {LEGACY_GEOIP} is not installed")
-        return GeoIPDatabase(path)
-    except GeoIPError as exc:
-        raise HarnessError(f"the legacy emulation needs its GeoIP database: {exc}") from None
 
 
 def build_harness(

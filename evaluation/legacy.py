@@ -21,14 +21,19 @@ import ipaddress
 import socket
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import httpx2 as httpx
 import numpy as np
 import numpy.typing as npt
 
+from evaluation.defaults import LEGACY_GEOIP
+from evaluation.errors import HarnessError
 from locator.core.caches import CacheSet
 from locator.core.geo import Coordinate, FloatArray, InvalidCoordinate
 from locator.core.lookups import DamagedRecord, GeoIPLookup
+from locator.embedded import embedded_path
+from locator.sources.geoip import GeoIPDatabase, GeoIPError
 from locator.web.geoapi import (
     MAX_NAME_CHARS,
     NAME_PATTERN,
@@ -249,3 +254,14 @@ class LegacyClient:
         if sorted(order) != list(range(len(servers))):
             raise LegacyServiceError(f"answer {body.strip()!r} is not a permutation of {len(servers)} servers")
         return order
+
+
+def open_legacy_geoip(path: Path | None = None) -> GeoIPDatabase:
+    """The legacy emulation's database: `path`, or the GeoLite2 2018 one the legacy service used in 2022."""
+    path = path or embedded_path(LEGACY_GEOIP)
+    try:
+        if path is None:
+            raise GeoIPError(f"the embedded database {LEGACY_GEOIP} is not installed")
+        return GeoIPDatabase(path)
+    except GeoIPError as exc:
+        raise HarnessError(f"the legacy emulation needs its GeoIP database: {exc}") from None

@@ -36,12 +36,13 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from haversine import Unit, haversine_vector
-from matplotlib.figure import Figure
 
+from evaluation.errors import SimulationError
 from evaluation.paths import EVALUATION_DIR
 from locator.core.caches import CacheSet
 from locator.core.federation import Federation, Spread
@@ -49,6 +50,9 @@ from locator.core.geo import Coordinate
 from locator.core.load import CacheLoad, LoadView
 from locator.core.namespaces import NamespaceTable
 from locator.core.rank import rank
+
+if TYPE_CHECKING:  # matplotlib only for the figures: the simulation runs without it
+    from matplotlib.figure import Figure
 
 SITES = EVALUATION_DIR / "loadsim" / "sites.csv"
 NEAREST, PELICAN, LOCATOR = "nearest only", "Pelican adaptive sort", "locator"
@@ -58,10 +62,6 @@ UTILISATION_BINS = 5000  # hundredths: utilisation up to 50
 EXTRA_KM_BINS = 20_000  # km: half the Earth's circumference
 IndexArray = npt.NDArray[np.intp]
 FloatArray = npt.NDArray[np.float64]
-
-
-class SimulationError(ValueError):
-    """The caches cannot be simulated (none open to public data, or one without a position)."""
 
 
 @dataclass(frozen=True)
@@ -486,6 +486,8 @@ def summary(result: Simulation) -> str:
 
 def figure(result: Simulation) -> Figure:
     """Per hour: the share of reads served above capacity, and churn, one line per strategy."""
+    from matplotlib.figure import Figure  # not pyplot: no global state, nothing pops up or leaks
+
     fig = Figure(figsize=(11.0, 4.0), layout="constrained")
     left, right = fig.subplots(1, 2)
     colors = {**COLORS, **dict(zip(result.locators, LOCATOR_COLORS, strict=False))}
@@ -502,6 +504,8 @@ def figure(result: Simulation) -> Figure:
 def load_figure(result: Simulation, strategy: str | None = None, top: int = 6) -> Figure:
     """The ioLoad the feed reported for the busiest caches over the run, in one strategy's world (the first
     locator's unless named)."""
+    from matplotlib.figure import Figure
+
     strategy = strategy or result.locators[0]
     o = result.outcomes[strategy]
     busiest = np.argsort(-o.io_load.max(axis=0))[:top]

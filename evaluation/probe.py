@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from evaluation.legacy import FetchError, LegacyClient, LegacyServiceError, fetch
@@ -91,3 +92,12 @@ def probe(
         record["synthetic"] = True
         record["note"] = "probe with simulated edge headers / client address"
     return record
+
+
+def append_record(path: Path | None, record: Mapping[str, Any]) -> str:
+    """Append one record as a JSON line (stdout when `path` is None); returns the line."""
+    line = json.dumps(dict(record), sort_keys=False)
+    if path is not None:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    return line

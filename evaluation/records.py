@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.errors import RecordError
+
 STRATEGIES = ("legacy", "worker", "locator")
 
 # field -> meaning; the README's schema table is checked against this.
@@ -44,10 +46,6 @@ FIELDS: dict[str, str] = {
     "note": "free text",
 }
 TEXT_FIELDS = [name for name in FIELDS if name not in ("latitude", "longitude", "synthetic")]
-
-
-class RecordError(ValueError):
-    """A records or sites file cannot be used; the message names it."""
 
 
 def normalise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -102,15 +100,6 @@ def read_records(paths: Sequence[Path]) -> pd.DataFrame:
     if not frames:
         raise RecordError("no records files given")
     return normalise(pd.concat(frames, ignore_index=True))
-
-
-def append_record(path: Path | None, record: Mapping[str, Any]) -> str:
-    """Append one record as a JSON line (stdout when `path` is None); returns the line."""
-    line = json.dumps(dict(record), sort_keys=False)
-    if path is not None:
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-    return line
 
 
 def read_sites(path: Path) -> pd.DataFrame:

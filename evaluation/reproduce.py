@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from evaluation.databases import campus_addresses
-from evaluation.harness import LEGACY_GEOIP, Harness, build_harness
+from evaluation.defaults import LEGACY_GEOIP
+from evaluation.harness import Harness, build_harness
 from evaluation.paths import STUDY_2022_DIR
 from evaluation.records import read_records
 from evaluation.report import markdown_table

@@ -18,11 +18,10 @@ import numpy as np
 import pandas as pd
 from haversine import haversine
 
+from evaluation.defaults import TOLERANCE_KM
 from evaluation.records import object_paths
 from evaluation.truth import listed_namespace, may_serve, truth
 from locator.core.caches import CacheSet
-
-DEFAULT_TOLERANCE_KM = 1.0
 
 
 def score(
@@ -31,7 +30,7 @@ def score(
     caches: CacheSet,
     listed: Sequence[str],
     strategies: Sequence[str],
-    tolerance_km: float = DEFAULT_TOLERANCE_KM,
+    tolerance_km: float = TOLERANCE_KM,
 ) -> pd.DataFrame:
     """One row per record: the site, its namespace, the nearest eligible cache, and per strategy its pick,
     km, regret and verdict. `listed` are the namespaces the files list."""

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from evaluation.defaults import SYNTHETIC_SEED
 from evaluation.paths import STUDY_2022_DIR, SYNTHETIC_DIR
 from evaluation.records import normalise
 from locator.core.geo import EARTH_RADIUS_KM, distance_matrix_km
@@ -103,7 +104,7 @@ class SiteRates:
 
 @dataclass(frozen=True)
 class SyntheticModel:
-    seed: int = 7
+    seed: int = SYNTHETIC_SEED
     p_maxmind_country: float = 0.10
     p_maxmind_misplaced: float = 0.04
     p_maxmind_no_location: float = 0.005
@@ -120,11 +121,6 @@ class SyntheticModel:
         ("/igwn/ligo/frames", 0.05),
         ("/gluex/data", 0.02),
     )
-
-
-# The database whose answers the address pool was drawn from (scripts/build_ip_pool.py): synthetic records
-# model its answers, so the locator reads them with it when the model is the object of study.
-MODEL_GEOIP = "geolite2-2018"
 
 
 def site_regions(international: bool = True) -> dict[str, str]:

@@ -79,6 +79,11 @@ class Commands(click.Group):
             return super().invoke(ctx)
         except self.errors as exc:
             raise CommandError(str(exc)) from None
+        except ModuleNotFoundError as exc:  # a command that imports its extra's modules when it runs
+            why = missing_extra(exc)
+            if why is None:
+                raise
+            raise CommandError(why) from None
 
 
 def unavailable(name: str, why: str) -> click.Command:

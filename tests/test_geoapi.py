@@ -12,9 +12,10 @@ from starlette.testclient import TestClient
 
 from evaluation.cli import DEFAULT_CACHES
 from evaluation.databases import campus_records
+from evaluation.defaults import LEGACY_GEOIP
 from evaluation.geoapi import campus_requests, compare, summary
-from evaluation.harness import LEGACY_GEOIP, build_harness, open_legacy_geoip
-from evaluation.legacy import LegacyGeo
+from evaluation.harness import build_harness
+from evaluation.legacy import LegacyGeo, open_legacy_geoip
 from evaluation.legacy_server import create_legacy_app
 from locator.core.caches import Cache, CacheSet
 from locator.core.geo import Coordinate

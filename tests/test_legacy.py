@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from evaluation.harness import open_legacy_geoip
-from evaluation.legacy import LegacyGeo, legacy_api
+from evaluation.legacy import LegacyGeo, legacy_api, open_legacy_geoip
 from evaluation.legacy_server import create_legacy_app
 from locator.core.caches import CacheSet
 from locator.sources.caches_file import load_caches

@@ -192,3 +192,54 @@ def test_score_a_probe_file(services: tuple[str, str], tmp_path: Path) -> None:
     assert stats["worker"]["computed"] == 3
     for name in ("sites.csv", "report.md", "accuracy_synthetic.png", "map_synthetic.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
+
+
+# `python -m evaluation` with pandas and matplotlib unimportable, as on a worker node with the base install only.
+WITHOUT_EXTRAS = """
+import runpy, sys
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pandas", "matplotlib"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Missing())
+sys.argv = ["evaluation", *sys.argv[1:]]
+runpy.run_module("evaluation", run_name="__main__")
+"""
+
+
+def without_extras(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_EXTRAS, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_probe_and_the_legacy_emulation_need_no_extra(services: tuple[str, str], tmp_path: Path) -> None:
+    """What a job runs on a worker node starts without the evaluation's pandas and matplotlib; a command that
+    needs them says which extra, in one line."""
+    locator, legacy = services
+    servers = "128.142.1.1,131.225.1.1,132.239.1.1,128.104.1.1,129.93.1.1,192.170.227.1"
+    answer = without_extras("legacy", "129.93.1.1", servers, cwd=tmp_path)
+    assert (answer.returncode, answer.stdout) == (0, "5,4,2,6,3,1\n"), answer.stderr
+    out = tmp_path / "probes.jsonl"
+    probed = without_extras(
+        "probe",
+        "--locator",
+        locator,
+        "--legacy",
+        legacy,
+        "--site",
+        "UColorado_HEP",
+        "--client-ip",
+        "128.138.129.1",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert probed.returncode == 0, probed.stderr
+    assert json.loads(out.read_text())["site"] == "UColorado_HEP"
+    needs = without_extras("synthesize", "--records", "5", "--out", "x.csv", cwd=tmp_path)
+    assert needs.returncode == 2 and "Traceback" not in needs.stderr
+    assert needs.stderr.strip() == (
+        "evaluation: error: this needs the extra [evaluation] (pandas is not installed): "
+        "pip install 'osdf-cache-locator[evaluation]'"
+    )

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.errors import RecordError
 from evaluation.paths import STUDY_2022_DIR
-from evaluation.records import FIELDS, RecordError, append_record, read_records, read_sites, resolve_positions
+from evaluation.probe import append_record
+from evaluation.records import FIELDS, read_records, read_sites, resolve_positions
 
 EVALUATION_DOC = Path(__file__).resolve().parent.parent / "docs" / "evaluation.md"
 
