@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from locator.settings import DATA_DIR
 from locator.sources.caches_file import load_caches
@@ -344,11 +345,13 @@ def wait_for_load(server: Server, timeout_s: float = 30.0) -> None:
 
 
 def metric(server: Server, name: str) -> float:
-    """One unlabelled counter or gauge from the server's /metrics (0 when absent)."""
+    """One unlabelled counter or gauge from the server's /metrics, read by prometheus_client's own parser (0 when
+    absent)."""
     _, body = http_get(f"{server.url}/metrics")
-    for line in body.decode().splitlines():
-        if line.startswith(f"{name} "):
-            return float(line.split()[1])
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return float(sample.value)
     return 0.0
 
 

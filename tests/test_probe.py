@@ -17,6 +17,7 @@ from evaluation.cli import cli
 from evaluation.probe import probe, site_name
 from locator.sources.caches_file import load_caches
 from tests.test_e2e import free_port, serve, stop, wait_until_responds
+from tests.test_legacy import SERVERS
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parent.parent
@@ -217,8 +218,7 @@ def test_the_probe_and_the_legacy_emulation_need_no_extra(services: tuple[str, s
     """What a job runs on a worker node starts without the evaluation's pandas and matplotlib; a command that
     needs them says which extra, in one line."""
     locator, legacy = services
-    servers = "128.142.1.1,131.225.1.1,132.239.1.1,128.104.1.1,129.93.1.1,192.170.227.1"
-    answer = without_extras("legacy", "129.93.1.1", servers, cwd=tmp_path)
+    answer = without_extras("legacy", "129.93.1.1", SERVERS, cwd=tmp_path)
     assert (answer.returncode, answer.stdout) == (0, "5,4,2,6,3,1\n"), answer.stderr
     out = tmp_path / "probes.jsonl"
     probed = without_extras(
